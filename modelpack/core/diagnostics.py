@@ -1,0 +1,38 @@
+"""Findings about user input, shared by every checker (Modelfile, parameters, spec).
+
+A checker returns a list of these instead of raising on the first problem, so `lint` can report
+every finding in one pass; the caller decides whether errors stop the work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One finding. `code` is stable (for --format json and tests); `message` is for people."""
+
+    severity: Severity
+    code: str
+    message: str
+    line: int | None = None
+    hint: str | None = None
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+    def format(self, source: str | None = None) -> str:
+        """`file:line: severity: message (hint)`, the one-line form the CLI prints."""
+        where = source or "<input>"
+        if self.line is not None:
+            where = f"{where}:{self.line}"
+        text = f"{where}: {self.severity.value}: {self.message}"
+        return f"{text} ({self.hint})" if self.hint else text

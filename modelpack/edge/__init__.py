@@ -1,0 +1,1 @@
+"""The edge: processes, files and the network around the pure core."""

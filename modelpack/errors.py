@@ -1,0 +1,90 @@
+"""The one exception tree of modelpack.
+
+Every error a user can cause or meet carries a one-line message, an optional hint that says how
+to fix it, and the exit code the CLI uses. Anything else that escapes is a bug and keeps its
+traceback.
+
+    ModelpackError                  exit 1
+    ├── UsageError                  exit 2  bad arguments or input the user must change
+    │   └── InputError                      bad input at file:line (ModelfileError, ...)
+    ├── SetupError                  exit 2  the environment is not ready
+    │   ├── InstallError                    a package could not be downloaded or installed
+    │   ├── PortInUseError                  the requested loopback port is taken
+    │   └── ServerStartError                a managed server exited or did not answer in time
+    └── ServerError                 exit 1  an Ollama server answered with an error
+        └── ServerGoneError                 the connection dropped (crash, restart)
+"""
+
+from __future__ import annotations
+
+
+class ModelpackError(Exception):
+    """Base of every error modelpack reports to a user."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class UsageError(ModelpackError):
+    exit_code = 2
+
+
+class SetupError(ModelpackError):
+    exit_code = 2
+
+
+class InstallError(SetupError):
+    pass
+
+
+class PortInUseError(SetupError):
+    pass
+
+
+class ServerStartError(SetupError):
+    pass
+
+
+class ServerError(ModelpackError):
+    """An Ollama server answered with an error status or an error line in its stream."""
+
+    def __init__(self, message: str, *, status_code: int | None = None, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.status_code = status_code
+
+
+class ServerGoneError(ServerError):
+    """The connection dropped mid-request: the server crashed, restarted or was stopped."""
+
+
+class InputError(UsageError):
+    """Bad input at a known place: a file and a line (or a field path inside it)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        line: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.source = source
+        self.line = line
+
+    def __str__(self) -> str:
+        where = self.source or "<input>"
+        if self.line is not None:
+            where = f"{where}:{self.line}"
+        return f"{where}: {super().__str__()}"
+
+
+class ModelfileError(InputError):
+    """A Modelfile that Ollama's parser would reject, or a value the writer cannot represent."""
