@@ -1,0 +1,178 @@
+"""A thin, explicit client for the Ollama HTTP API, covering both create protocols.
+
+Ollama >= 0.5.5 takes a structured create request (`files`, `template`, `parameters`, ...);
+older servers take Modelfile text (`modelfile`). The official `ollama` package only speaks the
+first, so modelpack talks HTTP itself through httpx, and this is the one place where transport
+failures and error replies become modelpack errors:
+
+- an error status, or an `{"error": ...}` line inside a 200 stream -> `ServerError`
+- a dropped or refused connection mid-request (crash, restart)     -> `ServerGoneError`
+
+The client is always passed in, never global, so tests and users can point it anywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from modelpack.edge.server import base_url
+from modelpack.errors import ServerError, ServerGoneError
+
+STRUCTURED_CREATE_SINCE = (0, 5, 5)
+_CHUNK = 1 << 20
+
+
+def sha256_file(path: Path) -> str:
+    """`sha256:<hex>` of a file, read in chunks so multi-GB GGUFs never sit in memory."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return f"sha256:{digest.hexdigest()}"
+
+
+def version_tuple(version: str) -> tuple[int, int, int]:
+    """`0.5.4-ipexllm-20250407` -> (0, 5, 4); enough to choose a protocol."""
+    core = version.lstrip("v").split("-", 1)[0].split("+", 1)[0]
+    parts = [int(p) if p.isdigit() else 0 for p in core.split(".")[:3]]
+    parts += [0] * (3 - len(parts))
+    return parts[0], parts[1], parts[2]
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip() or response.reason_phrase
+    if isinstance(body, dict) and "error" in body:
+        return str(body["error"])
+    return response.text.strip()
+
+
+class OllamaClient:
+    """Talks to one Ollama server. `host` takes the forms `OLLAMA_HOST` takes."""
+
+    def __init__(
+        self,
+        host: str,
+        *,
+        timeout: float | None = 300.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url(host)
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            timeout=httpx.Timeout(timeout, connect=5.0),
+            transport=transport,
+        )
+        self._version: str | None = None
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> OllamaClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- transport ---------------------------------------------------------------------------
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as exc:
+            raise ServerGoneError(
+                f"the Ollama server at {self.base_url} went away during {method} {path}: {exc}",
+                hint="check that it is still running and see its log",
+            ) from None
+        if response.status_code >= 400:
+            raise ServerError(
+                f"{method} {path} failed with HTTP {response.status_code}: {_error_text(response)}",
+                status_code=response.status_code,
+            )
+        return response
+
+    def _stream(self, path: str, body: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+        """POST and yield each NDJSON line; error lines raise even under HTTP 200."""
+        try:
+            with self._http.stream("POST", path, json=dict(body)) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise ServerError(
+                        f"POST {path} failed with HTTP {response.status_code}: "
+                        f"{_error_text(response)}",
+                        status_code=response.status_code,
+                    )
+                for line in response.iter_lines():
+                    if not line.strip():
+                        continue
+                    chunk = json.loads(line)
+                    if "error" in chunk:
+                        raise ServerError(
+                            f"POST {path} failed: {chunk['error']}",
+                            status_code=response.status_code,
+                        )
+                    yield chunk
+        except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as exc:
+            raise ServerGoneError(
+                f"the Ollama server at {self.base_url} went away during POST {path}: {exc}",
+                hint="check that it is still running and see its log",
+            ) from None
+
+    # -- API ---------------------------------------------------------------------------------
+
+    def version(self) -> str:
+        if self._version is None:
+            self._version = str(self._send("GET", "/api/version").json()["version"])
+        return self._version
+
+    @property
+    def structured_create(self) -> bool:
+        """Whether the server takes the structured create request (>= 0.5.5)."""
+        return version_tuple(self.version()) >= STRUCTURED_CREATE_SINCE
+
+    def has_blob(self, digest: str) -> bool:
+        try:
+            self._send("HEAD", f"/api/blobs/{digest}")
+        except ServerError as exc:
+            if exc.status_code == 404:
+                return False
+            raise
+        return True
+
+    def push_blob(self, path: Path, digest: str | None = None) -> str:
+        """Upload a file as a blob unless the server has it; returns its digest.
+
+        The body is streamed from disk, so memory use does not grow with the file.
+        """
+        digest = digest or sha256_file(path)
+        if not self.has_blob(digest):
+            with path.open("rb") as handle:
+                self._send("POST", f"/api/blobs/{digest}", content=handle)
+        return digest
+
+    def create(self, request: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """POST /api/create with `stream: false` so a failure comes back as a real status."""
+        response = self._send("POST", "/api/create", json={**request, "stream": False})
+        return [json.loads(line) for line in response.text.splitlines() if line.strip()]
+
+    def generate(
+        self,
+        model: str,
+        prompt: str,
+        *,
+        options: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> Iterator[dict[str, Any]]:
+        """Stream /api/generate; the last chunk has `done: true` and the server's counters."""
+        body: dict[str, Any] = {"model": model, "prompt": prompt, "stream": True, **fields}
+        if options:
+            body["options"] = dict(options)
+        return self._stream("/api/generate", body)

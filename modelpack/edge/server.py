@@ -1,0 +1,323 @@
+"""Managed Ollama servers: one `ollama serve` process on a loopback port, owned by modelpack.
+
+The test rig, the demo and later `verify-pull` (a clean second server) all need servers they can
+start, reach and stop without touching the user's own Ollama: each managed server gets a free
+port, its own models dir and its own HOME (Ollama writes `~/.ollama/id_ed25519` there), and runs
+in its own process group so that stopping it also ends the runner processes it spawned.
+
+Which binary to run is an `OllamaBuild`: the user's `ollama` on PATH, or a build installed by
+`scripts/ollama_server.py install` into `<home>/ollama/<name>/` with an `install.json` that says
+how to run it (some builds need environment variables, e.g. `OLLAMA_NUM_GPU=0`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+from modelpack.errors import PortInUseError, ServerStartError, SetupError
+
+LOOPBACK = "127.0.0.1"
+INSTALL_MANIFEST = "install.json"
+
+
+@dataclass(frozen=True)
+class OllamaBuild:
+    """An Ollama binary and what it needs to run.
+
+    `env` is added to the server's environment; `version` is what `/api/version` is expected to
+    report (None when unknown, e.g. a user's binary).
+    """
+
+    name: str
+    binary: Path
+    env: Mapping[str, str] = field(default_factory=dict)
+    version: str | None = None
+
+    @classmethod
+    def installed(cls, home: Path, name: str) -> OllamaBuild:
+        """The build installed under `<home>/ollama/<name>/`, as its install.json describes it."""
+        manifest = home / "ollama" / name / INSTALL_MANIFEST
+        try:
+            data = json.loads(manifest.read_text())
+        except FileNotFoundError:
+            raise SetupError(
+                f"Ollama build '{name}' is not installed (no {manifest})",
+                hint=f"run: python scripts/ollama_server.py install {name}",
+            ) from None
+        return cls(
+            name=name,
+            binary=manifest.parent / data["binary"],
+            env=dict(data.get("env", {})),
+            version=data.get("version"),
+        )
+
+    @classmethod
+    def on_path(cls) -> OllamaBuild | None:
+        """The user's own `ollama` binary, if one is on PATH."""
+        found = shutil.which("ollama")
+        return cls(name="path", binary=Path(found)) if found else None
+
+
+def port_is_free(port: int, host: str = LOOPBACK) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    """A port the kernel says is free now; a racing process can still take it (start() retries)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def server_version(base_url: str, timeout: float = 1.0) -> str | None:
+    """The version an Ollama at `base_url` reports, or None if nothing answers there."""
+    try:
+        response = httpx.get(f"{base_url}/api/version", timeout=timeout)
+        response.raise_for_status()
+        return str(response.json()["version"])
+    except (httpx.HTTPError, ValueError, KeyError):
+        return None
+
+
+def base_url(host: str) -> str:
+    """`OLLAMA_HOST`-style `host:port`, `:port` or URL -> `http://host:port`."""
+    host = host.strip().rstrip("/")
+    if "://" not in host:
+        host = f"http://{host}"
+    scheme, _, rest = host.partition("://")
+    if rest.startswith(":"):
+        rest = f"{LOOPBACK}{rest}"
+    if ":" not in rest.rsplit("]", 1)[-1]:
+        rest = f"{rest}:11434"
+    return f"{scheme}://{rest}"
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: ask Linux to SIGTERM it if the parent dies.
+
+    A test session killed hard (or a crashed CLI) then leaves no orphaned server behind.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+class OllamaServer:
+    """A managed `ollama serve` on a loopback port. Use as a context manager, or start()/stop().
+
+    `port=None` picks a free port (and retries with another if a racing process takes it); an
+    explicit port that is taken is a `PortInUseError`. `die_with_parent=False` is for servers
+    that must outlive the starting process (the `start` script).
+    """
+
+    _START_ATTEMPTS = 3
+
+    def __init__(
+        self,
+        build: OllamaBuild,
+        workdir: Path,
+        *,
+        port: int | None = None,
+        ready_timeout: float = 30.0,
+        die_with_parent: bool = True,
+    ) -> None:
+        self.build = build
+        self.workdir = workdir
+        self.requested_port = port
+        self.ready_timeout = ready_timeout
+        self.die_with_parent = die_with_parent
+        self.port: int | None = None
+        self.version: str | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def models_dir(self) -> Path:
+        return self.workdir / "models"
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "server.log"
+
+    @property
+    def host(self) -> str:
+        """`127.0.0.1:PORT`, the form `OLLAMA_HOST` takes."""
+        if self.port is None:
+            raise SetupError("the server has not been started")
+        return f"{LOOPBACK}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def start(self) -> OllamaServer:
+        if self.requested_port is not None and not port_is_free(self.requested_port):
+            raise PortInUseError(
+                f"port {self.requested_port} on {LOOPBACK} is already in use",
+                hint="pick another port, or leave it unset to get a free one",
+            )
+        for attempt in range(self._START_ATTEMPTS):
+            port = self.requested_port or free_port()
+            try:
+                self._spawn(port)
+                self._wait_ready()
+                return self
+            except ServerStartError:
+                lost_race = self.requested_port is None and "address already in use" in (
+                    self._log_tail().lower()
+                )
+                self.stop()
+                if not lost_race or attempt == self._START_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _spawn(self, port: int) -> None:
+        self.models_dir.mkdir(parents=True, exist_ok=True)
+        env = {
+            **os.environ,
+            **self.build.env,
+            "OLLAMA_HOST": f"{LOOPBACK}:{port}",
+            "OLLAMA_MODELS": str(self.models_dir),
+            "HOME": str(self.workdir),
+        }
+        with self.log_path.open("ab") as log:
+            self._process = subprocess.Popen(
+                [str(self.build.binary), "serve"],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent
+                if self.die_with_parent and sys.platform == "linux"
+                else None,
+            )
+        self.port = port
+
+    def _wait_ready(self) -> None:
+        assert self._process is not None
+        deadline = time.monotonic() + self.ready_timeout
+        while True:
+            code = self._process.poll()
+            if code is not None:
+                raise ServerStartError(
+                    f"Ollama ({self.build.name}) exited with code {code} before answering on "
+                    f"{self.url}: {self._log_tail() or 'no output'}",
+                    hint=f"see its log: {self.log_path}",
+                )
+            self.version = server_version(self.url, timeout=0.5)
+            if self.version is not None:
+                return
+            if time.monotonic() >= deadline:
+                raise ServerStartError(
+                    f"Ollama ({self.build.name}) did not answer on {self.url} "
+                    f"within {self.ready_timeout:g} s",
+                    hint=f"see its log: {self.log_path}",
+                )
+            time.sleep(0.05)
+
+    def _log_tail(self) -> str:
+        """The line of the log that says why the server stopped.
+
+        A Go panic ends with stack frames, so its `panic:` line is the one worth quoting;
+        otherwise the last line that is not an indented frame.
+        """
+        try:
+            lines = self.log_path.read_text(errors="replace").splitlines()
+        except FileNotFoundError:
+            return ""
+        for line in reversed(lines):
+            if line.startswith(("panic:", "Error:", "error:")):
+                return line.strip()
+        unindented = [line for line in lines if line.strip() and not line[0].isspace()]
+        return unindented[-1].strip() if unindented else ""
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM the whole process group, then SIGKILL what is left after `timeout`."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        # Runners in the group may outlive the server by a moment; make sure none is left.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+    def __enter__(self) -> OllamaServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        where = self.url if self.port else "not started"
+        return f"<OllamaServer {self.build.name} {where}>"
+
+
+def is_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stop_process_group(pid: int, timeout: float = 10.0) -> None:
+    """Stop a server started earlier by another process (the `start` script), by its pid."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and is_running(pid):
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+__all__ = [
+    "INSTALL_MANIFEST",
+    "LOOPBACK",
+    "OllamaBuild",
+    "OllamaServer",
+    "base_url",
+    "free_port",
+    "is_running",
+    "port_is_free",
+    "server_version",
+    "stop_process_group",
+]
