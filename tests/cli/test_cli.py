@@ -1,0 +1,98 @@
+"""The command line's shape: version, help, `python -m`, the error funnel, startup imports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import click
+import pytest
+
+import modelpack
+from modelpack.cli import COMMANDS, cli, main
+from modelpack.errors import ModelpackError, SetupError
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "modelpack", *args], capture_output=True, text=True, check=False
+    )
+
+
+def test_version_from_python_m() -> None:
+    result = run("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"modelpack, version {modelpack.__version__}"
+
+
+def test_help_lists_every_command() -> None:
+    result = run("--help")
+    assert result.returncode == 0
+    assert "Usage: modelpack" in result.stdout
+    for name in COMMANDS:
+        assert name in result.stdout
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_each_subcommand_help_imports(name: str) -> None:
+    """A broken lazy import must fail here, not in a user's hands."""
+    result = run(name, "--help")
+    assert result.returncode == 0, result.stderr
+
+
+def test_unknown_command_is_a_usage_error() -> None:
+    result = run("no-such-command")
+    assert result.returncode == 2
+    assert "No such command 'no-such-command'" in result.stderr
+
+
+def test_modelpack_error_becomes_one_line_and_its_exit_code(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    @cli.command("explode")
+    def explode() -> None:
+        raise SetupError("the server is not installed", hint="run the installer")
+
+    monkeypatch.setitem(cli.commands, "explode", explode)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["explode"])
+    del cli.commands["explode"]
+    assert exit_info.value.code == SetupError.exit_code == 2
+    err = capsys.readouterr().err
+    assert err == "error: the server is not installed (run the installer)\n"
+
+
+def test_debug_flag_keeps_the_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    @click.command("explode")
+    def explode() -> None:
+        raise ModelpackError("boom")
+
+    monkeypatch.setitem(cli.commands, "explode", explode)
+    with pytest.raises(ModelpackError, match="boom"):
+        main(["--debug", "explode"])
+    del cli.commands["explode"]
+
+
+def test_cli_startup_loads_no_heavy_modules() -> None:
+    """`modelpack --help` must stay fast: no httpx, pydantic, jinja2, ollama or rich at import."""
+    code = (
+        "import sys, json; import modelpack.cli; "
+        "print(json.dumps(sorted(m.split('.')[0] for m in sys.modules)))"
+    )
+    loaded = set(json.loads(subprocess.check_output([sys.executable, "-c", code], text=True)))
+    assert "click" in loaded
+    assert not loaded & {"httpx", "pydantic", "jinja2", "ollama", "rich", "numpy"}
+
+
+def test_core_loads_no_edge_modules() -> None:
+    """The pure core never pulls in the network or the CLI."""
+    code = (
+        "import sys, json, pkgutil, importlib, modelpack.core as core; "
+        "[importlib.import_module(f'modelpack.core.{m.name}') "
+        "for m in pkgutil.iter_modules(core.__path__)]; "
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    loaded = set(json.loads(subprocess.check_output([sys.executable, "-c", code], text=True)))
+    assert not {m for m in loaded if m.split(".")[0] in {"httpx", "ollama", "click", "rich"}}
+    assert not {m for m in loaded if m.startswith(("modelpack.edge", "modelpack.cli"))}
