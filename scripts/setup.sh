@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Set up a fresh clone, idempotently: a virtualenv in .venv with modelpack and its test
+# dependencies, both real Ollama CPU builds (scripts/ollama_server.py), and the real SmolLM2 model
+# in gguf/ (scripts/fetch_model.py). A second run only checks that everything is in place.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python=${PYTHON:-python3}
+if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    echo "error: modelpack needs Python >= 3.11 (found: $("$python" --version 2>&1)); set PYTHON=" >&2
+    exit 2
+fi
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+
+# Reinstall the Python dependencies only when pyproject.toml changed.
+stamp=.venv/.modelpack-deps
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "setup: installing modelpack and its test dependencies into .venv" >&2
+    if ! .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'; then
+        echo "error: pip could not install modelpack's dependencies (its message is above)" >&2
+        exit 2
+    fi
+    echo "$want" > "$stamp"
+fi
+
+.venv/bin/python scripts/ollama_server.py install all >/dev/null
+.venv/bin/python scripts/fetch_model.py >/dev/null
+echo "setup: ready (.venv, Ollama builds in .modelpack/ollama, model in gguf/)" >&2

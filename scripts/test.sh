@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh clone: setup, lint, then every test, the real-server ones
+# included (they start their own Ollama servers on free loopback ports and stop them).
+# Extra arguments go to pytest, e.g. `scripts/test.sh -m "not integration"` for a quick loop.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+exec .venv/bin/python -m pytest "$@"
