@@ -1,0 +1,77 @@
+"""Go text/template cases with Go's own verdict, as Ollama 0.9.3's create answered them.
+
+Each entry: (template, None if Go accepts it, else Go's message without `template: :N: `).
+tests/unit checks our parser against this table; tests/integration checks the table against
+the real server, so a wrong entry cannot hide.
+"""
+
+CASES: list[tuple[str, str | None]] = [
+    ("{{ .Prompt ", "unclosed action"),
+    ("hi {{ end }}", "unexpected {{end}}"),
+    ("{{ if .System }}x", "unexpected EOF"),
+    ("{{ currentDate }}", 'function "currentDate" not defined'),
+    ("{{ toJson .X }}", 'function "toJson" not defined'),
+    ("{{ $x }}", 'undefined variable "$x"'),
+    ("{{/* c */ }}", "comment ends before closing delimiter"),
+    ("{{/* unclosed", "unclosed comment"),
+    ("{{ break }}", "{{break}} outside {{range}}"),
+    ("{{ continue }}", "{{continue}} outside {{range}}"),
+    ("{{ if .A }}{{ else }}{{ else }}{{ end }}", "expected end; found {{else}}"),
+    ("{{ }}", "missing value for command"),
+    ("{{ if }}", "missing value for if"),
+    ("{{ .X # }}", 'unexpected "#" in operand'),
+    ("{{ .X @ }}", 'unexpected "@" in operand'),
+    ("{{ if .X }}{{ else with .Y }}{{ end }}", "unexpected <with> in input"),
+    ("{{ range .X }}{{ else if .Y }}{{ end }}", "unexpected <if> in input"),
+    ("{{ if .X }}{{ else range .Y }}{{ end }}", "unexpected <range> in else"),
+    ("{{ | .X }}", 'unexpected "|" in command'),
+    ("{{ .X | | .Y }}", 'unexpected "|" in command'),
+    ("{{ .X | 3 }}", "non executable command in pipeline stage 2"),
+    ("{{ (.X }}", "unclosed left paren"),
+    ("{{ .X) }}", "unexpected right paren"),
+    ("{{ 'ab' }}", "malformed character constant: 'ab'"),
+    ('{{ "a }}', "unterminated quoted string"),
+    ('{{ "a\nb" }}', "unterminated quoted string"),
+    ("{{ end x }}", 'unexpected "x" in end'),
+    ("{{ else }}", "unexpected {{else}}"),
+    ("{{ if $y := .X }}{{ $y }}{{ end }}{{ $y }}", 'undefined variable "$y"'),
+    ("{{ range $i, 3 := .X }}{{ end }}", "range can only initialize variables"),
+    ("a\nb\n{{ if .X }}\n{{ end }}{{ end }}", "unexpected {{end}}"),
+    ('{{ "}}" }}', None),
+    ("{{ .X | }}", None),
+    ("{{ nil }}", None),
+    ("{{ range .Messages }}{{ break }}{{ end }}", None),
+    ("{{ range .X }}{{ if .Y }}{{ continue }}{{ end }}{{ end }}", None),
+    ("{{ with .X }}{{ else with .Y }}{{ end }}", None),
+    ("{{ with $x := .X }}{{ $x }}{{ else }}{{ $x }}{{ end }}", None),
+    ('{{ define "x" }}a{{ end }}', None),
+    ('{{ define "x" }}a{{ end }}{{ template "x" . }}', None),
+    ('{{ block "b" . }}z{{ end }}', None),
+    ("{{ $x := 1 }}{{ $x = 2 }}{{ $x }}", None),
+    ("{{ range $i, $e := .M }}{{ $i }}{{ end }}", None),
+    ("{{ len }}", None),
+    ("{{ .X.Y.Z }}", None),
+    ("{{ $.X }}", None),
+    ("{{ and .A .B | not }}", None),
+    ("{{- /* ok */ -}}", None),
+    ("{{ json }}", None),
+    ("{{ 1.5e3 }}", None),
+    ("{{ 0x1F }}", None),
+    ("{{ -.5 }}", None),
+    ("{{ .X\n}}", None),
+    ("{{ `a\nb` }}", None),
+    ("{{ 1 2 }}", None),
+    ('{{ .X "a" }}', None),
+    ("{{ 3 | printf }}", None),
+    (
+        "{{- if .System }}<|im_start|>system\n{{ .System }}<|im_end|>\n{{ end }}"
+        "<|im_start|>user\n{{ .Prompt }}<|im_end|>\n<|im_start|>assistant\n",
+        None,
+    ),
+    (
+        "{{- range $i, $_ := .Messages }}{{- $last := eq (len (slice $.Messages $i)) 1 }}"
+        '{{ if eq .Role "user" }}U:{{ .Content }}{{ else if eq .Role "assistant" }}'
+        "A:{{ .Content }}{{ if not $last }}</s>{{ end }}{{ end }}{{ end }}",
+        None,
+    ),
+]

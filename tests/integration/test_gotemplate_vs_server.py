@@ -1,0 +1,63 @@
+"""Our Go template verdicts against Go's own parser, i.e. the real Ollama server's create."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import ollama_server as rig
+import pytest
+from data.go_templates import CASES
+
+from modelpack.core.gotemplate import crashing_template_calls, parse
+from modelpack.edge.client import OllamaClient, version_tuple
+from modelpack.edge.server import OllamaServer
+from modelpack.errors import ServerError, ServerGoneError
+
+pytestmark = pytest.mark.integration
+
+
+def test_server_agrees_with_the_case_table(
+    ollama_current: OllamaServer, tiny_gguf: Callable[..., Path]
+) -> None:
+    """Every case in tests/data/go_templates.py, as the real 0.9.3 server's create judges it."""
+    with OllamaClient(ollama_current.host) as client:
+        digest = client.push_blob(tiny_gguf())
+        disagreements = []
+        for template, go_error in CASES:
+            try:
+                client.create(
+                    {"model": "tmpl:t", "files": {"m.gguf": digest}, "template": template}
+                )
+                verdict = None
+            except ServerError as exc:
+                assert exc.status_code == 400, exc
+                verdict = exc.message
+            if go_error is None and verdict is None:
+                continue
+            if go_error is None or verdict is None or f": {go_error}" not in verdict:
+                disagreements.append((template, go_error, verdict))
+    assert disagreements == []
+
+
+@pytest.mark.parametrize("name", ["current", "legacy"])
+def test_template_call_without_argument_crashes_the_real_server(
+    name: str, tmp_path: Path, tiny_gguf: Callable[..., Path]
+) -> None:
+    """Why lint flags it: create drops the connection and the server process dies."""
+    template = '{{ define "x" }}a{{ end }}{{ template "x" }}'
+    with OllamaServer(rig.install(name), tmp_path) as server, OllamaClient(server.host) as c:
+        version = version_tuple(c.version())
+        assert crashing_template_calls(parse(template), version)
+        digest = c.push_blob(tiny_gguf())
+        if c.structured_create:
+            request = {"model": "t:crash", "files": {"m.gguf": digest}, "template": template}
+        else:
+            request = {
+                "model": "t:crash",
+                "modelfile": f'FROM @{digest}\nTEMPLATE """{template}"""',
+            }
+        with pytest.raises(ServerGoneError, match="went away"):
+            c.create(request)
+        server._process.wait(timeout=10)  # type: ignore[union-attr]
+        assert server._process.returncode not in (None, 0)  # type: ignore[union-attr]
