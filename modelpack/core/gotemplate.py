@@ -18,6 +18,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from modelpack.core.versions import OllamaVersion
+
 # text/template's builtins (Go's text/template/funcs.go).
 GO_BUILTINS = frozenset(
     [
@@ -44,11 +46,11 @@ GO_BUILTINS = frozenset(
 )
 
 # Ollama's template.FuncMap, by the first release that has each (template/template.go at tags).
-OLLAMA_FUNCTIONS_SINCE: dict[str, tuple[int, int, int]] = {
-    "json": (0, 2, 6),
-    "currentDate": (0, 11, 0),
-    "toTypeScriptType": (0, 11, 3),
-    "yesterdayDate": (0, 13, 3),
+OLLAMA_FUNCTIONS_SINCE: dict[str, OllamaVersion] = {
+    "json": OllamaVersion(0, 2, 6),
+    "currentDate": OllamaVersion(0, 11, 0),
+    "toTypeScriptType": OllamaVersion(0, 11, 3),
+    "yesterdayDate": OllamaVersion(0, 13, 3),
 }
 
 _LITERALS = frozenset({"bool", "dot", "nil", "number", "string", "rawstring", "char"})
@@ -72,9 +74,10 @@ KEYWORDS = frozenset(
 )
 
 
-def ollama_functions(version: tuple[int, int, int]) -> frozenset[str]:
+def ollama_functions(version: OllamaVersion) -> frozenset[str]:
     """The function names a TEMPLATE can call on the given Ollama version."""
-    extra = {name for name, since in OLLAMA_FUNCTIONS_SINCE.items() if version >= since}
+    release = version.release
+    extra = {name for name, since in OLLAMA_FUNCTIONS_SINCE.items() if release >= since}
     return GO_BUILTINS | extra
 
 
@@ -450,7 +453,7 @@ def parse(source: str, *, functions: Iterable[str] = GO_BUILTINS) -> list[Node]:
 
 # {{template "x"}} with no argument: Ollama's template.Identifiers reads the nil pipeline of the
 # TemplateNode and the server panics at create (seen on 0.9.3 and 0.5.4; nil check in v0.12.4).
-TEMPLATE_CALL_CRASH = ((0, 2, 2), (0, 12, 4))
+TEMPLATE_CALL_CRASH = (OllamaVersion(0, 2, 2), OllamaVersion(0, 12, 4))
 
 
 def walk(nodes: Iterable[Node]) -> Iterable[Node]:
@@ -461,9 +464,9 @@ def walk(nodes: Iterable[Node]) -> Iterable[Node]:
         yield from walk(node.else_body)
 
 
-def crashing_template_calls(nodes: list[Node], version: tuple[int, int, int]) -> list[Node]:
+def crashing_template_calls(nodes: list[Node], version: OllamaVersion) -> list[Node]:
     """The {{template "x"}} calls without an argument that crash the given Ollama version."""
     low, high = TEMPLATE_CALL_CRASH
-    if not low <= version < high:
+    if not low <= version.release < high:
         return []
     return [n for n in walk(nodes) if n.kind == "template" and n.pipe is None]

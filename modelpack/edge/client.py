@@ -21,10 +21,11 @@ from typing import Any
 
 import httpx
 
+from modelpack.core.versions import OllamaVersion
 from modelpack.edge.server import base_url
 from modelpack.errors import ServerError, ServerGoneError
 
-STRUCTURED_CREATE_SINCE = (0, 5, 5)
+STRUCTURED_CREATE_SINCE = OllamaVersion(0, 5, 5)
 _CHUNK = 1 << 20
 
 
@@ -35,14 +36,6 @@ def sha256_file(path: Path) -> str:
         while chunk := handle.read(_CHUNK):
             digest.update(chunk)
     return f"sha256:{digest.hexdigest()}"
-
-
-def version_tuple(version: str) -> tuple[int, int, int]:
-    """`0.5.4-ipexllm-20250407` -> (0, 5, 4); enough to choose a protocol."""
-    core = version.lstrip("v").split("-", 1)[0].split("+", 1)[0]
-    parts = [int(p) if p.isdigit() else 0 for p in core.split(".")[:3]]
-    parts += [0] * (3 - len(parts))
-    return parts[0], parts[1], parts[2]
 
 
 def _error_text(response: httpx.Response) -> str:
@@ -133,10 +126,13 @@ class OllamaClient:
             self._version = str(self._send("GET", "/api/version").json()["version"])
         return self._version
 
+    def ollama_version(self) -> OllamaVersion:
+        return OllamaVersion.parse(self.version())
+
     @property
     def structured_create(self) -> bool:
         """Whether the server takes the structured create request (>= 0.5.5)."""
-        return version_tuple(self.version()) >= STRUCTURED_CREATE_SINCE
+        return self.ollama_version().release >= STRUCTURED_CREATE_SINCE
 
     def has_blob(self, digest: str) -> bool:
         try:

@@ -10,7 +10,7 @@ import pytest
 from data.go_templates import CASES
 
 from modelpack.core.gotemplate import crashing_template_calls, parse
-from modelpack.edge.client import OllamaClient, version_tuple
+from modelpack.edge.client import OllamaClient
 from modelpack.edge.server import OllamaServer
 from modelpack.errors import ServerError, ServerGoneError
 
@@ -47,8 +47,7 @@ def test_template_call_without_argument_crashes_the_real_server(
     """Why lint flags it: create drops the connection and the server process dies."""
     template = '{{ define "x" }}a{{ end }}{{ template "x" }}'
     with OllamaServer(rig.install(name), tmp_path) as server, OllamaClient(server.host) as c:
-        version = version_tuple(c.version())
-        assert crashing_template_calls(parse(template), version)
+        assert crashing_template_calls(parse(template), c.ollama_version())
         digest = c.push_blob(tiny_gguf())
         if c.structured_create:
             request = {"model": "t:crash", "files": {"m.gguf": digest}, "template": template}

@@ -13,8 +13,9 @@ from modelpack.core.gotemplate import (
     parse,
     walk,
 )
+from modelpack.core.versions import OllamaVersion
 
-V093 = (0, 9, 3)
+V093 = OllamaVersion(0, 9, 3)
 
 
 @pytest.mark.parametrize(("template", "go_error"), CASES, ids=[repr(c[0])[:40] for c in CASES])
@@ -71,18 +72,17 @@ def test_pipeline_structure() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "first"),
+    ("name", "since", "last_without"),
     [
-        ("json", (0, 2, 6)),
-        ("currentDate", (0, 11, 0)),
-        ("toTypeScriptType", (0, 11, 3)),
-        ("yesterdayDate", (0, 13, 3)),
+        ("json", "0.2.6", "0.2.5"),
+        ("currentDate", "0.11.0", "0.10.1"),
+        ("toTypeScriptType", "0.11.3", "0.11.2"),
+        ("yesterdayDate", "0.13.3", "0.13.2"),
     ],
 )
-def test_ollama_functions_follow_the_release_that_added_them(
-    name: str, first: tuple[int, int, int]
-) -> None:
-    before = (first[0], first[1], first[2] - 1) if first[2] else (first[0], first[1] - 1, 99)
+def test_ollama_functions_follow_the_release_that_added_them(name: str, since: str) -> None:
+    first = OllamaVersion.parse(since)
+    before = OllamaVersion(first.major, first.minor, first.patch - 1)
     assert name in ollama_functions(first)
     assert name not in ollama_functions(before)
     parse(f"{{{{ {name} . }}}}", functions=ollama_functions(first))
@@ -91,14 +91,14 @@ def test_ollama_functions_follow_the_release_that_added_them(
 
 
 def test_builtins_are_always_there() -> None:
-    assert ollama_functions((0, 1, 0)) >= GO_BUILTINS
+    assert ollama_functions(OllamaVersion(0, 1, 0)) >= GO_BUILTINS
 
 
 def test_template_call_without_argument_is_flagged_where_it_crashes_ollama() -> None:
     nodes = parse('{{ define "x" }}a{{ end }}{{ template "x" }}{{ template "x" . }}')
     calls = [n for n in walk(nodes) if n.kind == "template"]
     assert len(calls) == 2
-    for version in [(0, 2, 2), (0, 5, 4), (0, 9, 3), (0, 12, 3)]:
-        assert crashing_template_calls(nodes, version) == [calls[0]]
-    for version in [(0, 2, 1), (0, 12, 4), (0, 33, 0)]:
-        assert crashing_template_calls(nodes, version) == []
+    for version in ["0.2.2", "0.5.4-ipexllm-20250407", "0.9.3", "0.12.3"]:
+        assert crashing_template_calls(nodes, OllamaVersion.parse(version)) == [calls[0]]
+    for version in ["0.2.1", "0.12.4", "0.33.0-rc2"]:
+        assert crashing_template_calls(nodes, OllamaVersion.parse(version)) == []
