@@ -80,9 +80,12 @@ def test_pipeline_structure() -> None:
         ("yesterdayDate", "0.13.3", "0.13.2"),
     ],
 )
-def test_ollama_functions_follow_the_release_that_added_them(name: str, since: str) -> None:
+def test_ollama_functions_follow_the_release_that_added_them(
+    name: str, since: str, last_without: str
+) -> None:
+    """Releases from the tag scan of template/template.go (first with, last without)."""
     first = OllamaVersion.parse(since)
-    before = OllamaVersion(first.major, first.minor, first.patch - 1)
+    before = OllamaVersion.parse(last_without)
     assert name in ollama_functions(first)
     assert name not in ollama_functions(before)
     parse(f"{{{{ {name} . }}}}", functions=ollama_functions(first))
