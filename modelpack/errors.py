@@ -55,9 +55,18 @@ class ServerStartError(SetupError):
 class ServerError(ModelpackError):
     """An Ollama server answered with an error status or an error line in its stream."""
 
-    def __init__(self, message: str, *, status_code: int | None = None, hint: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        server_message: str | None = None,
+        hint: str | None = None,
+    ) -> None:
         super().__init__(message, hint=hint)
         self.status_code = status_code
+        self.server_message = server_message
+        """The server's own error text, without modelpack's context around it."""
 
 
 class ServerGoneError(ServerError):

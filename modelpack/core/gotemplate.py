@@ -84,10 +84,12 @@ def ollama_functions(version: OllamaVersion) -> frozenset[str]:
 class TemplateSyntaxError(ValueError):
     """A template Go would refuse to parse; `line` is 1-based within the template."""
 
-    def __init__(self, message: str, line: int) -> None:
+    def __init__(self, message: str, line: int, *, detail: str | None = None) -> None:
         super().__init__(f"template: :{line}: {message}")
         self.message = message
         self.line = line
+        self.detail = detail
+        """What Go's message leaves out, e.g. which block an `unexpected EOF` left open."""
 
 
 # -- tree --------------------------------------------------------------------------------------
@@ -252,7 +254,10 @@ def _find_close(source: str, pos: int, line: int) -> int:
         i += 1
     if quote:
         raise TemplateSyntaxError(_UNTERMINATED[quote], line)
-    raise TemplateSyntaxError("unclosed action", line)
+    end_line = line + source.count("\n", pos)
+    if end_line == line:
+        raise TemplateSyntaxError("unclosed action", line)
+    raise TemplateSyntaxError(f"unclosed action started at :{line}", end_line)
 
 
 _UNTERMINATED = {
@@ -320,7 +325,13 @@ class _Parser:
             else:
                 target.append(Node("action", line, pipe=self._pipeline(tokens, line, "command")))
         if stack:
-            raise TemplateSyntaxError("unexpected EOF", stack[-1][0].line)
+            opener, _, word = stack[-1]
+            # Go reports the line where the input ends; the opener is what a person needs.
+            raise TemplateSyntaxError(
+                "unexpected EOF",
+                1 + source.count("\n"),
+                detail=f"the {{{{{word}}}}} on template line {opener.line} has no {{{{end}}}}",
+            )
         return root
 
     def _else(self, tokens: list[_Tok], line: int, stack: list[tuple[Node, list[Node], str]]):

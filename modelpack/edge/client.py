@@ -48,6 +48,15 @@ def _error_text(response: httpx.Response) -> str:
     return response.text.strip()
 
 
+def _status_error(method: str, path: str, response: httpx.Response) -> ServerError:
+    text = _error_text(response)
+    return ServerError(
+        f"{method} {path} failed with HTTP {response.status_code}: {text}",
+        status_code=response.status_code,
+        server_message=text,
+    )
+
+
 class OllamaClient:
     """Talks to one Ollama server. `host` takes the forms `OLLAMA_HOST` takes."""
 
@@ -86,10 +95,7 @@ class OllamaClient:
                 hint="check that it is still running and see its log",
             ) from None
         if response.status_code >= 400:
-            raise ServerError(
-                f"{method} {path} failed with HTTP {response.status_code}: {_error_text(response)}",
-                status_code=response.status_code,
-            )
+            raise _status_error(method, path, response)
         return response
 
     def _stream(self, path: str, body: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
@@ -98,11 +104,7 @@ class OllamaClient:
             with self._http.stream("POST", path, json=dict(body)) as response:
                 if response.status_code >= 400:
                     response.read()
-                    raise ServerError(
-                        f"POST {path} failed with HTTP {response.status_code}: "
-                        f"{_error_text(response)}",
-                        status_code=response.status_code,
-                    )
+                    raise _status_error("POST", path, response)
                 for line in response.iter_lines():
                     if not line.strip():
                         continue
@@ -111,6 +113,7 @@ class OllamaClient:
                         raise ServerError(
                             f"POST {path} failed: {chunk['error']}",
                             status_code=response.status_code,
+                            server_message=str(chunk["error"]),
                         )
                     yield chunk
         except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as exc:

@@ -7,6 +7,8 @@ the real server, so a wrong entry cannot hide.
 
 CASES: list[tuple[str, str | None]] = [
     ("{{ .Prompt ", "unclosed action"),
+    ("a\n{{ .X\n\n", "unclosed action started at :2"),
+    ("first\n{{ .Prompt }}\n{{ if .System }}\nx\n\n", "unexpected EOF"),
     ("hi {{ end }}", "unexpected {{end}}"),
     ("{{ if .System }}x", "unexpected EOF"),
     ("{{ currentDate }}", 'function "currentDate" not defined'),

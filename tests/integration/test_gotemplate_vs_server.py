@@ -9,7 +9,12 @@ import ollama_server as rig
 import pytest
 from data.go_templates import CASES
 
-from modelpack.core.gotemplate import crashing_template_calls, parse
+from modelpack.core.gotemplate import (
+    TemplateSyntaxError,
+    crashing_template_calls,
+    ollama_functions,
+    parse,
+)
 from modelpack.edge.client import OllamaClient
 from modelpack.edge.server import OllamaServer
 from modelpack.errors import ServerError, ServerGoneError
@@ -17,10 +22,11 @@ from modelpack.errors import ServerError, ServerGoneError
 pytestmark = pytest.mark.integration
 
 
-def test_server_agrees_with_the_case_table(
+def test_server_agrees_with_our_parser_line_and_message(
     ollama_current: OllamaServer, tiny_gguf: Callable[..., Path]
 ) -> None:
-    """Every case in tests/data/go_templates.py, as the real 0.9.3 server's create judges it."""
+    """Every case in tests/data/go_templates.py, as the real 0.9.3 server's create judges it:
+    the same verdict, and for a rejected one the same `template: :LINE: message`."""
     with OllamaClient(ollama_current.host) as client:
         digest = client.push_blob(tiny_gguf())
         disagreements = []
@@ -32,11 +38,14 @@ def test_server_agrees_with_the_case_table(
                 verdict = None
             except ServerError as exc:
                 assert exc.status_code == 400, exc
-                verdict = exc.message
-            if go_error is None and verdict is None:
-                continue
-            if go_error is None or verdict is None or f": {go_error}" not in verdict:
-                disagreements.append((template, go_error, verdict))
+                verdict = exc.server_message
+            try:
+                parse(template, functions=ollama_functions(client.ollama_version()))
+                ours = None
+            except TemplateSyntaxError as exc:
+                ours = f"template error: {exc}"
+            if ours != verdict or (go_error is None) != (verdict is None):
+                disagreements.append((template, ours, verdict))
     assert disagreements == []
 
 
