@@ -18,7 +18,9 @@ from modelpack import __version__
 from modelpack.errors import ModelpackError
 
 # name -> "module:attribute"; each module imports what it needs inside its callback.
-COMMANDS: dict[str, str] = {}
+COMMANDS: dict[str, str] = {
+    "lint": "modelpack.cli.cmd_lint:lint_command",
+}
 
 
 class LazyGroup(click.Group):
@@ -55,7 +57,8 @@ def main(argv: list[str] | None = None) -> None:
         os.environ.get("MODELPACK_DEBUG")
     )
     try:
-        cli.main(args=argv, prog_name="modelpack", standalone_mode=False)
+        # Outside standalone mode click returns a command's exit code instead of exiting.
+        code = cli.main(args=argv, prog_name="modelpack", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
@@ -69,4 +72,4 @@ def main(argv: list[str] | None = None) -> None:
             raise
         click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
-    sys.exit(0)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -76,6 +76,8 @@ __all__ = [
     "Message",
     "Modelfile",
     "Parameter",
+    "decode",
+    "format_command",
     "parse",
     "quote",
     "write",
@@ -137,6 +139,9 @@ class Command:
     """MESSAGE only: the role as written."""
     line: int | None = field(default=None, compare=False)
     """1-based line where the instruction starts; None for a command built in code."""
+    end_line: int | None = field(default=None, compare=False)
+    """1-based line where its value ends (quoted values span lines); lets a fixer edit the
+    exact lines of one command and keep comments and blank lines around it."""
 
     def __post_init__(self) -> None:
         """Reject shapes no Modelfile can have, so the writer never drops a field silently."""
@@ -418,7 +423,14 @@ class _Parser:
 
     def emit(self, value: str) -> None:
         self.commands.append(
-            Command(self.name, value, param=self.param, role=self.role, line=self.start_line)
+            Command(
+                self.name,
+                value,
+                param=self.param,
+                role=self.role,
+                line=self.start_line,
+                end_line=self.line,
+            )
         )
         self.chars = []
         self.state = _State.START
@@ -453,7 +465,7 @@ def _line_of_end(text: str) -> int:
     return 1 + text.count("\n") + text.count("\r") - text.count("\r\n")
 
 
-def _decode(data: bytes, source: str | None) -> str:
+def decode(data: bytes, source: str | None = None) -> str:
     """Decode like Ollama's BOMOverride (UTF-16 needs a BOM), but refuse invalid bytes."""
     encoding, skip = "utf-8", 0
     for bom, candidate in _BOMS:
@@ -480,7 +492,7 @@ def parse(text: str | bytes, *, source: str | None = None) -> Modelfile:
     UTF-16 LE/BE with a BOM.
     """
     if isinstance(text, bytes | bytearray):
-        text = _decode(bytes(text), source)
+        text = decode(bytes(text), source)
     return _Parser(source).run(text)
 
 
@@ -534,7 +546,8 @@ def quote(value: str) -> str:
     )
 
 
-def _format(command: Command) -> str:
+def format_command(command: Command) -> str:
+    """One instruction as Modelfile text, without the line break; raises if unrepresentable."""
     keyword = command.name.upper()
     if command.param is not None and not _PARAM_NAME.fullmatch(command.param):
         raise ModelfileError(
@@ -562,7 +575,7 @@ def write(modelfile: Modelfile) -> str:
     lines: list[str] = []
     for command in modelfile.commands:
         try:
-            lines.append(_format(command) + "\n")
+            lines.append(format_command(command) + "\n")
         except ModelfileError as exc:
             raise ModelfileError(
                 exc.message, source=modelfile.source, line=command.line, hint=exc.hint

@@ -1,0 +1,162 @@
+"""`modelpack lint PATH...`: check Modelfiles against what a given Ollama version accepts."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import click
+
+FORMATS = ("text", "json", "github")
+MODELFILE_NAMES = ("Modelfile", "*.Modelfile", "*.modelfile")
+
+
+@click.command("lint")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--ollama-version",
+    "version_text",
+    metavar="X.Y.Z",
+    help="Target Ollama version. Default: the server at OLLAMA_HOST if one answers, "
+    "else the newest version modelpack knows.",
+)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+@click.option(
+    "--fix",
+    "apply_fix",
+    is_flag=True,
+    help="Remove removed/deprecated parameters and normalise quoting, rewriting files atomically.",
+)
+def lint_command(
+    paths: tuple[Path, ...], version_text: str | None, fmt: str, *, apply_fix: bool
+) -> None:
+    """Lint Modelfiles (files, or folders searched for Modelfile and *.Modelfile).
+
+    Exit status: 0 no errors (warnings allowed), 1 errors found, 2 usage error.
+    """
+    from modelpack.core.lint import fix, lint
+    from modelpack.errors import ModelfileError
+
+    version, origin = _target_version(version_text)
+    files = _collect(paths)
+    reports = []
+    for path in files:
+        data = path.read_bytes()
+        if apply_fix:
+            try:
+                result = fix(data, source=str(path), version=version)
+            except ModelfileError:
+                result = None  # does not parse: lint reports why, nothing is rewritten
+            if result is not None and result.changed:
+                from modelpack.edge.files import atomic_write_text
+
+                atomic_write_text(path, result.text)
+                data = result.text.encode()
+                click.echo(
+                    f"fixed {path}: removed {len(result.removed)} parameter(s), "
+                    f"rewrote {len(result.rewritten)} instruction(s)",
+                    err=True,
+                )
+        reports.append(lint(data, source=str(path), version=version))
+
+    errors = sum(len(r.errors) for r in reports)
+    warnings = sum(len(r.warnings) for r in reports)
+    if fmt == "json":
+        click.echo(json.dumps(_json(reports, version, origin), indent=2))
+    else:
+        for report in reports:
+            for diagnostic in report.diagnostics:
+                click.echo(
+                    _github(diagnostic, report.source)
+                    if fmt == "github"
+                    else diagnostic.format(report.source)
+                )
+        click.echo(
+            f"{len(reports)} file(s) checked for Ollama {version} ({origin}): "
+            f"{errors} error(s), {warnings} warning(s)",
+            err=True,
+        )
+    if errors:
+        raise click.exceptions.Exit(1)
+
+
+def _target_version(text: str | None):  # type: ignore[no-untyped-def]
+    from modelpack.core.params import NEWEST
+    from modelpack.core.versions import OllamaVersion
+
+    if text:
+        try:
+            return OllamaVersion.parse(text), "--ollama-version"
+        except Exception as exc:
+            raise click.BadParameter(str(exc), param_hint="--ollama-version") from None
+    host = os.environ.get("OLLAMA_HOST")
+    if host:
+        from modelpack.edge.server import base_url, server_version
+
+        found = server_version(base_url(host), timeout=1.0)
+        if found:
+            return OllamaVersion.parse(found), f"the server at {host}"
+    return NEWEST, "newest known"
+
+
+def _collect(paths: tuple[Path, ...]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted({p for name in MODELFILE_NAMES for p in path.rglob(name) if p.is_file()})
+            if not found:
+                raise click.BadParameter(
+                    f"no Modelfile or *.Modelfile under {path}", param_hint="PATHS"
+                )
+            files += found
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise click.BadParameter(f"{path} does not exist", param_hint="PATHS")
+    return files
+
+
+def _json(reports, version, origin):  # type: ignore[no-untyped-def]
+    return {
+        "ollama_version": str(version),
+        "version_from": origin,
+        "errors": sum(len(r.errors) for r in reports),
+        "warnings": sum(len(r.warnings) for r in reports),
+        "files": [
+            {
+                "path": r.source,
+                "ok": r.ok,
+                "parameters": r.parameters,
+                "diagnostics": [
+                    {
+                        "line": d.line,
+                        "severity": d.severity.value,
+                        "code": d.code,
+                        "message": d.message,
+                        "hint": d.hint,
+                    }
+                    for d in r.diagnostics
+                ],
+            }
+            for r in reports
+        ],
+    }
+
+
+def _github(diagnostic, source: str) -> str:  # type: ignore[no-untyped-def]
+    """A GitHub Actions workflow command, escaped as the runner expects."""
+
+    def data(text: str) -> str:
+        return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+    def prop(text: str) -> str:
+        return data(text).replace(":", "%3A").replace(",", "%2C")
+
+    level = "error" if diagnostic.is_error else "warning"
+    props = f"file={prop(source)}"
+    if diagnostic.line is not None:
+        props += f",line={diagnostic.line}"
+    props += f",title={prop('modelpack ' + diagnostic.code)}"
+    message = diagnostic.message + (f" ({diagnostic.hint})" if diagnostic.hint else "")
+    return f"::{level} {props}::{data(message)}"

@@ -1,0 +1,36 @@
+"""Filesystem writes that never leave a half-written file behind.
+
+A crash, a full disk or Ctrl-C while writing must leave either the old file or the new one:
+the text goes to a temporary file in the same folder (same filesystem, so the rename is
+atomic), is flushed to disk, takes the old file's permissions, and replaces it in one rename.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write UTF-8 text exactly as given (no newline translation)."""
+    atomic_write_bytes(path, text.encode("utf-8"))

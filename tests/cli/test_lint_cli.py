@@ -1,0 +1,143 @@
+"""`modelpack lint`: exit codes, output formats, folders, --fix written atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from modelpack.cli import cli
+from modelpack.edge import files
+
+BAD = "FROM ./m.gguf\nPARAMETER numa true\n# keep this\nPARAMETER mirostat 1\n"
+CLEAN = 'FROM ./m.gguf\nPARAMETER stop "<|im_end|>"\n'
+
+
+def invoke(*args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    return CliRunner().invoke(cli, ["lint", *args], env={"OLLAMA_HOST": "", **(env or {})})
+
+
+@pytest.fixture
+def bad(tmp_path: Path) -> Path:
+    path = tmp_path / "Modelfile"
+    path.write_text(BAD)
+    return path
+
+
+def test_clean_file_exits_0(tmp_path: Path) -> None:
+    (tmp_path / "ok.Modelfile").write_text(CLEAN)
+    result = invoke(str(tmp_path / "ok.Modelfile"), "--ollama-version", "0.9.3")
+    assert result.exit_code == 0, result.output
+    assert "0 error(s), 0 warning(s)" in result.stderr
+
+
+def test_errors_exit_1_with_file_line_and_fix_hint(bad: Path) -> None:
+    result = invoke(str(bad), "--ollama-version", "0.9.3")
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"{bad}:2: error: parameter 'numa' was removed in Ollama 0.3.4")
+    assert lines[0].endswith("(delete this line)")
+    assert lines[1].startswith(f"{bad}:4: warning: parameter 'mirostat' is deprecated")
+
+
+def test_warnings_alone_exit_0(tmp_path: Path) -> None:
+    (tmp_path / "Modelfile").write_text("FROM x\nPARAMETER mirostat 1\n")
+    assert invoke(str(tmp_path), "--ollama-version", "0.9.3").exit_code == 0
+
+
+def test_same_file_valid_for_old_target_invalid_for_new(tmp_path: Path) -> None:
+    path = tmp_path / "Modelfile"
+    path.write_text('FROM x\nTEMPLATE "{{ currentDate }}"\n')
+    assert invoke(str(path), "--ollama-version", "0.11.0").exit_code == 0
+    result = invoke(str(path), "--ollama-version", "0.9.3")
+    assert result.exit_code == 1
+    assert 'function "currentDate" not defined' in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["/no/such/file"], "/no/such/file does not exist"),
+        (["--ollama-version", "banana", "."], "invalid Ollama version 'banana'"),
+        (["--format", "xml", "."], "'xml' is not one of"),
+        ([], "Missing argument 'PATHS...'"),
+    ],
+)
+def test_usage_errors_exit_2(args: list[str], message: str) -> None:
+    result = invoke(*args)
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_empty_folder_is_a_usage_error(tmp_path: Path) -> None:
+    result = invoke(str(tmp_path))
+    assert result.exit_code == 2
+    assert "no Modelfile or *.Modelfile under" in result.output
+
+
+def test_folder_is_searched_recursively(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x.Modelfile").write_text(CLEAN)
+    (tmp_path / "Modelfile").write_text(BAD)
+    (tmp_path / "notes.txt").write_text(BAD)
+    result = invoke(str(tmp_path), "--format", "json", "--ollama-version", "0.9.3")
+    report = json.loads(result.stdout)
+    assert sorted(Path(f["path"]).name for f in report["files"]) == ["Modelfile", "x.Modelfile"]
+
+
+def test_json_report(bad: Path) -> None:
+    result = invoke(str(bad), "--format", "json", "--ollama-version", "0.9.3")
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert report["ollama_version"] == "0.9.3"
+    assert (report["errors"], report["warnings"]) == (1, 1)
+    (entry,) = report["files"]
+    assert entry["ok"] is False
+    assert [(d["line"], d["severity"], d["code"]) for d in entry["diagnostics"]] == [
+        (2, "error", "removed-parameter"),
+        (4, "warning", "deprecated-parameter"),
+    ]
+
+
+def test_github_annotations_are_escaped(tmp_path: Path) -> None:
+    path = tmp_path / "a,b:c.Modelfile"
+    path.write_text("FROM x\nPARAMETER numa true\n")
+    result = invoke(str(path), "--format", "github", "--ollama-version", "0.9.3")
+    line = result.stdout.splitlines()[0]
+    assert line.startswith("::error file=")
+    assert "a%2Cb%3Ac.Modelfile,line=2,title=modelpack removed-parameter::" in line
+    assert "parameter 'numa' was removed" in line
+
+
+def test_fix_rewrites_atomically_and_keeps_comments(bad: Path) -> None:
+    result = invoke("--fix", str(bad), "--ollama-version", "0.9.3")
+    assert result.exit_code == 0, result.output
+    assert bad.read_text() == "FROM ./m.gguf\n# keep this\n"
+    assert "removed 2 parameter(s)" in result.stderr
+    assert [p.name for p in bad.parent.iterdir()] == ["Modelfile"]
+
+
+def test_fix_leaves_the_file_untouched_when_the_write_fails(
+    bad: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken_replace(src: str, dst: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(files.os, "replace", broken_replace)
+    result = invoke("--fix", str(bad), "--ollama-version", "0.9.3")
+    assert result.exit_code != 0
+    assert bad.read_text() == BAD
+    assert [p.name for p in bad.parent.iterdir()] == ["Modelfile"]
+
+
+def test_fix_does_not_touch_a_file_that_does_not_parse(tmp_path: Path) -> None:
+    path = tmp_path / "Modelfile"
+    path.write_text("FROM x\nPARAMETR numa true\n")
+    before = os.stat(path).st_mtime_ns
+    result = invoke("--fix", str(path), "--ollama-version", "0.9.3")
+    assert result.exit_code == 1
+    assert "command must be one of" in result.stdout
+    assert os.stat(path).st_mtime_ns == before
