@@ -111,12 +111,18 @@ def test_explicit_port_in_use_is_one_clear_error(tmp_path: Path) -> None:
 
 
 def test_server_that_does_not_answer_in_time_names_its_log(tmp_path: Path) -> None:
-    build = rig.install("current")
-    server = OllamaServer(build, tmp_path, ready_timeout=0)
+    """A slow start, made real: the real binary, started through a wrapper that waits first."""
+    installed = rig.install("current")
+    slow = tmp_path / "slow-ollama"
+    slow.write_text(f'#!/bin/sh\nsleep 30\nexec "{installed.binary}" "$@"\n')
+    slow.chmod(0o755)
+    build = OllamaBuild(name="slow", binary=slow, env=installed.env)
+    server = OllamaServer(build, tmp_path / "srv", ready_timeout=0.5)
     with pytest.raises(ServerStartError, match=r"did not answer on http://127\.0\.0\.1:\d+") as e:
         server.start()
+    assert "within 0.5 s" in str(e.value)
     assert str(server.log_path) in str(e.value)
-    assert server.pid is None  # stopped on the way out
+    assert server.pid is None  # stopped on the way out, the sleeping wrapper included
 
 
 def test_server_that_exits_at_start_quotes_the_reason(tmp_path: Path) -> None:
