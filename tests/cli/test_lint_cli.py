@@ -141,3 +141,14 @@ def test_fix_does_not_touch_a_file_that_does_not_parse(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "command must be one of" in result.stdout
     assert os.stat(path).st_mtime_ns == before
+
+
+def test_numa_is_one_line_with_file_line_name_version_and_fix(tmp_path: Path) -> None:
+    path = tmp_path / "Modelfile"
+    path.write_text("FROM ./m.gguf\nPARAMETER numa true\n")
+    result = invoke(str(path), "--ollama-version", "0.9.3")
+    assert result.exit_code == 1
+    (line,) = result.stdout.splitlines()
+    assert line.startswith(f"{path}:2: error: parameter 'numa' was removed in Ollama 0.3.4")
+    assert "NUMA is detected automatically" in line
+    assert line.endswith("(delete this line)")
