@@ -97,3 +97,19 @@ class InputError(UsageError):
 
 class ModelfileError(InputError):
     """A Modelfile that Ollama's parser would reject, or a value the writer cannot represent."""
+
+
+class SpecError(UsageError):
+    """A spec with one or more problems; each is a one-line InputError with file and line."""
+
+    def __init__(self, problems: list[InputError]) -> None:
+        first = problems[0]
+        super().__init__(first.message, hint=first.hint)
+        self.problems = problems
+
+    def __str__(self) -> str:
+        return str(self.problems[0])
+
+    @property
+    def lines(self) -> list[str]:
+        return [str(problem) for problem in self.problems]

@@ -1,0 +1,409 @@
+"""The package spec (`modelpack.yaml`): what to build, declared once.
+
+    schema_version: 1
+    ollama: {version: "0.9.3"}               # target version (host comes from OLLAMA_HOST)
+    registry: {namespace: "127.0.0.1:5000/acme"}
+    packages:
+      main-gpu:
+        model: smollm2                        # tags: smollm2:main-gpu-full, smollm2:main-gpu
+        from: gguf/SmolLM2.gguf               # a path relative to this file, or a model name
+        chat_template: chatml                 # auto | a named format | {text: ...} | {file: ...}
+        system: You are concise.
+        parameters: {temperature: 0.2}        # shared by every variant
+        variants:                             # the order is the fallback chain
+          - full                              # renders templates/variants/full.Modelfile.j2
+          - name: lightweight
+            from: gguf/smaller.gguf           # a per-variant override
+            parameters: {num_ctx: 2048}
+        smoke:
+          prompts: [{prompt: "What is the capital of France?", expect: Paris}]
+          gpu: prefer
+
+Every model forbids unknown keys, so a typo is an error (with a did-you-mean), never a silently
+ignored setting. `load_spec` turns pydantic's errors into one line each that names the file,
+the line and the field path.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import types
+import typing
+from pathlib import PurePosixPath
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictStr,
+    ValidationError,
+    field_validator,
+)
+
+from modelpack.core.versions import OllamaVersion
+from modelpack.core.yamlsource import Located, dotted, load
+from modelpack.errors import InputError, SpecError
+
+SCHEMA_VERSION = 1
+
+# Ollama's name rules allow more; modelpack keeps package and variant names to what is safe as a
+# tag suffix, a folder name and a file name everywhere.
+NAME = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+MODEL = r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Name = Annotated[StrictStr, Field(pattern=NAME)]
+# Parameter values stay as YAML gave them; the version-aware schema checks their types.
+Parameters = dict[StrictStr, Any]
+
+
+class OllamaSettings(_Strict):
+    host: StrictStr | None = None
+    """Where to build; default: OLLAMA_HOST, else Ollama's default (127.0.0.1:11434)."""
+    version: OllamaVersion | None = None
+    """Target version for rendering and lint; default: the server's, else the newest known."""
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_is_text(cls, value: object) -> object:
+        if isinstance(value, float | int):
+            raise ValueError(f"write the version in quotes (YAML read {value!r} as a number)")
+        return value
+
+
+class RegistrySettings(_Strict):
+    namespace: StrictStr
+    """`host[:port]/namespace` the tags are pushed to, e.g. 127.0.0.1:5000/acme."""
+    insecure: StrictBool = False
+
+
+class ChatTemplateText(_Strict):
+    text: StrictStr
+    stop: list[StrictStr] | None = None
+
+
+class ChatTemplateFile(_Strict):
+    file: StrictStr
+    """A Go template file, relative to the spec."""
+    stop: list[StrictStr] | None = None
+
+
+ChatTemplate = StrictStr | ChatTemplateText | ChatTemplateFile
+
+
+class Message(_Strict):
+    role: Literal["system", "user", "assistant"]
+    content: StrictStr
+
+
+class SmokePrompt(_Strict):
+    prompt: StrictStr
+    expect: StrictStr | None = None
+    """A regular expression the answer must match."""
+    system: StrictStr | None = None
+    num_predict: Annotated[int, Field(ge=1)] = 64
+
+    @field_validator("expect")
+    @classmethod
+    def _expect_compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from None
+        return value
+
+
+class Timeouts(_Strict):
+    load: Annotated[float, Field(gt=0)] = 300.0
+    first_token: Annotated[float, Field(gt=0)] = 60.0
+    total: Annotated[float, Field(gt=0)] = 300.0
+
+
+class Smoke(_Strict):
+    prompts: list[SmokePrompt] = Field(
+        default_factory=lambda: [SmokePrompt(prompt="What is the capital of France?")]
+    )
+    gpu: Literal["require", "prefer", "ignore"] = "prefer"
+    """require: a variant not fully offloaded fails; prefer: warn; ignore: do not check."""
+    think: StrictBool | None = None
+    """For reasoning models: false sends think=false; unset sends nothing."""
+    timeouts: Timeouts = Field(default_factory=Timeouts)
+
+
+class Variant(_Strict):
+    name: Name
+    template: StrictStr | None = None
+    """The Jinja variant template: a name in templates/variants/ or a *.j2 path relative to
+    the spec; default: the variant's name."""
+    from_: StrictStr | None = Field(default=None, alias="from")
+    chat_template: ChatTemplate | None = None
+    system: StrictStr | None = None
+    parameters: Parameters = Field(default_factory=dict)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @property
+    def template_name(self) -> str:
+        return self.template or self.name
+
+
+class Package(_Strict):
+    model: Annotated[StrictStr, Field(pattern=MODEL)]
+    from_: StrictStr = Field(alias="from")
+    chat_template: ChatTemplate
+    system: StrictStr | None = None
+    license: StrictStr | list[StrictStr] = Field(default_factory=list)
+    messages: list[Message] = Field(default_factory=list)
+    parameters: Parameters = Field(default_factory=dict)
+    variants: Annotated[list[Variant], Field(min_length=1)]
+    smoke: Smoke = Field(default_factory=Smoke)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("variants", mode="before")
+    @classmethod
+    def _short_variants(cls, value: object) -> object:
+        """`- full` is short for `- name: full`."""
+        if isinstance(value, list):
+            return [{"name": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    @field_validator("variants")
+    @classmethod
+    def _unique_variants(cls, value: list[Variant]) -> list[Variant]:
+        seen: set[str] = set()
+        for variant in value:
+            if variant.name in seen:
+                raise ValueError(f"variant {variant.name!r} is declared twice")
+            seen.add(variant.name)
+        return value
+
+    @property
+    def licenses(self) -> list[str]:
+        return [self.license] if isinstance(self.license, str) else list(self.license)
+
+    def variant(self, name: str) -> Variant:
+        for variant in self.variants:
+            if variant.name == name:
+                return variant
+        raise KeyError(name)
+
+
+class Spec(_Strict):
+    schema_version: Literal[1] = SCHEMA_VERSION
+    ollama: OllamaSettings = Field(default_factory=OllamaSettings)
+    registry: RegistrySettings | None = None
+    packages: Annotated[dict[Annotated[str, Field(pattern=NAME)], Package], Field(min_length=1)]
+
+    def tags(self) -> list[tuple[str, tuple[str | int, ...], str]]:
+        """Every tag the spec declares: (tag, field path, what owns it), in file order."""
+        out: list[tuple[str, tuple[str | int, ...], str]] = []
+        for name, package in self.packages.items():
+            out.append((f"{package.model}:{name}", ("packages", name), f"package {name!r}"))
+            for index, variant in enumerate(package.variants):
+                out.append(
+                    (
+                        f"{package.model}:{name}-{variant.name}",
+                        ("packages", name, "variants", index),
+                        f"variant {variant.name!r} of package {name!r}",
+                    )
+                )
+        return out
+
+
+class LoadedSpec:
+    """A validated spec, where it came from, and the line of each of its fields."""
+
+    def __init__(self, spec: Spec, located: Located, directory: PurePosixPath | None) -> None:
+        self.spec = spec
+        self.located = located
+        self.directory = directory
+
+    @property
+    def source(self) -> str:
+        return self.located.source
+
+    def line(self, *path: str | int) -> int | None:
+        return self.located.line_of(tuple(path))
+
+    def package(self, name: str) -> Package:
+        try:
+            return self.spec.packages[name]
+        except KeyError:
+            known = ", ".join(self.spec.packages)
+            close = difflib.get_close_matches(name, self.spec.packages, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"packages here: {known}"
+            raise InputError(
+                f"no package {name!r}", source=self.source, line=self.line("packages"), hint=hint
+            ) from None
+
+    def error(
+        self, path: tuple[str | int, ...], message: str, hint: str | None = None
+    ) -> InputError:
+        """An error at a field of this spec: file, line, dotted path, message and hint."""
+        return InputError(
+            f"{dotted(path)}: {message}", source=self.source, line=self.line(*path), hint=hint
+        )
+
+
+def load_spec(text: str, *, source: str) -> LoadedSpec:
+    """Parse and validate spec text; raise SpecError listing every problem, each with its line."""
+    located = load(text, source=source)
+    if not isinstance(located.data, dict):
+        raise InputError("the spec must be a mapping with a `packages` key", source=source, line=1)
+    try:
+        spec = Spec.model_validate(located.data)
+    except ValidationError as exc:
+        raise SpecError(_problems(exc, located)) from None
+    _check_tags(spec, located)
+    return LoadedSpec(spec, located, None)
+
+
+def _check_tags(spec: Spec, located: Located) -> None:
+    """Stable tags are `model:package`, variant tags `model:package-variant`. With '-' allowed
+    in names two declarations can land on one tag, and one build would overwrite the other."""
+    seen: dict[str, str] = {}
+    for tag, path, owner in spec.tags():
+        if tag in seen:
+            raise InputError(
+                f"{dotted(path)}: {owner} and {seen[tag]} would both be tagged {tag}",
+                source=located.source,
+                line=located.line_of(path),
+                hint="rename the package or the variant",
+            )
+        seen[tag] = owner
+
+
+# What a field takes, for errors where a union's alternatives all failed.
+_UNION_FORMS = {
+    "chat_template": "a format name (such as chatml), auto, {text: ...} or {file: ...}",
+    "license": "a string or a list of strings",
+}
+
+
+def _problems(exc: ValidationError, located: Located) -> list[InputError]:
+    """One error per field path, in file order."""
+    by_path: dict[tuple[str | int, ...], InputError] = {}
+    unions: set[tuple[str | int, ...]] = set()
+    for error in exc.errors(include_url=False):
+        path, through_union = _data_path(error["loc"], located.data)
+        union = next((path[:i] for i in range(len(path), 0, -1) if path[:i] in unions), None)
+        if path in by_path or union is not None:
+            continue
+        form = next(
+            (path[:i] for i in range(len(path), 0, -1) if str(path[i - 1]) in _UNION_FORMS), None
+        )
+        if through_union and form is not None:
+            unions.add(form)
+            by_path = {p: e for p, e in by_path.items() if p[: len(form)] != form}
+            hint = f"use {_UNION_FORMS[str(form[-1])]}"
+            by_path[form] = _at(located, form, "not a valid value", hint)
+        else:
+            by_path[path] = _problem(error, path, located)
+    return sorted(by_path.values(), key=lambda p: p.line or 0)
+
+
+def _at(
+    located: Located, path: tuple[str | int, ...], message: str, hint: str | None
+) -> InputError:
+    return InputError(
+        f"{dotted(path) or 'top level'}: {message}",
+        source=located.source,
+        line=located.line_of(path),
+        hint=hint,
+    )
+
+
+def _problem(error: Any, path: tuple[str | int, ...], located: Located) -> InputError:
+    kind = error["type"]
+    message = error["msg"].removeprefix("Value error, ")
+    given = error.get("input")
+    hint = None
+    if kind == "extra_forbidden":
+        allowed = _fields_at(Spec, path[:-1])
+        close = difflib.get_close_matches(str(path[-1]), allowed, n=1, cutoff=0.6)
+        message = "unknown field"
+        hint = f"did you mean {close[0]!r}?" if close else f"allowed here: {', '.join(allowed)}"
+    elif kind == "missing":
+        message = "required field is missing"
+    elif kind == "string_type" and isinstance(given, bool):
+        hint = "YAML reads yes/no/on/off as true/false: put the text in quotes"
+    elif kind == "string_type" and isinstance(given, int | float):
+        hint = "put the value in quotes"
+    elif kind == "string_pattern_mismatch":
+        message = f"{given!r} is not a valid name"
+        hint = (
+            "use lowercase letters, digits, '.', '_' and '-', starting with a letter or digit"
+            if error.get("ctx", {}).get("pattern") == NAME
+            else "use letters, digits, '.', '_', '/' and '-'"
+        )
+    return _at(located, path, message, hint)
+
+
+def _data_path(loc: tuple[Any, ...], data: Any) -> tuple[tuple[str | int, ...], bool]:
+    """pydantic's loc as a path into the data, and whether it passed through a union.
+
+    pydantic puts a union member's name into loc (`str`, `ChatTemplateText`, ...); those parts
+    match nothing in the data and are left out. The last part may name a key that is missing.
+    """
+    path: list[str | int] = []
+    node = data
+    through_union = False
+    for index, part in enumerate(loc):
+        in_dict = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if in_dict or in_list:
+            path.append(part)
+            node = node[part]  # type: ignore[index]
+        elif index == len(loc) - 1 and isinstance(part, str) and isinstance(node, dict):
+            path.append(part)
+            node = None
+        else:
+            through_union = True
+    return tuple(path), through_union
+
+
+def _fields_at(model: type[BaseModel], path: tuple[str | int, ...]) -> list[str]:
+    """The field names allowed at `path` (for did-you-mean on an unknown key)."""
+    annotation: Any = model
+    for part in path:
+        annotation = _step(annotation, part)
+        if annotation is None:
+            return []
+    models = [a for a in _members(annotation) if isinstance(a, type) and issubclass(a, BaseModel)]
+    names: list[str] = []
+    for member in models:
+        for name, info in member.model_fields.items():
+            names.append(info.alias or name)
+    return names
+
+
+def _members(annotation: Any) -> list[Any]:
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _members(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return [m for arg in typing.get_args(annotation) for m in _members(arg)]
+    return [annotation]
+
+
+def _step(annotation: Any, part: str | int) -> Any:
+    for member in _members(annotation):
+        origin = typing.get_origin(member)
+        if isinstance(member, type) and issubclass(member, BaseModel):
+            for name, info in member.model_fields.items():
+                if part in (name, info.alias):
+                    return info.annotation
+        elif origin is dict and isinstance(part, str):
+            return typing.get_args(member)[1]
+        elif origin is list and isinstance(part, int):
+            return typing.get_args(member)[0]
+    return None
