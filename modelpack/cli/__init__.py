@@ -19,8 +19,23 @@ from modelpack.errors import ModelpackError
 
 # name -> "module:attribute"; each module imports what it needs inside its callback.
 COMMANDS: dict[str, str] = {
+    "init": "modelpack.cli.cmd_init:init_command",
     "lint": "modelpack.cli.cmd_lint:lint_command",
+    "render": "modelpack.cli.cmd_render:render_command",
 }
+
+
+class Reported(click.ClickException):
+    """A ModelpackError on its way out: one `error:` line per problem, its own exit code."""
+
+    def __init__(self, error: ModelpackError) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.exit_code = error.exit_code
+
+    def show(self, file: Any = None) -> None:
+        for line in getattr(self.error, "lines", None) or [str(self.error)]:
+            click.echo(f"error: {line}", err=True)
 
 
 class LazyGroup(click.Group):
@@ -32,6 +47,15 @@ class LazyGroup(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """The one error funnel, here so that every way of running the CLI gets it."""
+        try:
+            return super().invoke(ctx)
+        except ModelpackError as exc:
+            if (ctx.obj or {}).get("debug") or os.environ.get("MODELPACK_DEBUG"):
+                raise
+            raise Reported(exc) from None
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.lazy:
@@ -53,9 +77,6 @@ def cli(ctx: click.Context, *, debug: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or bool(
-        os.environ.get("MODELPACK_DEBUG")
-    )
     try:
         # Outside standalone mode click returns a command's exit code instead of exiting.
         code = cli.main(args=argv, prog_name="modelpack", standalone_mode=False)
@@ -66,10 +87,5 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except ModelpackError as exc:
-        if debug:
-            raise
-        click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
     sys.exit(code if isinstance(code, int) else 0)

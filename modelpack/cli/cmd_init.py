@@ -1,0 +1,84 @@
+"""`modelpack init GGUF`: write a starter spec for a GGUF."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+
+@click.command("init")
+@click.argument("gguf", type=click.Path(path_type=Path))
+@click.option(
+    "--chat-template",
+    required=True,
+    metavar="FORMAT",
+    help="The model's chat format, e.g. chatml (detection from the GGUF comes later).",
+)
+@click.option("--package", default="main", show_default=True, help="Package name.")
+@click.option("--model", default=None, help="Ollama tag prefix (default: from the file name).")
+@click.option(
+    "-f",
+    "--file",
+    "spec_file",
+    type=click.Path(path_type=Path),
+    default=Path("modelpack.yaml"),
+    show_default=True,
+)
+@click.option(
+    "--ollama-version",
+    "version",
+    default=None,
+    metavar="X.Y.Z",
+    help="Target Ollama version (default: the newest modelpack knows).",
+)
+@click.option("--force", is_flag=True, help="Overwrite an existing spec.")
+def init_command(
+    gguf: Path,
+    chat_template: str,
+    package: str,
+    model: str | None,
+    spec_file: Path,
+    version: str | None,
+    *,
+    force: bool,
+) -> None:
+    """Write a starter spec (modelpack.yaml) for GGUF, then check that it renders."""
+    from modelpack.core.params import NEWEST
+    from modelpack.core.spec import load_spec
+    from modelpack.core.starter import model_name, starter_spec
+    from modelpack.core.versions import OllamaVersion
+    from modelpack.edge.files import atomic_write_text
+    from modelpack.edge.project import open_project
+    from modelpack.errors import UsageError
+
+    if not gguf.is_file():
+        raise UsageError(f"{gguf} is not a file", hint="give the path of a .gguf model file")
+    if spec_file.exists() and not force:
+        raise UsageError(f"{spec_file} already exists", hint="use --force to overwrite it")
+    target = OllamaVersion.parse(version) if version else NEWEST
+    project_dir = spec_file.resolve().parent
+    source = (
+        os.path.relpath(gguf.resolve(), project_dir)
+        if gguf.resolve().is_relative_to(project_dir)
+        else str(gguf.resolve())
+    )
+    try:
+        text = starter_spec(
+            package=package,
+            model=model or model_name(gguf.stem),
+            source=source,
+            chat_template=chat_template,
+            version=str(target),
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc), hint="use lowercase letters, digits, '.', '_' and '-'") from None
+    load_spec(text, source=str(spec_file))
+    atomic_write_text(spec_file, text)
+    try:
+        open_project(spec_file).renderer().render_package(package)
+    except Exception:
+        spec_file.unlink()
+        raise
+    click.echo(f"wrote {spec_file}: package {package!r}, next: modelpack render {package}")

@@ -1,0 +1,98 @@
+"""`modelpack render [PACKAGE] [--variant V]`: write a package's Modelfile variants."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("render")
+@click.argument("package", required=False)
+@click.option(
+    "-f",
+    "--file",
+    "spec_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The spec file (default: ./modelpack.yaml).",
+)
+@click.option("--variant", "variants", multiple=True, help="Only this variant (repeatable).")
+@click.option(
+    "--ollama-version",
+    "version",
+    metavar="X.Y.Z",
+    help="Target Ollama version (default: the spec's, else the server's, else newest).",
+)
+@click.option("--stdout", "to_stdout", is_flag=True, help="Print instead of writing files.")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Exit 1 if the files on disk differ from what would be rendered (for CI).",
+)
+def render_command(
+    package: str | None,
+    spec_file: Path | None,
+    variants: tuple[str, ...],
+    version: str | None,
+    *,
+    to_stdout: bool,
+    check: bool,
+) -> None:
+    """Render PACKAGE's variants (default: every package) to modelfiles/<package>/.
+
+    Everything is rendered and checked before anything is written, and files are replaced
+    atomically: a failed render leaves the old files as they were.
+    """
+    from modelpack.edge.files import atomic_write_many
+    from modelpack.edge.project import open_project
+
+    if variants and not package:
+        raise click.UsageError("--variant needs a PACKAGE")
+    project = open_project(spec_file, version=version)
+    renderer = project.renderer()
+    names = [package] if package else list(project.loaded.spec.packages)
+    rendered = [r for name in names for r in renderer.render_package(name, variants or None)]
+    for result in rendered:
+        for warning in result.warnings:
+            click.echo(f"warning: {warning}", err=True)
+
+    if to_stdout:
+        click.echo("\n".join(r.text for r in rendered), nl=False)
+        return
+    if check:
+        stale = _stale(rendered, names, renderer, all_variants=not variants)
+        for line in stale:
+            click.echo(line)
+        if stale:
+            click.echo("run `modelpack render` and commit the result", err=True)
+            raise click.exceptions.Exit(1)
+        click.echo(f"{len(rendered)} Modelfile(s) up to date (Ollama {project.version})", err=True)
+        return
+    atomic_write_many({r.path: r.text for r in rendered})
+    for result in rendered:
+        click.echo(_shown(result.path))
+
+
+def _stale(rendered, names, renderer, *, all_variants: bool) -> list[str]:  # type: ignore[no-untyped-def]
+    out = []
+    for result in rendered:
+        if not result.path.is_file():
+            out.append(f"{_shown(result.path)}: missing")
+        elif result.path.read_text(encoding="utf-8") != result.text:
+            out.append(f"{_shown(result.path)}: differs from what the spec renders")
+    if all_variants:
+        expected = {r.path for r in rendered}
+        for name in names:
+            folder = renderer.output_path(name, "x").parent
+            for path in sorted(folder.glob("*.Modelfile")) if folder.is_dir() else []:
+                if path not in expected:
+                    out.append(f"{_shown(path)}: not produced by the spec (remove it)")
+    return out
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

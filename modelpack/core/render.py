@@ -1,0 +1,402 @@
+"""Render a package's variants into Modelfile text.
+
+Each variant names a Jinja template (templates/variants/<name>.Modelfile.j2, or the project's
+own). Templates run in Jinja's sandbox with StrictUndefined and never format Modelfile syntax
+themselves: they call helpers that build every instruction with modelpack's Modelfile writer,
+so quoting is always right. Parameters merge in this order, the more specific winning:
+the template's defaults, the package's `parameters`, the variant's `parameters`; each value is
+checked with the version-aware schema before anything is rendered (a spec value's error names
+the spec's line; a template default's names the template). Removed names fail; deprecated ones
+are dropped with a warning. The finished text is linted for the target version, so a template
+can never emit a Modelfile that Ollama would refuse.
+
+Output is deterministic (parameters sorted, no timestamps) so diffs and `render --check` mean
+something. This module reads its inputs (the spec's files and templates) and writes nothing.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import traceback
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+
+from modelpack.core import gotemplate
+from modelpack.core.lint import lint
+from modelpack.core.modelfile import Command, format_command
+from modelpack.core.params import ParamValue, check_typed_parameters, to_modelfile_parameters
+from modelpack.core.spec import (
+    ChatTemplate,
+    ChatTemplateFile,
+    ChatTemplateText,
+    LoadedSpec,
+    Package,
+    Variant,
+)
+from modelpack.core.versions import OllamaVersion
+from modelpack.errors import InputError
+
+__all__ = ["ChatFormat", "Rendered", "Renderer", "chat_formats", "variant_templates"]
+
+TEMPLATE_SUFFIX = ".Modelfile.j2"
+
+
+@dataclass(frozen=True)
+class ChatFormat:
+    """A chat format modelpack ships: Ollama's Go TEMPLATE and the stop list that goes with it."""
+
+    name: str
+    template: str
+    stop: list[str]
+
+
+def chat_formats(template_dirs: Sequence[Path]) -> dict[str, ChatFormat]:
+    """The named chat formats in `<dir>/chat/`, earlier folders winning."""
+    found: dict[str, ChatFormat] = {}
+    for folder in reversed(template_dirs):
+        for path in sorted((folder / "chat").glob("*.gotmpl")):
+            meta_path = path.with_suffix(".json")
+            meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+            found[path.stem] = ChatFormat(path.stem, path.read_text(), list(meta.get("stop", [])))
+    return found
+
+
+def variant_templates(template_dirs: Sequence[Path]) -> dict[str, Path]:
+    """Variant template name -> file, earlier folders winning (a project overrides built-ins)."""
+    found: dict[str, Path] = {}
+    for folder in reversed(template_dirs):
+        for path in sorted((folder / "variants").glob(f"*{TEMPLATE_SUFFIX}")):
+            found[path.name.removesuffix(TEMPLATE_SUFFIX)] = path
+    return found
+
+
+@dataclass(frozen=True)
+class Rendered:
+    package: str
+    variant: str
+    text: str
+    path: Path
+    """Where the Modelfile belongs: <spec dir>/modelfiles/<package>/<variant>.Modelfile."""
+    template: Path
+    parameters: dict[str, ParamValue]
+    """The typed parameters the Modelfile sets (what a structured create sends)."""
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Origin:
+    """Where a parameter value came from, for error messages."""
+
+    spec_path: tuple[str | int, ...] | None = None
+    template: Path | None = None
+
+
+class Renderer:
+    """Renders the variants of one spec for one target Ollama version."""
+
+    def __init__(
+        self,
+        loaded: LoadedSpec,
+        *,
+        spec_dir: Path,
+        version: OllamaVersion,
+        template_dirs: Sequence[Path],
+    ) -> None:
+        self.loaded = loaded
+        self.spec_dir = spec_dir
+        self.version = version
+        self.template_dirs = list(template_dirs)
+        self.formats = chat_formats(self.template_dirs)
+        self.templates = variant_templates(self.template_dirs)
+        self.env = SandboxedEnvironment(
+            loader=jinja2.FileSystemLoader([str(d) for d in self.template_dirs]),
+            undefined=jinja2.StrictUndefined,
+            autoescape=False,
+            keep_trailing_newline=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+
+    def render_package(self, name: str, variants: Sequence[str] | None = None) -> list[Rendered]:
+        """Render the named variants (default: all, in fallback order). All or nothing."""
+        package = self.loaded.package(name)
+        wanted = list(variants) if variants else [v.name for v in package.variants]
+        out = []
+        for variant_name in wanted:
+            try:
+                variant = package.variant(variant_name)
+            except KeyError:
+                known = ", ".join(v.name for v in package.variants)
+                raise InputError(
+                    f"package {name!r} has no variant {variant_name!r}",
+                    source=self.loaded.source,
+                    line=self.loaded.line("packages", name, "variants"),
+                    hint=f"its variants: {known}",
+                ) from None
+            out.append(self.render_variant(name, package, variant))
+        return out
+
+    def output_path(self, package: str, variant: str) -> Path:
+        return self.spec_dir / "modelfiles" / package / f"{variant}.Modelfile"
+
+    # -- one variant ---------------------------------------------------------------------------
+
+    def render_variant(self, name: str, package: Package, variant: Variant) -> Rendered:
+        index = package.variants.index(variant)
+        at_package: tuple[str | int, ...] = ("packages", name)
+        at_variant: tuple[str | int, ...] = (*at_package, "variants", index)
+        output = self.output_path(name, variant.name)
+        warnings: list[str] = []
+
+        source = self._source(
+            variant.from_ or package.from_, output, at_variant if variant.from_ else at_package
+        )
+        chat_at = at_variant if variant.chat_template is not None else at_package
+        chat = self._chat_template(variant.chat_template or package.chat_template, chat_at)
+
+        spec_values: dict[str, tuple[Any, _Origin]] = {}
+        if chat is not None and chat.stop:
+            spec_values["stop"] = (chat.stop, _Origin((*chat_at, "chat_template")))
+        for key, value in package.parameters.items():
+            spec_values[key] = (value, _Origin((*at_package, "parameters", key)))
+        for key, value in variant.parameters.items():
+            spec_values[key] = (value, _Origin((*at_variant, "parameters", key)))
+        user = self._check(spec_values, warnings)
+
+        template_path = self._template_path(variant, at_variant)
+        context = {
+            "package": name,
+            "variant": variant.name,
+            "model": package.model,
+            "tag": f"{package.model}:{name}-{variant.name}",
+            "source": source,
+            "chat_template": chat.template if chat else None,
+            "system": variant.system if variant.system is not None else package.system,
+            "license": package.licenses,
+            "messages": [m.model_dump() for m in package.messages],
+            "parameters": dict(user),
+        }
+        state: dict[str, dict[str, ParamValue]] = {"emitted": {}}
+
+        def parameter_lines(defaults: Mapping[str, Any] | None = None) -> str:
+            values = {k: (v, _Origin(template=template_path)) for k, v in (defaults or {}).items()}
+            merged = {**self._check(values, warnings), **user}
+            state["emitted"] = merged
+            return "\n".join(
+                _line(Command("parameter", text, param=key))
+                for key, text in _ordered(to_modelfile_parameters(merged, version=self.version))
+            )
+
+        def header() -> str:
+            lines = [
+                f"# {context['tag']}: rendered by modelpack from {Path(self.loaded.source).name}"
+                f" with {template_path.name}. Do not edit; change the spec and run "
+                "`modelpack render`.",
+                _line(Command("from", source)),
+            ]
+            if context["chat_template"] is not None:
+                lines.append(_line(Command("template", context["chat_template"])))
+            if context["system"] is not None:
+                lines.append(_line(Command("system", context["system"])))
+            return "\n".join(lines)
+
+        def footer() -> str:
+            lines = [
+                _line(Command("message", m["content"], role=m["role"])) for m in context["messages"]
+            ]
+            lines += [_line(Command("license", text)) for text in context["license"]]
+            return "\n".join(lines)
+
+        def instruction(keyword: str, value: str, name: str | None = None) -> str:
+            kind = keyword.lower()
+            return _line(
+                Command(
+                    kind,
+                    str(value),
+                    param=name if kind == "parameter" else None,
+                    role=name if kind == "message" else None,
+                )
+            )
+
+        helpers = {
+            "header": header,
+            "footer": footer,
+            "parameter_lines": parameter_lines,
+            "instruction": instruction,
+        }
+        text = self._run_template(template_path, {**context, **helpers})
+        text = _tidy(text)
+        self._lint(text, template_path)
+        return Rendered(name, variant.name, text, output, template_path, state["emitted"], warnings)
+
+    # -- inputs --------------------------------------------------------------------------------
+
+    def _source(self, value: str, output: Path, at: tuple[str | int, ...]) -> str:
+        """FROM: a GGUF path (checked, made relative to the Modelfile) or an Ollama model name."""
+        if not _looks_like_path(value):
+            return value
+        path = (self.spec_dir / os.path.expanduser(value)).resolve()
+        if not path.is_file():
+            raise self.loaded.error(
+                (*at, "from"),
+                f"GGUF file {value} not found (looked for {path})",
+                "fix the path (relative to the spec), or fetch the model first",
+            )
+        if not path.is_relative_to(self.spec_dir.resolve()):
+            return str(path)  # outside the project: absolute reads better than ../../../..
+        return os.path.relpath(path, output.parent.resolve())
+
+    def _chat_template(self, value: ChatTemplate, at: tuple[str | int, ...]) -> ChatFormat | None:
+        where = (*at, "chat_template")
+        if isinstance(value, str):
+            if value == "auto":
+                raise self.loaded.error(
+                    where,
+                    "chat_template: auto needs the GGUF's chat template, which modelpack cannot "
+                    "read yet",
+                    f"name a format ({', '.join(sorted(self.formats))}) or give {{text: ...}}",
+                )
+            if value not in self.formats:
+                close = difflib.get_close_matches(value, self.formats, n=1)
+                raise self.loaded.error(
+                    where,
+                    f"unknown chat format {value!r}",
+                    f"did you mean {close[0]!r}?"
+                    if close
+                    else f"known formats: {', '.join(sorted(self.formats))}",
+                )
+            chat = self.formats[value]
+        elif isinstance(value, ChatTemplateText):
+            chat = ChatFormat("text", value.text, list(value.stop or []))
+        else:
+            assert isinstance(value, ChatTemplateFile)
+            path = self.spec_dir / value.file
+            if not path.is_file():
+                raise self.loaded.error(
+                    (*where, "file"), f"chat template file {value.file} not found", None
+                )
+            chat = ChatFormat(path.stem, path.read_text(), list(value.stop or []))
+        try:
+            gotemplate.parse(chat.template, functions=gotemplate.ollama_functions(self.version))
+        except gotemplate.TemplateSyntaxError as exc:
+            raise self.loaded.error(
+                where,
+                f"the {chat.name} chat template does not parse for Ollama {self.version}: "
+                f"{exc.message} (template line {exc.line})",
+                exc.detail,
+            ) from None
+        return chat
+
+    def _check(
+        self, values: Mapping[str, tuple[Any, _Origin]], warnings: list[str]
+    ) -> dict[str, ParamValue]:
+        """Typed, version-checked parameters; an error names where its value came from."""
+        out: dict[str, ParamValue] = {}
+        for key, (value, origin) in values.items():
+            result = check_typed_parameters({key: value}, version=self.version)
+            for diagnostic in result.diagnostics:
+                if diagnostic.is_error:
+                    if origin.spec_path is not None:
+                        raise self.loaded.error(
+                            origin.spec_path, diagnostic.message, diagnostic.hint
+                        )
+                    raise InputError(
+                        f"default {diagnostic.message}",
+                        source=str(origin.template),
+                        hint=diagnostic.hint,
+                    )
+                where = (
+                    f"{self.loaded.source}:{self.loaded.line(*origin.spec_path)}"
+                    if origin.spec_path
+                    else str(origin.template)
+                )
+                warnings.append(f"{where}: {diagnostic.message} (dropped)")
+            out.update(result.parameters)
+        return out
+
+    def _template_path(self, variant: Variant, at: tuple[str | int, ...]) -> Path:
+        name = variant.template_name
+        if name.endswith(".j2"):
+            path = (self.spec_dir / name).resolve()
+            if not path.is_file():
+                raise self.loaded.error((*at, "template"), f"variant template {name} not found")
+            return path
+        if name not in self.templates:
+            known = ", ".join(sorted(self.templates))
+            field_path = (*at, "template") if variant.template else (*at, "name")
+            raise self.loaded.error(
+                field_path,
+                f"no variant template {name!r}",
+                f"add templates/variants/{name}{TEMPLATE_SUFFIX}, or set `template:` to one "
+                f"of: {known}",
+            )
+        return self.templates[name]
+
+    def _run_template(self, path: Path, context: dict[str, Any]) -> str:
+        try:
+            # Compiled with the real file name, so errors and tracebacks point into the file.
+            code = self.env.compile(path.read_text(), name=path.name, filename=str(path))
+            template = self.env.template_class.from_code(
+                self.env, code, self.env.make_globals(None), None
+            )
+            return str(template.render(context))
+        except jinja2.TemplateSyntaxError as exc:
+            raise InputError(
+                f"template does not parse: {exc.message}", source=str(path), line=exc.lineno
+            ) from None
+        except jinja2.UndefinedError as exc:
+            raise InputError(
+                f"{exc.message}",
+                source=str(path),
+                line=_template_line(exc, path),
+                hint="use one of: " + ", ".join(sorted(context)),
+            ) from None
+        except jinja2.TemplateError as exc:
+            raise InputError(
+                f"template failed: {exc}", source=str(path), line=_template_line(exc, path)
+            ) from None
+
+    def _lint(self, text: str, template: Path) -> None:
+        report = lint(text, source=str(template), version=self.version)
+        if report.errors:
+            first = report.errors[0]
+            raise InputError(
+                f"rendered an invalid Modelfile (line {first.line}): {first.message}",
+                source=str(template),
+                hint=first.hint,
+            )
+
+
+def _line(command: Command) -> str:
+    try:
+        return format_command(command)
+    except Exception as exc:
+        raise InputError(f"cannot write {command.name.upper()}: {exc}") from None
+
+
+def _ordered(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Parameters sorted by name, stop last, so output does not depend on dict order."""
+    return sorted(pairs, key=lambda kv: (kv[0] == "stop", kv[0]))
+
+
+def _looks_like_path(value: str) -> bool:
+    return value.endswith(".gguf") or value.startswith(("./", "../", "/", "~"))
+
+
+def _tidy(text: str) -> str:
+    """No blank lines at the ends and one final newline. Nothing inside is touched: a quoted
+    TEMPLATE or SYSTEM value may hold blank lines and trailing spaces that must stay."""
+    return text.strip("\n") + "\n"
+
+
+def _template_line(exc: BaseException, path: Path) -> int | None:
+    """Jinja rewrites tracebacks so a template's frames carry its file name and line."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == str(path)]
+    return frames[-1].lineno if frames else None

@@ -1,0 +1,88 @@
+"""A project on disk: its spec file, its template folders, and the Ollama version it targets.
+
+The core renders from text and paths it is given; this is where the paths are found and the
+target version is chosen: `--ollama-version`, else the spec's `ollama.version`, else the
+version of the server at OLLAMA_HOST (or the spec's host) if one answers, else the newest
+version modelpack knows.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from modelpack.core.params import NEWEST
+from modelpack.core.render import Renderer
+from modelpack.core.spec import LoadedSpec, load_spec
+from modelpack.core.versions import OllamaVersion
+from modelpack.errors import UsageError
+
+DEFAULT_SPEC = "modelpack.yaml"
+BUILTIN_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+
+
+@dataclass(frozen=True)
+class Project:
+    loaded: LoadedSpec
+    spec_path: Path
+    version: OllamaVersion
+    version_from: str
+
+    @property
+    def spec_dir(self) -> Path:
+        return self.spec_path.parent
+
+    @property
+    def template_dirs(self) -> list[Path]:
+        """The project's own templates first, then modelpack's built-in ones."""
+        own = self.spec_dir / "templates"
+        dirs = [own] if own.is_dir() else []
+        if BUILTIN_TEMPLATES.is_dir() and BUILTIN_TEMPLATES.resolve() not in {
+            d.resolve() for d in dirs
+        }:
+            dirs.append(BUILTIN_TEMPLATES)
+        return dirs
+
+    def renderer(self) -> Renderer:
+        return Renderer(
+            self.loaded,
+            spec_dir=self.spec_dir,
+            version=self.version,
+            template_dirs=self.template_dirs,
+        )
+
+
+def open_project(spec_file: Path | None, *, version: str | None = None) -> Project:
+    path = (spec_file or Path(DEFAULT_SPEC)).resolve()
+    if not path.is_file():
+        raise UsageError(
+            f"no spec file at {path}",
+            hint="create one with `modelpack init GGUF`, or point at it with -f",
+        )
+    loaded = load_spec(path.read_text(encoding="utf-8"), source=str(_shown(path)))
+    target, origin = _target(loaded, version)
+    return Project(loaded, path, target, origin)
+
+
+def _target(loaded: LoadedSpec, flag: str | None) -> tuple[OllamaVersion, str]:
+    if flag:
+        return OllamaVersion.parse(flag), "--ollama-version"
+    if loaded.spec.ollama.version is not None:
+        return loaded.spec.ollama.version, "the spec"
+    host = os.environ.get("OLLAMA_HOST") or loaded.spec.ollama.host
+    if host:
+        from modelpack.edge.server import base_url, server_version
+
+        found = server_version(base_url(host), timeout=1.0)
+        if found:
+            return OllamaVersion.parse(found), f"the server at {host}"
+    return NEWEST, "newest known"
+
+
+def _shown(path: Path) -> Path:
+    """The path as a user would type it: relative to the current folder when inside it."""
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path

@@ -1,0 +1,262 @@
+"""Rendering variants: precedence, user templates, errors that name their source, determinism."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from modelpack.core.lint import lint
+from modelpack.core.modelfile import parse
+from modelpack.core.render import Rendered, Renderer
+from modelpack.core.spec import load_spec
+from modelpack.core.versions import OllamaVersion
+from modelpack.errors import InputError
+
+BUILTIN = Path(__file__).resolve().parents[2] / "templates"
+V093 = OllamaVersion.parse("0.9.3")
+
+SPEC = """\
+packages:
+  pkg:
+    model: acme
+    from: m.gguf
+    chat_template: chatml
+    system: Be brief.
+    license: [MIT, "Second license"]
+    messages: [{role: user, content: Hello}, {role: assistant, content: Hi!}]
+    parameters:
+      temperature: 0.2
+      num_ctx: 3000
+    variants:
+      - full
+      - name: lite
+        template: lightweight
+        parameters: {num_ctx: 1024, seed: 7}
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "m.gguf").write_bytes(b"GGUF")  # render only checks that the file exists
+    return tmp_path
+
+
+def renderer(
+    folder: Path, spec: str = SPEC, version: OllamaVersion = V093, extra: list[Path] | None = None
+) -> Renderer:
+    (folder / "modelpack.yaml").write_text(spec)
+    loaded = load_spec(spec, source="modelpack.yaml")
+    return Renderer(
+        loaded, spec_dir=folder, version=version, template_dirs=[*(extra or []), BUILTIN]
+    )
+
+
+def params(result: Rendered) -> dict[str, str | list[str]]:
+    return parse(result.text).effective_parameters
+
+
+def test_precedence_template_then_package_then_variant(project: Path) -> None:
+    full, lite = renderer(project).render_package("pkg")
+    assert params(full)["num_ctx"] == "3000"  # package beats the template's 8192
+    assert params(full)["top_k"] == "40"  # a template default nobody overrides
+    assert params(full)["temperature"] == "0.2"
+    assert params(lite)["num_ctx"] == "1024"  # the variant beats the package
+    assert params(lite)["seed"] == "7"
+    assert params(lite)["num_batch"] == "128"
+    assert "top_k" not in params(lite)
+    assert lite.parameters["num_ctx"] == 1024  # typed, for the create API
+
+
+def test_everything_from_the_spec_reaches_the_modelfile(project: Path) -> None:
+    (full, _) = renderer(project).render_package("pkg")
+    modelfile = parse(full.text)
+    assert modelfile.from_ == "../../m.gguf"
+    assert modelfile.system == "Be brief."
+    assert modelfile.template is not None
+    assert "<|im_start|>" in modelfile.template
+    assert params(full)["stop"] == ["<|im_start|>", "<|im_end|>"]  # the format's stop list
+    assert [(m.role, m.content) for m in modelfile.messages] == [
+        ("user", "Hello"),
+        ("assistant", "Hi!"),
+    ]
+    assert modelfile.license == ["MIT", "Second license"]
+    assert full.path == project / "modelfiles" / "pkg" / "full.Modelfile"
+    assert full.text.startswith("# acme:pkg-full: rendered by modelpack")
+    assert lint(full.text, source="x", version=V093).diagnostics == []
+
+
+def test_spec_stop_replaces_the_format_stop_list(project: Path) -> None:
+    spec = SPEC.replace("      num_ctx: 3000", '      num_ctx: 3000\n      stop: ["<|im_end|>"]')
+    (full, _) = renderer(project, spec).render_package("pkg")
+    assert params(full)["stop"] == ["<|im_end|>"]
+
+
+def test_output_is_deterministic(project: Path) -> None:
+    first = [r.text for r in renderer(project).render_package("pkg")]
+    swapped = SPEC.replace(
+        "      temperature: 0.2\n      num_ctx: 3000", "      num_ctx: 3000\n      temperature: 0.2"
+    )
+    second = [r.text for r in renderer(project, swapped).render_package("pkg")]
+    assert first == second
+    lines = [ln for ln in first[0].splitlines() if ln.startswith("PARAMETER")]
+    names = [ln.split()[1] for ln in lines]
+    assert names == [*sorted(n for n in names if n != "stop"), "stop", "stop"]
+
+
+def test_removed_parameter_in_the_spec_fails_with_file_line_and_reason(project: Path) -> None:
+    spec = SPEC.replace("      num_ctx: 3000", "      num_ctx: 3000\n      numa: true")
+    with pytest.raises(InputError) as error:
+        renderer(project, spec).render_package("pkg")
+    assert str(error.value) == (
+        "modelpack.yaml:12: packages.pkg.parameters.numa: parameter 'numa' was removed in "
+        "Ollama 0.3.4 (target 0.9.3): NUMA is detected automatically (delete this entry)"
+    )
+
+
+def test_wrong_type_in_a_variant_names_the_variant_line(project: Path) -> None:
+    spec = SPEC.replace("{num_ctx: 1024, seed: 7}", '{num_ctx: "1024", seed: 7}')
+    with pytest.raises(InputError, match=r"^modelpack.yaml:16: packages.pkg.variants\[1\]"):
+        renderer(project, spec).render_package("pkg")
+
+
+def test_deprecated_parameter_is_dropped_with_a_warning(project: Path) -> None:
+    spec = SPEC.replace("      num_ctx: 3000", "      num_ctx: 3000\n      mirostat: 1")
+    full, _ = renderer(project, spec).render_package("pkg")
+    assert "mirostat" not in full.text
+    assert full.warnings == [
+        "modelpack.yaml:12: parameter 'mirostat' is deprecated since Ollama 0.7.0 and will be "
+        "dropped (target 0.9.3) (dropped)"
+    ]
+    old, _ = renderer(project, spec, OllamaVersion.parse("0.5.4")).render_package("pkg")
+    assert "PARAMETER mirostat 1" in old.text
+    assert old.warnings == []
+
+
+def test_parameter_too_new_for_the_target(project: Path) -> None:
+    spec = SPEC.replace("seed: 7", "draft_num_predict: 4")
+    with pytest.raises(InputError, match=r"draft_num_predict' needs Ollama >= 0\.30\.0"):
+        renderer(project, spec).render_package("pkg")
+    assert renderer(project, spec, OllamaVersion.parse("0.30.0")).render_package("pkg")
+
+
+def test_missing_gguf_is_reported_with_the_spec_line(project: Path) -> None:
+    (project / "m.gguf").unlink()
+    with pytest.raises(InputError) as error:
+        renderer(project).render_package("pkg")
+    assert str(error.value).startswith("modelpack.yaml:4: packages.pkg.from: GGUF file m.gguf")
+
+
+def test_model_name_source_is_not_a_file(project: Path) -> None:
+    spec = SPEC.replace("from: m.gguf", "from: llama3.2:1b")
+    (full, _) = renderer(project, spec).render_package("pkg")
+    assert parse(full.text).from_ == "llama3.2:1b"
+
+
+def test_user_defined_variant_template_in_the_project(project: Path) -> None:
+    own = project / "templates" / "variants"
+    own.mkdir(parents=True)
+    (own / "tiny.Modelfile.j2").write_text(
+        "{{ header() }}\n{{ parameter_lines({'num_ctx': 512}) }}\n"
+        "{{ instruction('parameter', 3, 'top_k') }}\n# for {{ tag }}\n"
+    )
+    spec = SPEC.replace("      - full\n", "      - tiny\n")
+    tiny, _ = renderer(project, spec, extra=[project / "templates"]).render_package("pkg")
+    assert params(tiny)["num_ctx"] == "3000"
+    assert params(tiny)["top_k"] == "3"
+    assert tiny.text.rstrip().endswith("# for acme:pkg-tiny")
+
+
+def test_user_template_by_path_and_override_of_a_builtin(project: Path) -> None:
+    (project / "mine.j2").write_text("{{ header() }}\nPARAMETER seed 1\n")
+    spec = SPEC.replace("template: lightweight", "template: mine.j2")
+    _, lite = renderer(project, spec).render_package("pkg")
+    assert params(lite) == {"seed": "1"}
+    own = project / "templates" / "variants"
+    own.mkdir(parents=True)
+    (own / "full.Modelfile.j2").write_text("{{ header() }}\n")
+    full, _ = renderer(project, extra=[project / "templates"]).render_package("pkg")
+    assert params(full) == {}
+
+
+def test_unknown_variant_template(project: Path) -> None:
+    spec = SPEC.replace("      - full\n", "      - huge\n")
+    with pytest.raises(InputError) as error:
+        renderer(project, spec).render_package("pkg")
+    message = str(error.value)
+    assert message.startswith("modelpack.yaml:13: packages.pkg.variants[0].name: no variant")
+    assert "full, lightweight, simple" in message
+
+
+def test_undefined_variable_names_the_template_and_line(project: Path) -> None:
+    (project / "bad.j2").write_text("{{ header() }}\n\n{{ nonsense }}\n")
+    spec = SPEC.replace("template: lightweight", "template: bad.j2")
+    with pytest.raises(InputError) as error:
+        renderer(project, spec).render_package("pkg")
+    assert str(error.value).startswith(f"{project / 'bad.j2'}:3: 'nonsense' is undefined")
+
+
+def test_template_syntax_error_names_the_template_and_line(project: Path) -> None:
+    (project / "bad.j2").write_text("{{ header() }}\n{% if %}\n")
+    spec = SPEC.replace("template: lightweight", "template: bad.j2")
+    with pytest.raises(InputError, match=r"bad.j2:2: template does not parse"):
+        renderer(project, spec).render_package("pkg")
+
+
+def test_sandbox_blocks_unsafe_attributes(project: Path) -> None:
+    (project / "bad.j2").write_text("{{ header.__globals__ }}\n")
+    spec = SPEC.replace("template: lightweight", "template: bad.j2")
+    with pytest.raises(InputError, match=r"bad.j2:1: template failed: .*unsafe"):
+        renderer(project, spec).render_package("pkg")
+
+
+def test_template_that_emits_an_invalid_modelfile_is_refused(project: Path) -> None:
+    (project / "bad.j2").write_text("{{ header() }}\nPARAMETER numa true\n")
+    spec = SPEC.replace("template: lightweight", "template: bad.j2")
+    with pytest.raises(InputError, match=r"bad.j2: rendered an invalid Modelfile .*'numa'"):
+        renderer(project, spec).render_package("pkg")
+
+
+def test_bad_template_default_names_the_template(project: Path) -> None:
+    (project / "bad.j2").write_text("{{ header() }}\n{{ parameter_lines({'tfs_z': 1.0}) }}\n")
+    spec = SPEC.replace("template: lightweight", "template: bad.j2")
+    with pytest.raises(InputError, match=r"bad.j2: default parameter 'tfs_z' was removed"):
+        renderer(project, spec).render_package("pkg")
+
+
+def test_chat_template_text_file_auto_and_errors(project: Path) -> None:
+    spec = SPEC.replace(
+        "chat_template: chatml", 'chat_template: {text: "{{ .Prompt }}", stop: ["###"]}'
+    )
+    (full, _) = renderer(project, spec).render_package("pkg")
+    assert parse(full.text).template == "{{ .Prompt }}"
+    assert params(full)["stop"] == ["###"]
+    (project / "t.gotmpl").write_text("{{ if .System }}{{ .System }}")
+    spec = SPEC.replace("chat_template: chatml", "chat_template: {file: t.gotmpl}")
+    with pytest.raises(InputError) as error:
+        renderer(project, spec).render_package("pkg")
+    assert "modelpack.yaml:5: packages.pkg.chat_template: the t chat template does not parse" in (
+        str(error.value)
+    )
+    assert "the {{if}} on template line 1 has no {{end}}" in str(error.value)
+    for value, expected in [("auto", "auto needs the GGUF"), ("chatlm", "did you mean 'chatml'")]:
+        spec = SPEC.replace("chat_template: chatml", f"chat_template: {value}")
+        with pytest.raises(InputError, match=expected):
+            renderer(project, spec).render_package("pkg")
+
+
+def test_unknown_variant_is_a_clear_error(project: Path) -> None:
+    with pytest.raises(InputError, match=r"package 'pkg' has no variant 'x'.*full, lite"):
+        renderer(project).render_package("pkg", ["x"])
+
+
+def test_only_the_asked_variants(project: Path) -> None:
+    results = renderer(project).render_package("pkg", ["lite"])
+    assert [r.variant for r in results] == ["lite"]
+
+
+def test_multiline_values_are_kept_exactly(project: Path) -> None:
+    """Blank lines and trailing spaces inside a quoted value are data, not formatting."""
+    spec = SPEC.replace("system: Be brief.", r'system: "line one  \n\n\n  indented\n"')
+    (full, _) = renderer(project, spec).render_package("pkg")
+    assert parse(full.text).system == "line one  \n\n\n  indented\n"
