@@ -7,4 +7,6 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+# The committed Modelfiles of the embedded default must be what its spec renders.
+.venv/bin/modelpack render --check
 exec .venv/bin/python -m pytest "$@"
