@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import httpx
 
@@ -146,6 +146,10 @@ class OllamaClient:
             raise
         return True
 
+    def post_blob(self, digest: str, content: Iterable[bytes] | BinaryIO) -> None:
+        """POST one blob's bytes; `content` is streamed, never read whole into memory."""
+        self._send("POST", f"/api/blobs/{digest}", content=content)
+
     def push_blob(self, path: Path, digest: str | None = None) -> str:
         """Upload a file as a blob unless the server has it; returns its digest.
 
@@ -154,7 +158,7 @@ class OllamaClient:
         digest = digest or sha256_file(path)
         if not self.has_blob(digest):
             with path.open("rb") as handle:
-                self._send("POST", f"/api/blobs/{digest}", content=handle)
+                self.post_blob(digest, handle)
         return digest
 
     def create(self, request: Mapping[str, Any]) -> list[dict[str, Any]]:
