@@ -12,7 +12,8 @@ traceback.
     │   ├── PortInUseError                  the requested loopback port is taken
     │   └── ServerStartError                a managed server exited or did not answer in time
     └── ServerError                 exit 1  an Ollama server answered with an error
-        └── ServerGoneError                 the connection dropped (crash, restart)
+        ├── ServerGoneError                 the connection dropped (crash, restart)
+        └── ServerTimeout                   no answer within the time allowed
 """
 
 from __future__ import annotations
@@ -71,6 +72,10 @@ class ServerError(ModelpackError):
 
 class ServerGoneError(ServerError):
     """The connection dropped mid-request: the server crashed, restarted or was stopped."""
+
+
+class ServerTimeout(ServerError):
+    """The server did not answer within the time allowed (a load or first token too slow)."""
 
 
 class InputError(UsageError):

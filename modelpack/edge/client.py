@@ -1,9 +1,9 @@
 """A thin, explicit client for the Ollama HTTP API, covering both create protocols.
 
-Ollama >= 0.5.5 takes a structured create request (`files`, `template`, `parameters`, ...);
-older servers take Modelfile text (`modelfile`). The official `ollama` package only speaks the
-first, so modelpack talks HTTP itself through httpx, and this is the one place where transport
-failures and error replies become modelpack errors:
+The official `ollama` package does the plain calls (copy, list, ps, show, delete). httpx does
+what it cannot: the legacy `modelfile` create of servers older than 0.5.5, blob uploads
+streamed from disk without re-hashing, and generate streams timed chunk by chunk. This is the
+one place where transport failures and error replies become modelpack errors:
 
 - an error status, or an `{"error": ...}` line inside a 200 stream -> `ServerError`
 - a dropped or refused connection mid-request (crash, restart)     -> `ServerGoneError`
@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import httpx
+import ollama
 
 from modelpack.core.versions import OllamaVersion
 from modelpack.edge.server import base_url
-from modelpack.errors import ServerError, ServerGoneError
+from modelpack.errors import ServerError, ServerGoneError, ServerTimeout
 
 STRUCTURED_CREATE_SINCE = OllamaVersion(0, 5, 5)
 _CHUNK = 1 << 20
@@ -74,9 +75,13 @@ class OllamaClient:
             transport=transport,
         )
         self._version: str | None = None
+        self._official = ollama.Client(
+            host=self.base_url, timeout=httpx.Timeout(timeout, connect=5.0), transport=transport
+        )
 
     def close(self) -> None:
         self._http.close()
+        self._official._client.close()
 
     def __enter__(self) -> OllamaClient:
         return self
@@ -89,7 +94,12 @@ class OllamaClient:
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             response = self._http.request(method, path, **kwargs)
-        except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as exc:
+        except httpx.TimeoutException:
+            raise ServerTimeout(
+                f"{method} {path}: no answer from {self.base_url} in time",
+                hint="the server is overloaded or stuck; see its log",
+            ) from None
+        except httpx.TransportError as exc:
             raise ServerGoneError(
                 f"the Ollama server at {self.base_url} went away during {method} {path}: {exc}",
                 hint="check that it is still running and see its log",
@@ -98,10 +108,17 @@ class OllamaClient:
             raise _status_error(method, path, response)
         return response
 
-    def _stream(self, path: str, body: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
-        """POST and yield each NDJSON line; error lines raise even under HTTP 200."""
+    def _stream(
+        self, path: str, body: Mapping[str, Any], *, timeout: float | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """POST and yield each NDJSON line; error lines raise even under HTTP 200.
+
+        `timeout` bounds each wait for the next bytes (Ollama loads the model before the first
+        chunk, so for generate it bounds load plus first token); expiry is a ServerTimeout.
+        """
+        extra = {"timeout": httpx.Timeout(timeout, connect=5.0)} if timeout else {}
         try:
-            with self._http.stream("POST", path, json=dict(body)) as response:
+            with self._http.stream("POST", path, json=dict(body), **extra) as response:
                 if response.status_code >= 400:
                     response.read()
                     raise _status_error("POST", path, response)
@@ -116,9 +133,30 @@ class OllamaClient:
                             server_message=str(chunk["error"]),
                         )
                     yield chunk
-        except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as exc:
+        except httpx.TimeoutException:
+            raise ServerTimeout(
+                f"POST {path}: no answer from {self.base_url} within {timeout:g} s",
+                hint="raise the smoke timeouts in the spec if the model is just slow to load",
+            ) from None
+        except httpx.TransportError as exc:
             raise ServerGoneError(
                 f"the Ollama server at {self.base_url} went away during POST {path}: {exc}",
+                hint="check that it is still running and see its log",
+            ) from None
+
+    def _call(self, what: str, call: Any, *args: Any) -> Any:
+        """Run an `ollama` package call with its errors translated like ours."""
+        try:
+            return call(*args)
+        except ollama.ResponseError as exc:
+            raise ServerError(
+                f"{what} failed with HTTP {exc.status_code}: {exc.error}",
+                status_code=exc.status_code,
+                server_message=exc.error,
+            ) from None
+        except (ConnectionError, httpx.TransportError) as exc:
+            raise ServerGoneError(
+                f"the Ollama server at {self.base_url} went away during {what}: {exc}",
                 hint="check that it is still running and see its log",
             ) from None
 
@@ -161,6 +199,36 @@ class OllamaClient:
                 self.post_blob(digest, handle)
         return digest
 
+    def create_stream(self, request: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+        """POST /api/create, yielding Ollama's progress lines; an error line raises."""
+        return self._stream("/api/create", {**request, "stream": True})
+
+    def copy(self, source: str, destination: str) -> None:
+        self._call(f"copy {source} -> {destination}", self._official.copy, source, destination)
+
+    def delete(self, model: str) -> None:
+        self._call(f"delete {model}", self._official.delete, model)
+
+    def model_digests(self) -> dict[str, str]:
+        """Every local model's name -> manifest digest (GET /api/tags)."""
+        listing = self._call("list models", self._official.list)
+        return {m.model: m.digest for m in listing.models if m.model and m.digest}
+
+    def model_digest(self, model: str) -> str | None:
+        name = model if ":" in model.rsplit("/", 1)[-1] else f"{model}:latest"
+        return self.model_digests().get(name)
+
+    def running(self) -> list[dict[str, Any]]:
+        """GET /api/ps: the loaded models with size and size_vram."""
+        return [m.model_dump() for m in self._call("ps", self._official.ps).models]
+
+    def show(self, model: str) -> dict[str, Any]:
+        return dict(self._call(f"show {model}", self._official.show, model).model_dump())
+
+    def unload(self, model: str) -> None:
+        """Ask the server to drop a loaded model now (keep_alive 0), so the next load is cold."""
+        self._send("POST", "/api/generate", json={"model": model, "keep_alive": 0})
+
     def create(self, request: Mapping[str, Any]) -> list[dict[str, Any]]:
         """POST /api/create with `stream: false` so a failure comes back as a real status."""
         response = self._send("POST", "/api/create", json={**request, "stream": False})
@@ -172,10 +240,11 @@ class OllamaClient:
         prompt: str,
         *,
         options: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
         **fields: Any,
     ) -> Iterator[dict[str, Any]]:
         """Stream /api/generate; the last chunk has `done: true` and the server's counters."""
         body: dict[str, Any] = {"model": model, "prompt": prompt, "stream": True, **fields}
         if options:
             body["options"] = dict(options)
-        return self._stream("/api/generate", body)
+        return self._stream("/api/generate", body, timeout=timeout)

@@ -74,7 +74,10 @@ class OllamaBuild:
 
 
 def port_is_free(port: int, host: str = LOOPBACK) -> bool:
+    """Whether a server could listen on `port` now. SO_REUSEADDR as servers set it (Go does),
+    so connections in TIME_WAIT from a server that just died do not count as the port in use."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
@@ -271,6 +274,19 @@ class OllamaServer:
         # Runners in the group may outlive the server by a moment; make sure none is left.
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
+
+    def restart(self) -> OllamaServer:
+        """Stop (what is left of) the server and start it again on the same port and models
+        dir, so clients pointed at it keep working; used after a crash."""
+        port = self.port
+        self.stop()
+        if port is not None:
+            self.requested_port = port
+        return self.start()
+
+    @property
+    def alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
 
     def __enter__(self) -> OllamaServer:
         return self.start()
