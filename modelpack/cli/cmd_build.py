@@ -1,0 +1,216 @@
+"""`modelpack build PACKAGE`: create, smoke-test, fall back, publish the stable tag."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+@click.command("build")
+@click.argument("package")
+@click.option(
+    "-f",
+    "--file",
+    "spec_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The spec file (default: ./modelpack.yaml).",
+)
+@click.option(
+    "--serve",
+    is_flag=True,
+    help="Start a managed Ollama for the build (the `ollama` on PATH, else the "
+    "installed CPU build) and stop it afterwards; it is restarted if it crashes.",
+)
+@click.option("--force", is_flag=True, help="Re-create and re-test even unchanged variants.")
+@click.option(
+    "--dry-run", is_flag=True, help="Render, lint and print the plan without touching the server."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the build record as JSON.")
+def build_command(
+    package: str,
+    spec_file: Path | None,
+    *,
+    serve: bool,
+    force: bool,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Build PACKAGE on a real Ollama: every variant created and smoke-tested in order; the
+    stable tag <model>:<package> moves to the first that passed, and never otherwise.
+
+    Exit status: 0 a variant passed, 1 none passed (or the server went away), 2 setup error.
+    """
+    from rich.console import Console
+
+    from modelpack.edge.project import open_project
+
+    err = Console(stderr=True)
+    project = open_project(spec_file)
+    spec = project.loaded.package(package)
+    if dry_run:
+        _dry_run(project, package, err)
+        return
+    from modelpack.edge.blobs import DigestCache
+    from modelpack.edge.client import OllamaClient
+    from modelpack.edge.runner import Builder
+
+    home = Path(os.environ.get("MODELPACK_HOME") or project.spec_dir / ".modelpack")
+    server = _managed_server(home) if serve else None
+    host = server.host if server else _external_host(project)
+    try:
+        with OllamaClient(host) as client:
+            err.print(
+                f"building [bold]{package}[/] ({spec.model}) on Ollama "
+                f"{client.version()} at {client.base_url}"
+            )
+            display = _Display(err)
+            builder = Builder(
+                project,
+                client,
+                cache=DigestCache(home / "cache" / "digests.json"),
+                server=server,
+                on_event=display.event,
+            )
+            try:
+                with display:
+                    record = builder.build(package, force=force)
+            except KeyboardInterrupt:
+                err.print("[yellow]interrupted: the stable tag was not changed[/]")
+                raise click.exceptions.Exit(130) from None
+    finally:
+        if server is not None:
+            server.stop()
+    if as_json:
+        click.echo(json.dumps(record.model_dump(mode="json"), indent=2))
+    else:
+        _table(record)
+    if record.stable_variant is None:
+        err.print(f"[red]no variant passed: {record.stable_tag} was left as it was[/]")
+        raise click.exceptions.Exit(1)
+    err.print(f"[green]{record.stable_tag} -> {record.stable_tag}-{record.stable_variant}[/]")
+    stable = record.variant(record.stable_variant)
+    if stable is not None and stable.prompts and not as_json:
+        first = stable.prompts[0]
+        click.echo(f"{record.stable_tag} answers {first.prompt!r}:\n{first.answer.strip()}")
+
+
+def _external_host(project: Any) -> str:
+    from modelpack.edge.server import base_url, server_version
+    from modelpack.errors import SetupError
+
+    host = os.environ.get("OLLAMA_HOST") or project.loaded.spec.ollama.host or "127.0.0.1:11434"
+    if server_version(base_url(host)) is None:
+        raise SetupError(
+            f"no Ollama answers at {base_url(host)}",
+            hint="start one and set OLLAMA_HOST, or pass --serve to let modelpack run one",
+        )
+    return str(host)
+
+
+def _managed_server(home: Path) -> Any:
+    from modelpack.edge.server import OllamaBuild, OllamaServer
+
+    build = OllamaBuild.on_path() or OllamaBuild.installed(home, "current")
+    return OllamaServer(build, home / "run" / f"serve-{build.name}", ready_timeout=60).start()
+
+
+def _dry_run(project: Any, package: str, err: Any) -> None:
+    from modelpack.core.modelfile import parse
+    from modelpack.core.request import local_files
+
+    spec = project.loaded.package(package)
+    rendered = project.renderer().render_package(package)
+    err.print(
+        f"plan for {package} (Ollama {project.version}, {project.version_from}); nothing is sent"
+    )
+    for item in rendered:
+        files = local_files(parse(item.text), item.path.parent)
+        uploads = ", ".join(f"{p.name} ({p.stat().st_size / 1e6:.0f} MB)" for p in files)
+        click.echo(
+            f"{spec.model}:{package}-{item.variant}: create from "
+            f"{item.path.relative_to(project.spec_dir)}"
+            + (f", blobs: {uploads}" if uploads else "")
+        )
+        for warning in item.warnings:
+            err.print(f"[yellow]warning:[/] {warning}")
+    click.echo(f"{spec.model}:{package}: copy of the first variant that passes its smoke test")
+
+
+class _Display:
+    """A live progress line (with a bar for uploads and create progress) and a line per verdict."""
+
+    def __init__(self, console: Any) -> None:
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+        )
+
+        self.console = console
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            console=console,
+            transient=True,
+        )
+        self.task = self.progress.add_task("starting", total=None)
+
+    def __enter__(self) -> _Display:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def event(self, event: Any) -> None:
+        from rich.markup import escape
+
+        label = f"[bold]{escape(event.variant)}[/] " if event.variant else ""
+        if event.kind == "verdict":
+            mark = "[green]passed[/]" if event.message.startswith("passed") else "[red]failed[/]"
+            rest = escape(event.message.split(":", 1)[1].strip()) if ":" in event.message else ""
+            self.console.print(f"{label}{mark}" + (f": {rest}" if rest else ""))
+            return
+        if event.kind == "restart":
+            self.console.print(f"{label}[yellow]{escape(event.message)}[/]")
+        self.progress.update(
+            self.task,
+            description=f"{label}{escape(event.message)}",
+            completed=event.done or 0,
+            total=event.total,
+        )
+
+
+def _table(record: Any) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    def num(value: float | None, fmt: str) -> str:
+        return format(value, fmt) if value is not None else "-"
+
+    table = Table(title=f"{record.package} on Ollama {record.ollama_version}")
+    for column in ("variant", "verdict", "load s", "TTFT ms cold/warm", "tok/s", "GPU %", "reason"):
+        table.add_column(column, overflow="fold")
+    for v in record.variants:
+        stable = " (stable)" if v.variant == record.stable_variant else ""
+        color = "green" if v.verdict == "passed" else "red"
+        table.add_row(
+            v.variant + stable,
+            f"[{color}]{v.verdict}[/]",
+            num(v.metric("load_s"), ".2f"),
+            f"{num(v.metric('ttft_cold_ms'), '.0f')}/{num(v.metric('ttft_warm_ms'), '.0f')}",
+            num(v.metric("decode_tps"), ".1f"),
+            num(v.gpu_fraction * 100 if v.gpu_fraction is not None else None, ".0f"),
+            escape(v.reason or ("; ".join(v.warnings) if v.warnings else "")),
+        )
+    Console().print(table)

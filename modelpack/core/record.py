@@ -1,0 +1,86 @@
+"""The build record, `modelfiles/<package>/build.json`: what a build did and why.
+
+It says which spec and server built what (digests of every Modelfile, GGUF and model), how
+each variant did in its smoke test, and where the stable tag points. Later commands read it: a
+rebuild skips variants whose inputs and model are unchanged, `status` compares it with the
+server, and `rollback` walks its history.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+RECORD_VERSION = 1
+
+Verdict = Literal["passed", "failed", "skipped"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PromptResult(_Model):
+    prompt: str
+    passed: bool
+    answer: str
+    failures: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    load_s: float | None = None
+    ttft_cold_ms: float | None = None
+    ttft_warm_ms: float | None = None
+    prompt_tps: float | None = None
+    decode_tps: float | None = None
+    eval_count: int | None = None
+    total_s: float | None = None
+
+
+class VariantResult(_Model):
+    variant: str
+    tag: str
+    verdict: Verdict
+    reason: str | None = None
+    """Why it failed or was skipped: one line, e.g. the server's 500 message."""
+    modelfile_digest: str | None = None
+    gguf_digest: str | None = None
+    model_digest: str | None = None
+    created: bool = False
+    """False when the tag was already the same model (nothing changed) and was reused."""
+    gpu_fraction: float | None = None
+    warnings: list[str] = Field(default_factory=list)
+    prompts: list[PromptResult] = Field(default_factory=list)
+
+    def metric(self, name: str) -> float | None:
+        """The first prompt's value of a metric (the one the summary table shows)."""
+        return getattr(self.prompts[0], name) if self.prompts else None
+
+
+class StableChange(_Model):
+    at: str
+    tag: str
+    variant: str
+    digest: str
+    reason: str
+
+
+class BuildRecord(_Model):
+    record_version: Literal[1] = RECORD_VERSION
+    package: str
+    spec_digest: str
+    ollama_version: str
+    host: str
+    started_at: str
+    finished_at: str
+    variants: list[VariantResult]
+    stable_tag: str
+    stable_variant: str | None = None
+    stable_digest: str | None = None
+    history: list[StableChange] = Field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.stable_variant is not None and any(v.verdict == "passed" for v in self.variants)
+
+    def variant(self, name: str) -> VariantResult | None:
+        return next((v for v in self.variants if v.variant == name), None)

@@ -1,0 +1,391 @@
+"""The build: render, upload once, create each variant, smoke-test it, publish the stable tag.
+
+Variants are tried in the declared order (the fallback chain). A variant fails on an error
+from create, an HTTP 500 at load ("llama runner process has terminated"), the server going away
+(a managed server is restarted on the same port and the build goes on; with an external one
+the build stops), a timeout, or a failed smoke check. The stable tag `<model>:<package>` is
+copied from the first variant that passed, and only at the very end: if none passed, or the
+build is interrupted, it is left exactly as it was.
+
+Rebuilding with nothing changed does no uploads and no creates: a variant whose Modelfile,
+GGUF digests and smoke settings match the last record, and whose tag still holds the recorded
+model, keeps its recorded result (unless forced).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from modelpack.core.modelfile import parse
+from modelpack.core.record import BuildRecord, PromptResult, StableChange, VariantResult
+from modelpack.core.render import Rendered, Renderer
+from modelpack.core.request import local_files, plan_create
+from modelpack.core.smoke import Measurement, judge
+from modelpack.core.spec import Smoke, SmokePrompt
+from modelpack.core.versions import OllamaVersion
+from modelpack.edge.blobs import Blobs, DigestCache
+from modelpack.edge.client import OllamaClient
+from modelpack.edge.files import atomic_write_text
+from modelpack.edge.project import Project
+from modelpack.edge.server import OllamaServer
+from modelpack.errors import ServerError, ServerGoneError, ServerTimeout
+
+__all__ = ["Builder", "Event", "record_path"]
+
+# Smoke generations use a fixed seed so reruns are comparable; everything else is the variant's.
+SMOKE_SEED = 1
+
+
+@dataclass(frozen=True)
+class Event:
+    """Progress for a display: what is happening to which variant."""
+
+    kind: str  # render, hash, upload, create, load, smoke, verdict, restart, stable
+    variant: str | None
+    message: str
+    done: int | None = None
+    total: int | None = None
+
+
+def record_path(project: Project, package: str) -> Path:
+    return project.spec_dir / "modelfiles" / package / "build.json"
+
+
+def _sha256(text: str) -> str:
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class Builder:
+    """Builds one package on one server. The client is passed in; `server` is given only when
+    modelpack manages the server process (it may then restart it after a crash)."""
+
+    def __init__(
+        self,
+        project: Project,
+        client: OllamaClient,
+        *,
+        cache: DigestCache,
+        server: OllamaServer | None = None,
+        on_event: Callable[[Event], None] | None = None,
+    ) -> None:
+        self.project = project
+        self.client = client
+        self.blobs = Blobs(client, cache)
+        self.server = server
+        self.emit = on_event or (lambda event: None)
+
+    # -- plan ----------------------------------------------------------------------------------
+
+    def render(self, package: str, version: OllamaVersion) -> list[Rendered]:
+        """The variants as the target server's version gets them (rendered and linted)."""
+        renderer = Renderer(
+            self.project.loaded,
+            spec_dir=self.project.spec_dir,
+            version=version,
+            template_dirs=self.project.template_dirs,
+        )
+        return renderer.render_package(package)
+
+    # -- build ---------------------------------------------------------------------------------
+
+    def build(self, package: str, *, force: bool = False) -> BuildRecord:
+        started = _now()
+        spec = self.project.loaded.package(package)
+        version = self.client.ollama_version()
+        rendered = self.render(package, version)
+        previous = _read_record(record_path(self.project, package))
+        smoke_key = _sha256(spec.smoke.model_dump_json())
+        results: list[VariantResult] = []
+        for item in rendered:
+            tag = f"{spec.model}:{package}-{item.variant}"
+            try:
+                result = self._variant(
+                    item, tag, version, spec.smoke, smoke_key, previous, force=force
+                )
+            except ServerGoneError as exc:
+                result = VariantResult(
+                    variant=item.variant,
+                    tag=tag,
+                    verdict="failed",
+                    reason=f"server went away: {exc.message}",
+                )
+                results.append(result)
+                self.emit(Event("verdict", item.variant, f"failed: {result.reason}"))
+                if self.server is None:
+                    self._finish(package, started, version, results, previous, reachable=False)
+                    raise ServerGoneError(
+                        f"the Ollama server at {self.client.base_url} went away while building "
+                        f"{tag}; the stable tag was not changed",
+                        hint="see the server's log; modelpack restarts only servers it manages",
+                    ) from None
+                self.emit(Event("restart", item.variant, "restarting the managed server"))
+                self.server.restart()
+                continue
+            results.append(result)
+            verdict = result.verdict if not result.reason else f"{result.verdict}: {result.reason}"
+            self.emit(Event("verdict", item.variant, verdict))
+        return self._finish(package, started, version, results, previous, reachable=True)
+
+    def _variant(
+        self,
+        item: Rendered,
+        tag: str,
+        version: OllamaVersion,
+        smoke: Smoke,
+        smoke_key: str,
+        previous: BuildRecord | None,
+        *,
+        force: bool,
+    ) -> VariantResult:
+        base = item.path.parent
+        modelfile_digest = _sha256(item.text + smoke_key)
+        files = local_files(parse(item.text), base)
+        digests: dict[Path, str] = {}
+        for path in files:
+            self.emit(Event("hash", item.variant, f"digest of {path.name}"))
+            digests[path] = self.blobs.cache.digest(path)
+        gguf_digest = ",".join(sorted(digests.values())) or None
+        model_digest = self.client.model_digest(tag)
+
+        last = previous.variant(item.variant) if previous else None
+        if (
+            not force
+            and last is not None
+            and last.modelfile_digest == modelfile_digest
+            and last.gguf_digest == gguf_digest
+            and last.model_digest is not None
+            and last.model_digest == model_digest
+            and last.verdict != "skipped"
+        ):
+            self.emit(Event("create", item.variant, f"{tag} unchanged, keeping its result"))
+            return last.model_copy(update={"created": False})
+
+        base_result = VariantResult(
+            variant=item.variant,
+            tag=tag,
+            verdict="failed",
+            modelfile_digest=modelfile_digest,
+            gguf_digest=gguf_digest,
+        )
+        for path in digests:
+
+            def progress(sent: int, total: int, name: str = path.name) -> None:
+                self.emit(Event("upload", item.variant, f"uploading {name}", sent, total))
+
+            self.blobs.ensure(path, progress=progress)
+        plan = plan_create(item.text, name=tag, base=base, digests=digests, version=version)
+        try:
+            for line in self.client.create_stream(plan.body):
+                status = line.get("status", "")
+                self.emit(
+                    Event("create", item.variant, status, line.get("completed"), line.get("total"))
+                )
+        except ServerGoneError:
+            raise
+        except ServerError as exc:
+            return base_result.model_copy(
+                update={"reason": f"create failed: {exc.server_message or exc.message}"}
+            )
+        model_digest = self.client.model_digest(tag)
+        created = base_result.model_copy(update={"model_digest": model_digest, "created": True})
+        return self._smoke(created, smoke)
+
+    # -- smoke ---------------------------------------------------------------------------------
+
+    def _smoke(self, result: VariantResult, smoke: Smoke) -> VariantResult:
+        tag = result.tag
+        for loaded in self.client.running():
+            self.client.unload(loaded["model"])
+        prompts: list[PromptResult] = []
+        gpu_fraction: float | None = None
+        warnings: list[str] = []
+        sizes: tuple[int | None, int | None] = (None, None)
+        try:
+            for index, prompt in enumerate(smoke.prompts):
+                self.emit(Event("load" if index == 0 else "smoke", result.variant, prompt.prompt))
+                measurement, ttft_cold, total_s = self._measure(tag, prompt, smoke)
+                warm_ms = None
+                if index == 0:
+                    # Read once while the model is loaded; every prompt is judged on it.
+                    sizes = self._sizes(tag)
+                    _, warm_ttft, _ = self._measure(tag, prompt, smoke, num_predict=1)
+                    warm_ms = warm_ttft * 1000 if warm_ttft is not None else None
+                measurement = replace(measurement, size=sizes[0], size_vram=sizes[1])
+                verdict = judge(measurement, expect=prompt.expect, gpu=smoke.gpu)
+                if index == 0:
+                    gpu_fraction = verdict.gpu_fraction
+                warnings += verdict.warnings
+                prompts.append(
+                    PromptResult(
+                        prompt=prompt.prompt,
+                        passed=verdict.passed,
+                        answer=measurement.text,
+                        failures=list(verdict.failures),
+                        warnings=list(verdict.warnings),
+                        load_s=measurement.load_s,
+                        ttft_cold_ms=ttft_cold * 1000 if ttft_cold is not None else None,
+                        ttft_warm_ms=warm_ms,
+                        prompt_tps=verdict.prompt_tps,
+                        decode_tps=verdict.decode_tps,
+                        eval_count=measurement.eval_tokens,
+                        total_s=total_s,
+                    )
+                )
+        except ServerGoneError:
+            raise
+        except ServerTimeout as exc:
+            return result.model_copy(
+                update={"reason": f"timeout: {exc.message}", "prompts": prompts}
+            )
+        except ServerError as exc:
+            reason = f"load failed: HTTP {exc.status_code}: {exc.server_message or exc.message}"
+            return result.model_copy(update={"reason": reason, "prompts": prompts})
+        finally:
+            with contextlib.suppress(ServerError):
+                self.client.unload(tag)
+        failures = [f"{p.prompt!r}: {f}" for p in prompts for f in p.failures]
+        return result.model_copy(
+            update={
+                "verdict": "failed" if failures else "passed",
+                "reason": "; ".join(failures) or None,
+                "prompts": prompts,
+                "gpu_fraction": gpu_fraction,
+                "warnings": sorted(set(warnings)),
+            }
+        )
+
+    def _measure(
+        self, tag: str, prompt: SmokePrompt, smoke: Smoke, num_predict: int | None = None
+    ) -> tuple[Measurement, float | None, float]:
+        """One generation: the measurement, the client-side TTFT and the total wall time."""
+        fields: dict[str, Any] = {}
+        if prompt.system is not None:
+            fields["system"] = prompt.system
+        if smoke.think is not None:
+            fields["think"] = smoke.think
+        limit = num_predict or prompt.num_predict
+        options = {"num_predict": limit, "seed": SMOKE_SEED}
+        start = time.perf_counter()
+        ttft: float | None = None
+        text: list[str] = []
+        final: dict[str, Any] = {}
+        stream = self.client.generate(
+            tag,
+            prompt.prompt,
+            options=options,
+            timeout=smoke.timeouts.load + smoke.timeouts.first_token,
+            **fields,
+        )
+        for chunk in stream:
+            piece = chunk.get("response", "")
+            if piece and ttft is None:
+                ttft = time.perf_counter() - start
+            text.append(piece)
+            final = chunk
+            if time.perf_counter() - start > smoke.timeouts.total:
+                raise ServerTimeout(
+                    f"{tag} did not finish within {smoke.timeouts.total:g} s",
+                    hint="raise smoke.timeouts.total, or lower num_predict",
+                )
+        total = time.perf_counter() - start
+
+        def seconds(key: str) -> float | None:
+            value = final.get(key)
+            return value / 1e9 if isinstance(value, int | float) else None
+
+        measurement = Measurement(
+            text="".join(text),
+            done_reason=final.get("done_reason"),
+            num_predict=limit,
+            ttft_s=ttft,
+            load_s=seconds("load_duration"),
+            prompt_tokens=final.get("prompt_eval_count"),
+            prompt_s=seconds("prompt_eval_duration"),
+            eval_tokens=final.get("eval_count"),
+            eval_s=seconds("eval_duration"),
+            size=None,
+            size_vram=None,
+        )
+        return measurement, ttft, total
+
+    def _sizes(self, tag: str) -> tuple[int | None, int | None]:
+        for loaded in self.client.running():
+            if loaded.get("model") == tag or loaded.get("name") == tag:
+                return loaded.get("size"), loaded.get("size_vram")
+        return None, None
+
+    # -- finish --------------------------------------------------------------------------------
+
+    def _finish(
+        self,
+        package: str,
+        started: str,
+        version: OllamaVersion,
+        results: list[VariantResult],
+        previous: BuildRecord | None,
+        *,
+        reachable: bool,
+    ) -> BuildRecord:
+        """Move the stable tag to the first passing variant (if the server is still there)
+        and write the record. An unreachable server is not asked anything: the record then
+        keeps the stable digest it had."""
+        spec = self.project.loaded.package(package)
+        stable_tag = f"{spec.model}:{package}"
+        winner = next((r for r in results if r.verdict == "passed"), None) if reachable else None
+        history = list(previous.history) if previous else []
+        stable_variant = previous.stable_variant if previous else None
+        stable_digest = (
+            self.client.model_digest(stable_tag)
+            if reachable
+            else (previous.stable_digest if previous else None)
+        )
+        if winner is not None and winner.model_digest is not None:
+            if stable_digest != winner.model_digest:
+                self.emit(Event("stable", winner.variant, f"{stable_tag} -> {winner.tag}"))
+                self.client.copy(winner.tag, stable_tag)
+                stable_digest = self.client.model_digest(stable_tag)
+                history.append(
+                    StableChange(
+                        at=_now(),
+                        tag=stable_tag,
+                        variant=winner.variant,
+                        digest=stable_digest or "",
+                        reason=f"build: first passing variant is {winner.variant}",
+                    )
+                )
+            stable_variant = winner.variant
+        record = BuildRecord(
+            package=package,
+            spec_digest=_sha256(Path(self.project.spec_path).read_text(encoding="utf-8")),
+            ollama_version=str(version),
+            host=self.client.base_url,
+            started_at=started,
+            finished_at=_now(),
+            variants=results,
+            stable_tag=stable_tag,
+            stable_variant=stable_variant if winner is not None else None,
+            stable_digest=stable_digest,
+            history=history,
+        )
+        path = record_path(self.project, package)
+        atomic_write_text(path, json.dumps(record.model_dump(mode="json"), indent=2) + "\n")
+        return record
+
+
+def _read_record(path: Path) -> BuildRecord | None:
+    try:
+        return BuildRecord.model_validate_json(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return None

@@ -1,0 +1,209 @@
+"""`modelpack build` against the real servers and the real SmolLM2 model."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import ollama_server as rig
+import pytest
+
+from modelpack.core.record import BuildRecord
+from modelpack.edge.blobs import DigestCache
+from modelpack.edge.client import OllamaClient
+from modelpack.edge.project import Project, open_project
+from modelpack.edge.runner import Builder, Event, record_path
+from modelpack.edge.server import OllamaServer
+from modelpack.errors import ServerGoneError
+
+pytestmark = pytest.mark.integration
+
+SMOKE = """\
+    smoke:
+      prompts: [{prompt: "What is the capital of France?", expect: Paris, num_predict: 24}]
+      gpu: prefer
+"""
+
+
+def package(variants: str, *, name: str = "pkg") -> str:
+    return f"""\
+packages:
+  {name}:
+    model: smol
+    from: smol.gguf
+    chat_template: chatml
+    parameters: {{temperature: 0, stop: ["<|im_end|>"]}}
+    variants:
+{variants}
+{SMOKE}"""
+
+
+def make_project(folder: Path, spec: str, files: dict[str, Path]) -> Project:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, source in files.items():
+        (folder / name).symlink_to(source)
+    (folder / "modelpack.yaml").write_text(spec)
+    return open_project(folder / "modelpack.yaml")
+
+
+def build(
+    project: Project, host: str, *, server: OllamaServer | None = None, force: bool = False
+) -> tuple[BuildRecord, list[Event], DigestCache]:
+    events: list[Event] = []
+    cache = DigestCache(project.spec_dir / ".cache" / "digests.json")
+    with OllamaClient(host) as client:
+        builder = Builder(project, client, cache=cache, server=server, on_event=events.append)
+        record = builder.build("pkg", force=force)
+    return record, events, cache
+
+
+def digest(host: str, tag: str) -> str | None:
+    with OllamaClient(host) as client:
+        return client.model_digest(tag)
+
+
+def test_embedded_default_builds_on_both_servers(
+    ollama_server: OllamaServer, smollm2_path: Path, tmp_path: Path
+) -> None:
+    """main-gpu as the repo declares it: three tags, smoke-tested, stable -> first passing."""
+    repo = Path(__file__).resolve().parents[2]
+    spec = (repo / "modelpack.yaml").read_text().replace("main-gpu:", "pkg:")
+    spec = spec.replace("from: gguf/SmolLM2", "from: SmolLM2")
+    spec = spec.replace("expect: Paris", "expect: Paris\n          num_predict: 24")
+    project = make_project(tmp_path, spec, {smollm2_path.name: smollm2_path})
+    record, events, _ = build(project, ollama_server.host)
+    assert [v.variant for v in record.variants] == ["full", "simple", "lightweight"]
+    assert all(v.created for v in record.variants)
+    assert record.variants[0].verdict == "passed", record.variants[0].reason
+    assert record.stable_variant == "full"
+    assert record.stable_digest == record.variants[0].model_digest
+    assert digest(ollama_server.host, "smollm2:pkg") == record.variants[0].model_digest
+    first = record.variants[0].prompts[0]
+    assert "Paris" in first.answer
+    assert first.load_s is not None
+    assert first.ttft_cold_ms is not None
+    assert first.ttft_warm_ms is not None
+    assert first.decode_tps is not None
+    assert first.decode_tps > 0
+    assert record.variants[0].gpu_fraction == 0  # CPU servers: /api/ps says size_vram 0
+    assert any("GPU" in w for w in record.variants[0].warnings)  # gpu: prefer warns
+    saved = BuildRecord.model_validate_json(record_path(project, "pkg").read_text())
+    assert saved == record
+    assert {e.kind for e in events} >= {"upload", "create", "load", "verdict", "stable"}
+
+
+def test_real_500_at_load_falls_back(
+    ollama_current: OllamaServer,
+    smollm2_path: Path,
+    tiny_gguf: Callable[..., Path],
+    tmp_path: Path,
+) -> None:
+    """0.9.3 creates a model from a GGUF with an unknown architecture, then answers 500 at
+    load: the build records the server's message and falls back to the next variant."""
+    bogus = tiny_gguf("bogus.gguf", arch="bogusarch")
+    variants = "      - {name: broken, template: lightweight, from: bogus.gguf}\n"
+    variants += "      - {name: good, template: lightweight}\n"
+    project = make_project(
+        tmp_path / "p", package(variants), {"smol.gguf": smollm2_path, "bogus.gguf": bogus}
+    )
+    record, _, _ = build(project, ollama_current.host)
+    broken, good = record.variants
+    assert broken.verdict == "failed"
+    assert broken.reason is not None
+    assert broken.reason.startswith("load failed: HTTP 500")
+    assert good.verdict == "passed", good.reason
+    assert record.stable_variant == "good"
+    assert digest(ollama_current.host, "smol:pkg") == good.model_digest
+
+
+def test_crashed_managed_server_is_restarted_and_the_build_falls_back(
+    smollm2_path: Path, tiny_gguf: Callable[..., Path], tmp_path: Path
+) -> None:
+    """0.5.4 crashes outright (a Go panic at load) on a GGUF with an unknown architecture and
+    no `<arch>.block_count` key, as when general.architecture does not match the key names.
+    (With a consistent unknown architecture it answers 500 instead; both were observed.)"""
+    bogus = tiny_gguf("crash.gguf", arch="bogusarch", omit=["bogusarch.block_count"])
+    variants = "      - {name: broken, template: lightweight, from: bogus.gguf}\n"
+    variants += "      - {name: good, template: lightweight}\n"
+    project = make_project(
+        tmp_path / "p", package(variants), {"smol.gguf": smollm2_path, "bogus.gguf": bogus}
+    )
+    with OllamaServer(rig.install("legacy"), tmp_path / "srv") as server:
+        port = server.port
+        record, events, _ = build(project, server.host, server=server)
+        assert server.alive
+        assert server.port == port
+    broken, good = record.variants
+    assert broken.verdict == "failed"
+    assert broken.reason is not None
+    assert broken.reason.startswith("server went away")
+    assert [e.kind for e in events].count("restart") == 1
+    assert good.verdict == "passed", good.reason
+    assert record.stable_variant == "good"
+
+
+def test_external_server_that_goes_away_stops_the_build(
+    smollm2_path: Path, tiny_gguf: Callable[..., Path], tmp_path: Path
+) -> None:
+    bogus = tiny_gguf("crash.gguf", arch="bogusarch", omit=["bogusarch.block_count"])
+    variants = "      - {name: broken, template: lightweight, from: bogus.gguf}\n"
+    project = make_project(
+        tmp_path / "p", package(variants), {"smol.gguf": smollm2_path, "bogus.gguf": bogus}
+    )
+    with (
+        OllamaServer(rig.install("legacy"), tmp_path / "srv") as server,
+        pytest.raises(ServerGoneError, match="stable tag was not changed"),
+    ):
+        build(project, server.host)  # no `server=`: modelpack does not manage it
+    saved = json.loads(record_path(project, "pkg").read_text())
+    assert saved["variants"][0]["reason"].startswith("server went away")
+    assert saved["stable_variant"] is None
+
+
+def test_all_variants_failing_leaves_the_stable_tag_untouched(
+    ollama_current: OllamaServer,
+    smollm2_path: Path,
+    tiny_gguf: Callable[..., Path],
+    tmp_path: Path,
+) -> None:
+    good = make_project(
+        tmp_path / "good",
+        package("      - {name: good, template: lightweight}\n"),
+        {"smol.gguf": smollm2_path},
+    )
+    first, _, _ = build(good, ollama_current.host)
+    assert first.stable_variant == "good"
+    before = digest(ollama_current.host, "smol:pkg")
+    assert before == first.variants[0].model_digest
+
+    bogus = tiny_gguf("bogus.gguf", arch="bogusarch")
+    variants = "      - {name: broken, template: lightweight, from: bogus.gguf}\n"
+    variants += "      - {name: broken2, template: simple, from: bogus.gguf}\n"
+    bad = make_project(
+        tmp_path / "bad", package(variants), {"smol.gguf": smollm2_path, "bogus.gguf": bogus}
+    )
+    record, _, _ = build(bad, ollama_current.host)
+    assert [v.verdict for v in record.variants] == ["failed", "failed"]
+    assert record.stable_variant is None
+    assert digest(ollama_current.host, "smol:pkg") == before
+
+
+def test_rebuild_with_nothing_changed_uploads_and_creates_nothing(
+    ollama_current: OllamaServer, smollm2_path: Path, tmp_path: Path
+) -> None:
+    variants = "      - {name: a, template: lightweight}\n      - {name: b, template: simple}\n"
+    project = make_project(tmp_path / "p", package(variants), {"smol.gguf": smollm2_path})
+    first, events, cache = build(project, ollama_current.host)
+    assert cache.hashed == 1  # one GGUF, two variants: hashed once
+    assert all(v.created for v in first.variants)
+
+    second, events, cache = build(project, ollama_current.host)
+    assert cache.hashed == 0  # the digest came from the cache
+    assert not [e for e in events if e.kind == "upload"]
+    assert [v.created for v in second.variants] == [False, False]
+    assert [v.model_digest for v in second.variants] == [v.model_digest for v in first.variants]
+    assert second.stable_variant == first.stable_variant
+
+    forced, _, _ = build(project, ollama_current.host, force=True)
+    assert all(v.created for v in forced.variants)
