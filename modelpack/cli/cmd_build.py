@@ -204,9 +204,10 @@ def _table(record: Any) -> None:
     for v in record.variants:
         stable = " (stable)" if v.variant == record.stable_variant else ""
         color = "green" if v.verdict == "passed" else "red"
+        kept = "" if v.created or v.verdict == "failed" else " (kept: unchanged)"
         table.add_row(
             v.variant + stable,
-            f"[{color}]{v.verdict}[/]",
+            f"[{color}]{v.verdict}[/]{kept}",
             num(v.metric("load_s"), ".2f"),
             f"{num(v.metric('ttft_cold_ms'), '.0f')}/{num(v.metric('ttft_warm_ms'), '.0f')}",
             num(v.metric("decode_tps"), ".1f"),
