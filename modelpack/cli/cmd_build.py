@@ -28,6 +28,12 @@ import click
 )
 @click.option("--force", is_flag=True, help="Re-create and re-test even unchanged variants.")
 @click.option(
+    "--no-smoke",
+    "no_smoke",
+    is_flag=True,
+    help="Only create the variant tags; the stable tag does not move.",
+)
+@click.option(
     "--dry-run", is_flag=True, help="Render, lint and print the plan without touching the server."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the build record as JSON.")
@@ -37,6 +43,7 @@ def build_command(
     *,
     serve: bool,
     force: bool,
+    no_smoke: bool,
     dry_run: bool,
     as_json: bool,
 ) -> None:
@@ -78,7 +85,7 @@ def build_command(
             )
             try:
                 with display:
-                    record = builder.build(package, force=force)
+                    record = builder.build(package, force=force, smoke=not no_smoke)
             except KeyboardInterrupt:
                 err.print("[yellow]interrupted: the stable tag was not changed[/]")
                 raise click.exceptions.Exit(130) from None
@@ -89,6 +96,12 @@ def build_command(
         click.echo(json.dumps(record.model_dump(mode="json"), indent=2))
     else:
         _table(record)
+    if no_smoke:
+        failed = [v.variant for v in record.variants if v.verdict == "failed"]
+        err.print(f"created without smoke tests; {record.stable_tag} was not moved")
+        if failed:
+            raise click.exceptions.Exit(1)
+        return
     if record.stable_variant is None:
         err.print(f"[red]no variant passed: {record.stable_tag} was left as it was[/]")
         raise click.exceptions.Exit(1)

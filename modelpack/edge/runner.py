@@ -100,7 +100,9 @@ class Builder:
 
     # -- build ---------------------------------------------------------------------------------
 
-    def build(self, package: str, *, force: bool = False) -> BuildRecord:
+    def build(self, package: str, *, force: bool = False, smoke: bool = True) -> BuildRecord:
+        """Build every variant; `smoke=False` only creates them (verdict "skipped", and the
+        stable tag does not move, since nothing was proven to work)."""
         started = _now()
         spec = self.project.loaded.package(package)
         version = self.client.ollama_version()
@@ -112,7 +114,7 @@ class Builder:
             tag = f"{spec.model}:{package}-{item.variant}"
             try:
                 result = self._variant(
-                    item, tag, version, spec.smoke, smoke_key, previous, force=force
+                    item, tag, version, spec.smoke, smoke_key, previous, force=force, smoke=smoke
                 )
             except ServerGoneError as exc:
                 result = VariantResult(
@@ -143,11 +145,12 @@ class Builder:
         item: Rendered,
         tag: str,
         version: OllamaVersion,
-        smoke: Smoke,
+        spec_smoke: Smoke,
         smoke_key: str,
         previous: BuildRecord | None,
         *,
         force: bool,
+        smoke: bool,
     ) -> VariantResult:
         base = item.path.parent
         modelfile_digest = _sha256(item.text + smoke_key)
@@ -160,17 +163,20 @@ class Builder:
         model_digest = self.client.model_digest(tag)
 
         last = previous.variant(item.variant) if previous else None
-        if (
+        unchanged = (
             not force
             and last is not None
             and last.modelfile_digest == modelfile_digest
             and last.gguf_digest == gguf_digest
             and last.model_digest is not None
             and last.model_digest == model_digest
-            and last.verdict != "skipped"
-        ):
-            self.emit(Event("create", item.variant, f"{tag} unchanged, keeping its result"))
-            return last.model_copy(update={"created": False})
+        )
+        if unchanged and last is not None:
+            if not smoke or last.verdict != "skipped":
+                self.emit(Event("create", item.variant, f"{tag} unchanged, keeping its result"))
+                return last.model_copy(update={"created": False})
+            # Created earlier without a smoke test: test the model that is there.
+            return self._smoke(last.model_copy(update={"created": False}), spec_smoke)
 
         base_result = VariantResult(
             variant=item.variant,
@@ -200,7 +206,11 @@ class Builder:
             )
         model_digest = self.client.model_digest(tag)
         created = base_result.model_copy(update={"model_digest": model_digest, "created": True})
-        return self._smoke(created, smoke)
+        if not smoke:
+            return created.model_copy(
+                update={"verdict": "skipped", "reason": "smoke test skipped (--no-smoke)"}
+            )
+        return self._smoke(created, spec_smoke)
 
     # -- smoke ---------------------------------------------------------------------------------
 

@@ -207,3 +207,24 @@ def test_rebuild_with_nothing_changed_uploads_and_creates_nothing(
 
     forced, _, _ = build(project, ollama_current.host, force=True)
     assert all(v.created for v in forced.variants)
+
+
+def test_no_smoke_creates_only_and_a_later_build_tests_without_recreating(
+    ollama_current: OllamaServer, smollm2_path: Path, tmp_path: Path
+) -> None:
+    project = make_project(
+        tmp_path / "p",
+        package("      - {name: a, template: lightweight}\n"),
+        {"smol.gguf": smollm2_path},
+    )
+    with OllamaClient(ollama_current.host) as client:
+        builder = Builder(project, client, cache=DigestCache(tmp_path / "c.json"))
+        created = builder.build("pkg", smoke=False)
+        assert created.variants[0].verdict == "skipped"
+        assert created.variants[0].created
+        assert created.stable_variant is None
+        tested = builder.build("pkg")
+    assert tested.variants[0].created is False  # the model was already there
+    assert tested.variants[0].verdict == "passed"
+    assert tested.variants[0].model_digest == created.variants[0].model_digest
+    assert tested.stable_variant == "a"
