@@ -13,6 +13,7 @@ The client is always passed in, never global, so tests and users can point it an
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping
@@ -91,19 +92,27 @@ class OllamaClient:
 
     # -- transport ---------------------------------------------------------------------------
 
-    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    @contextlib.contextmanager
+    def _transport(self, what: str, timeout: float | None = None) -> Iterator[None]:
+        """The one translation of transport failures, for httpx and the ollama package alike:
+        a timeout is a ServerTimeout, any other lost connection a ServerGoneError."""
         try:
-            response = self._http.request(method, path, **kwargs)
+            yield
         except httpx.TimeoutException:
+            within = f" within {timeout:g} s" if timeout else " in time"
             raise ServerTimeout(
-                f"{method} {path}: no answer from {self.base_url} in time",
-                hint="the server is overloaded or stuck; see its log",
+                f"{what}: no answer from {self.base_url}{within}",
+                hint="raise the smoke timeouts in the spec if the model is just slow to load",
             ) from None
-        except httpx.TransportError as exc:
+        except (httpx.TransportError, ConnectionError) as exc:
             raise ServerGoneError(
-                f"the Ollama server at {self.base_url} went away during {method} {path}: {exc}",
+                f"the Ollama server at {self.base_url} went away during {what}: {exc}",
                 hint="check that it is still running and see its log",
             ) from None
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        with self._transport(f"{method} {path}"):
+            response = self._http.request(method, path, **kwargs)
         if response.status_code >= 400:
             raise _status_error(method, path, response)
         return response
@@ -117,47 +126,35 @@ class OllamaClient:
         chunk, so for generate it bounds load plus first token); expiry is a ServerTimeout.
         """
         extra = {"timeout": httpx.Timeout(timeout, connect=5.0)} if timeout else {}
-        try:
-            with self._http.stream("POST", path, json=dict(body), **extra) as response:
-                if response.status_code >= 400:
-                    response.read()
-                    raise _status_error("POST", path, response)
-                for line in response.iter_lines():
-                    if not line.strip():
-                        continue
-                    chunk = json.loads(line)
-                    if "error" in chunk:
-                        raise ServerError(
-                            f"POST {path} failed: {chunk['error']}",
-                            status_code=response.status_code,
-                            server_message=str(chunk["error"]),
-                        )
-                    yield chunk
-        except httpx.TimeoutException:
-            raise ServerTimeout(
-                f"POST {path}: no answer from {self.base_url} within {timeout:g} s",
-                hint="raise the smoke timeouts in the spec if the model is just slow to load",
-            ) from None
-        except httpx.TransportError as exc:
-            raise ServerGoneError(
-                f"the Ollama server at {self.base_url} went away during POST {path}: {exc}",
-                hint="check that it is still running and see its log",
-            ) from None
+        with (
+            self._transport(f"POST {path}", timeout),
+            self._http.stream("POST", path, json=dict(body), **extra) as response,
+        ):
+            if response.status_code >= 400:
+                response.read()
+                raise _status_error("POST", path, response)
+            for line in response.iter_lines():
+                if not line.strip():
+                    continue
+                chunk = json.loads(line)
+                if "error" in chunk:
+                    raise ServerError(
+                        f"POST {path} failed: {chunk['error']}",
+                        status_code=response.status_code,
+                        server_message=str(chunk["error"]),
+                    )
+                yield chunk
 
     def _call(self, what: str, call: Any, *args: Any) -> Any:
         """Run an `ollama` package call with its errors translated like ours."""
         try:
-            return call(*args)
+            with self._transport(what):
+                return call(*args)
         except ollama.ResponseError as exc:
             raise ServerError(
                 f"{what} failed with HTTP {exc.status_code}: {exc.error}",
                 status_code=exc.status_code,
                 server_message=exc.error,
-            ) from None
-        except (ConnectionError, httpx.TransportError) as exc:
-            raise ServerGoneError(
-                f"the Ollama server at {self.base_url} went away during {what}: {exc}",
-                hint="check that it is still running and see its log",
             ) from None
 
     # -- API ---------------------------------------------------------------------------------
