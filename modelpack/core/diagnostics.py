@@ -25,6 +25,18 @@ class Diagnostic:
     line: int | None = None
     hint: str | None = None
 
+    @classmethod
+    def error(
+        cls, code: str, message: str, line: int | None = None, hint: str | None = None
+    ) -> Diagnostic:
+        return cls(Severity.ERROR, code, message, line, hint)
+
+    @classmethod
+    def warning(
+        cls, code: str, message: str, line: int | None = None, hint: str | None = None
+    ) -> Diagnostic:
+        return cls(Severity.WARNING, code, message, line, hint)
+
     @property
     def is_error(self) -> bool:
         return self.severity is Severity.ERROR

@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass, field
 
 from modelpack.core import gotemplate
-from modelpack.core.diagnostics import Diagnostic, Severity
+from modelpack.core.diagnostics import Diagnostic
 from modelpack.core.modelfile import Command, Modelfile, decode, format_command, parse
 from modelpack.core.params import ParamValue, check_parameters
 from modelpack.core.versions import OllamaVersion
@@ -78,20 +78,14 @@ class LintReport:
         return not self.errors
 
 
-def _error(code: str, message: str, line: int | None, hint: str | None = None) -> Diagnostic:
-    return Diagnostic(Severity.ERROR, code, message, line, hint)
-
-
-def _warning(code: str, message: str, line: int | None, hint: str | None = None) -> Diagnostic:
-    return Diagnostic(Severity.WARNING, code, message, line, hint)
-
-
 def lint(text: str | bytes, *, source: str, version: OllamaVersion) -> LintReport:
     """Every finding for one Modelfile's text, for the given target Ollama version."""
     try:
         modelfile = parse(text, source=source)
     except ModelfileError as exc:
-        return LintReport(source, version, [_error("syntax", exc.message, exc.line, exc.hint)])
+        return LintReport(
+            source, version, [Diagnostic.error("syntax", exc.message, exc.line, exc.hint)]
+        )
     return lint_modelfile(modelfile, source=source, version=version)
 
 
@@ -99,13 +93,15 @@ def lint_modelfile(modelfile: Modelfile, *, source: str, version: OllamaVersion)
     diagnostics: list[Diagnostic] = []
     if modelfile.from_ is None:
         diagnostics.append(
-            _error("missing-from", "no FROM line", 1, "add FROM with a GGUF path or a model name")
+            Diagnostic.error(
+                "missing-from", "no FROM line", 1, "add FROM with a GGUF path or a model name"
+            )
         )
     diagnostics += _instruction_versions(modelfile.commands, version)
     named = [p for p in modelfile.parameters if p.name]
     for unnamed in (p for p in modelfile.parameters if not p.name):
         diagnostics.append(
-            _error(
+            Diagnostic.error(
                 "empty-parameter-name",
                 f"PARAMETER has an empty name and the value {unnamed.value!r}",
                 unnamed.line,
@@ -119,7 +115,7 @@ def lint_modelfile(modelfile: Modelfile, *, source: str, version: OllamaVersion)
     adapters = [c for c in modelfile.commands if c.name == "adapter"]
     for extra in adapters[:-1]:
         diagnostics.append(
-            _warning(
+            Diagnostic.warning(
                 "multiple-adapters",
                 f"only the last ADAPTER (line {adapters[-1].line}) is used",
                 extra.line,
@@ -136,7 +132,7 @@ def _instruction_versions(commands: list[Command], version: OllamaVersion) -> li
         since = INSTRUCTION_SINCE.get(command.name)
         if since is not None and version.release < since:
             found.append(
-                _error(
+                Diagnostic.error(
                     "too-new-instruction",
                     f"{command.name.upper()} needs Ollama >= {since} (target {version})",
                     command.line,
@@ -156,7 +152,7 @@ def _template(commands: list[Command], version: OllamaVersion) -> list[Diagnosti
         nodes = gotemplate.parse(command.args, functions=gotemplate.ollama_functions(version))
     except gotemplate.TemplateSyntaxError as exc:
         return [
-            _error(
+            Diagnostic.error(
                 "template-syntax",
                 f"TEMPLATE does not parse: {exc.message} (template line {exc.line})",
                 first_line + exc.line - 1,
@@ -164,7 +160,7 @@ def _template(commands: list[Command], version: OllamaVersion) -> list[Diagnosti
             )
         ]
     return [
-        _error(
+        Diagnostic.error(
             "template-crash",
             f'{{{{template "{node.name}"}}}} without an argument crashes Ollama {version} '
             "at create",
@@ -182,7 +178,7 @@ def _requires(commands: list[Command], version: OllamaVersion) -> list[Diagnosti
     command = requires[-1]
     if not _SEMVER.fullmatch("v" + command.args):
         return [
-            _error(
+            Diagnostic.error(
                 "invalid-requires",
                 f"REQUIRES {command.args!r} is not a valid semver",
                 command.line,
@@ -195,7 +191,7 @@ def _requires(commands: list[Command], version: OllamaVersion) -> list[Diagnosti
         return []
     if version.release < wanted.release:
         return [
-            _warning(
+            Diagnostic.warning(
                 "requires-newer",
                 f"the Modelfile requires Ollama {wanted}, newer than the target {version}",
                 command.line,

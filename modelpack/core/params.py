@@ -20,7 +20,7 @@ from enum import StrEnum
 from fractions import Fraction
 from typing import Literal, TypeAlias
 
-from modelpack.core.diagnostics import Diagnostic, Severity
+from modelpack.core.diagnostics import Diagnostic
 from modelpack.core.versions import OllamaVersion
 from modelpack.errors import UsageError
 
@@ -635,33 +635,25 @@ class ParamCheck:
         return [d for d in self.diagnostics if not d.is_error]
 
 
-def _error(code: str, message: str, line: int | None, hint: str | None = None) -> Diagnostic:
-    return Diagnostic(Severity.ERROR, code, message, line=line, hint=hint)
-
-
-def _warning(code: str, message: str, line: int | None, hint: str | None = None) -> Diagnostic:
-    return Diagnostic(Severity.WARNING, code, message, line=line, hint=hint)
-
-
 def _name_problem(
     name: str, target: OllamaVersion, line: int | None, *, what: str
 ) -> tuple[ParamSpec | None, Diagnostic | None]:
     """Resolve a name against the target; a spec comes back only when it is to be sent."""
     spec = PARAMETERS.get(name)
     if spec is None:
-        return None, _error(
+        return None, Diagnostic.error(
             "unknown-parameter", f"unknown parameter '{name}'", line, _did_you_mean(name, target)
         )
     status = spec.status_at(target)
     if status is ParamStatus.TOO_NEW:
-        return None, _error(
+        return None, Diagnostic.error(
             "too-new-parameter",
             f"parameter '{name}' needs Ollama >= {spec.since} (target {target})",
             line,
             f"upgrade Ollama or delete this {what}",
         )
     if status is ParamStatus.REMOVED:
-        return None, _error(
+        return None, Diagnostic.error(
             "removed-parameter",
             f"parameter '{name}' was removed in Ollama {spec.removed} (target {target}): "
             f"{spec.reason}",
@@ -669,7 +661,7 @@ def _name_problem(
             f"delete this {what}",
         )
     if status is ParamStatus.DEPRECATED:
-        return None, _warning(
+        return None, Diagnostic.warning(
             "deprecated-parameter",
             f"parameter '{name}' is deprecated since Ollama {spec.deprecated_since} and will be "
             f"dropped (target {target})",
@@ -745,7 +737,7 @@ def _range_diagnostics(
     bound = spec.range_problem(value)
     if bound is not None:
         found.append(
-            _error(
+            Diagnostic.error(
                 "out-of-range",
                 f"value {shown} for {spec.name} is out of range: it must be {bound}",
                 line,
@@ -754,7 +746,7 @@ def _range_diagnostics(
         )
     if spec.kind is ParamKind.INT and isinstance(value, int) and abs(value) > _EXACT_INT_LIMIT:
         found.append(
-            _warning(
+            Diagnostic.warning(
                 "lossy-value",
                 f"value {shown} for {spec.name} will not survive exactly: Ollama reads stored "
                 "parameters back as float64",
@@ -788,7 +780,7 @@ def check_parameters(
         if spec.kind is ParamKind.STRINGS:
             if text == "":
                 diagnostics.append(
-                    _error(
+                    Diagnostic.error(
                         "empty-stop",
                         "empty stop sequence: every reply would end before its first token",
                         line,
@@ -803,7 +795,7 @@ def check_parameters(
             earlier = last_lines[name]
             where = f"line {earlier}" if earlier is not None else "an earlier value"
             diagnostics.append(
-                _warning(
+                Diagnostic.warning(
                     "duplicate-parameter",
                     f"parameter '{name}' is set more than once: this value replaces {where}",
                     line,
@@ -815,7 +807,7 @@ def check_parameters(
             value = _parse_text(spec.kind, text)
         except GoParseError as exc:
             diagnostics.append(
-                _error(
+                Diagnostic.error(
                     "invalid-value",
                     f"invalid {_go_type_word(spec.kind)} value [{text}] for {name}",
                     line,
@@ -944,7 +936,7 @@ def check_typed_parameters(
         converted = _typed_value(spec, raw)
         if isinstance(converted, tuple):
             code, message, hint = converted
-            diagnostics.append(_error(code, message, None, hint))
+            diagnostics.append(Diagnostic.error(code, message, None, hint))
             continue
         shown = _format_value(converted) if spec.kind is not ParamKind.STRINGS else ""
         found = _range_diagnostics(spec, converted, shown, None)
