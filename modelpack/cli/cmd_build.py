@@ -9,17 +9,12 @@ from typing import Any
 
 import click
 
+from modelpack.cli.options import spec_file_option
+
 
 @click.command("build")
 @click.argument("package")
-@click.option(
-    "-f",
-    "--file",
-    "spec_file",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="The spec file (default: ./modelpack.yaml).",
-)
+@spec_file_option
 @click.option(
     "--serve",
     is_flag=True,

@@ -6,17 +6,12 @@ from pathlib import Path
 
 import click
 
+from modelpack.cli.options import spec_file_option
+
 
 @click.command("render")
 @click.argument("package", required=False)
-@click.option(
-    "-f",
-    "--file",
-    "spec_file",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="The spec file (default: ./modelpack.yaml).",
-)
+@spec_file_option
 @click.option("--variant", "variants", multiple=True, help="Only this variant (repeatable).")
 @click.option(
     "--ollama-version",
