@@ -14,34 +14,29 @@ model, keeps its recorded result (unless forced).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from modelpack.core.modelfile import parse
 from modelpack.core.record import BuildRecord, PromptResult, StableChange, VariantResult
 from modelpack.core.render import Rendered, Renderer
 from modelpack.core.request import local_files, plan_create
-from modelpack.core.smoke import Measurement, judge
-from modelpack.core.spec import Smoke, SmokePrompt
+from modelpack.core.smoke import judge
+from modelpack.core.spec import Smoke
 from modelpack.core.versions import OllamaVersion
 from modelpack.edge.blobs import Blobs, DigestCache
 from modelpack.edge.client import OllamaClient
 from modelpack.edge.files import atomic_write_text
+from modelpack.edge.probe import Prober
 from modelpack.edge.project import Project
 from modelpack.edge.server import OllamaServer
 from modelpack.errors import ServerError, ServerGoneError, ServerTimeout
 
 __all__ = ["Builder", "Event", "record_path"]
-
-# Smoke generations use a fixed seed so reruns are comparable; everything else is the variant's.
-SMOKE_SEED = 1
 
 
 @dataclass(frozen=True)
@@ -83,6 +78,7 @@ class Builder:
         self.project = project
         self.client = client
         self.blobs = Blobs(client, cache)
+        self.prober = Prober(client)
         self.server = server
         self.emit = on_event or (lambda event: None)
 
@@ -216,8 +212,7 @@ class Builder:
 
     def _smoke(self, result: VariantResult, smoke: Smoke) -> VariantResult:
         tag = result.tag
-        for loaded in self.client.running():
-            self.client.unload(loaded["model"])
+        self.prober.unload_all()
         prompts: list[PromptResult] = []
         gpu_fraction: float | None = None
         warnings: list[str] = []
@@ -225,14 +220,15 @@ class Builder:
         try:
             for index, prompt in enumerate(smoke.prompts):
                 self.emit(Event("load" if index == 0 else "smoke", result.variant, prompt.prompt))
-                measurement, ttft_cold, total_s = self._measure(tag, prompt, smoke)
+                probe = self.prober.run(tag, prompt, smoke)
+                ttft_cold, total_s = probe.ttft_s, probe.total_s
                 warm_ms = None
                 if index == 0:
                     # Read once while the model is loaded; every prompt is judged on it.
-                    sizes = self._sizes(tag)
-                    _, warm_ttft, _ = self._measure(tag, prompt, smoke, num_predict=1)
-                    warm_ms = warm_ttft * 1000 if warm_ttft is not None else None
-                measurement = replace(measurement, size=sizes[0], size_vram=sizes[1])
+                    sizes = self.prober.sizes(tag)
+                    warm = self.prober.run(tag, prompt, smoke, num_predict=1).ttft_s
+                    warm_ms = warm * 1000 if warm is not None else None
+                measurement = replace(probe.measurement, size=sizes[0], size_vram=sizes[1])
                 verdict = judge(measurement, expect=prompt.expect, gpu=smoke.gpu)
                 if index == 0:
                     gpu_fraction = verdict.gpu_fraction
@@ -263,8 +259,7 @@ class Builder:
             reason = f"load failed: HTTP {exc.status_code}: {exc.server_message or exc.message}"
             return result.model_copy(update={"reason": reason, "prompts": prompts})
         finally:
-            with contextlib.suppress(ServerError):
-                self.client.unload(tag)
+            self.prober.unload(tag)
         failures = [f"{p.prompt!r}: {f}" for p in prompts for f in p.failures]
         return result.model_copy(
             update={
@@ -275,66 +270,6 @@ class Builder:
                 "warnings": sorted(set(warnings)),
             }
         )
-
-    def _measure(
-        self, tag: str, prompt: SmokePrompt, smoke: Smoke, num_predict: int | None = None
-    ) -> tuple[Measurement, float | None, float]:
-        """One generation: the measurement, the client-side TTFT and the total wall time."""
-        fields: dict[str, Any] = {}
-        if prompt.system is not None:
-            fields["system"] = prompt.system
-        if smoke.think is not None:
-            fields["think"] = smoke.think
-        limit = num_predict or prompt.num_predict
-        options = {"num_predict": limit, "seed": SMOKE_SEED}
-        start = time.perf_counter()
-        ttft: float | None = None
-        text: list[str] = []
-        final: dict[str, Any] = {}
-        stream = self.client.generate(
-            tag,
-            prompt.prompt,
-            options=options,
-            timeout=smoke.timeouts.load + smoke.timeouts.first_token,
-            **fields,
-        )
-        for chunk in stream:
-            piece = chunk.get("response", "")
-            if piece and ttft is None:
-                ttft = time.perf_counter() - start
-            text.append(piece)
-            final = chunk
-            if time.perf_counter() - start > smoke.timeouts.total:
-                raise ServerTimeout(
-                    f"{tag} did not finish within {smoke.timeouts.total:g} s",
-                    hint="raise smoke.timeouts.total, or lower num_predict",
-                )
-        total = time.perf_counter() - start
-
-        def seconds(key: str) -> float | None:
-            value = final.get(key)
-            return value / 1e9 if isinstance(value, int | float) else None
-
-        measurement = Measurement(
-            text="".join(text),
-            done_reason=final.get("done_reason"),
-            num_predict=limit,
-            ttft_s=ttft,
-            load_s=seconds("load_duration"),
-            prompt_tokens=final.get("prompt_eval_count"),
-            prompt_s=seconds("prompt_eval_duration"),
-            eval_tokens=final.get("eval_count"),
-            eval_s=seconds("eval_duration"),
-            size=None,
-            size_vram=None,
-        )
-        return measurement, ttft, total
-
-    def _sizes(self, tag: str) -> tuple[int | None, int | None]:
-        for loaded in self.client.running():
-            if loaded.get("model") == tag or loaded.get("name") == tag:
-                return loaded.get("size"), loaded.get("size_vram")
-        return None, None
 
     # -- finish --------------------------------------------------------------------------------
 
