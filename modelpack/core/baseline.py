@@ -1,0 +1,251 @@
+"""Comparing a matrix result with a baseline (the last release's), so QA sees regressions.
+
+Cells are matched by (package, variant, prompt). For every metric in `METRICS` that both cells
+have, the change of the medians counts when it is worse (or better) by more than `threshold` of
+the baseline value, *and* it is not noise:
+
+- it is at least the metric's absolute floor (`NOISE_FLOOR`: 5 ms of TTFT, 50 ms of load, ...),
+  so 3 ms -> 4 ms of TTFT is not "33% slower";
+- it is larger than the two cells' spreads added up, where a cell's spread is the median
+  absolute deviation (MAD) of its repeated runs: the median distance of a run from the cell's
+  median. Both medians move by less than that when the runs merely jitter. MAD and not the
+  range, because the first run of a variant loads the model: its TTFT is a cold outlier (1.7 s
+  among 50 ms runs) that would widen a range until no real slowdown could be seen. One run (or
+  two equal ones) has no spread, so unrepeated cells are judged on the threshold and floor alone.
+
+A cell that passed in the baseline and fails now is a regression; one that failed and passes now
+is an improvement. Cells found on one side only, cells that still fail or were not run, and a
+changed server version are notes: worth reading, never a failure. Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from modelpack.core.matrix import METRICS, Cell, MatrixResult
+
+DEFAULT_THRESHOLD = 0.2
+
+NOISE_FLOOR: Mapping[str, float] = {
+    "ttft_ms": 5.0,
+    "load_s": 0.05,
+    "decode_tps": 1.0,
+    "prompt_tps": 5.0,
+    "total_s": 0.05,
+}
+"""The smallest absolute change of each metric worth reporting, in the metric's unit."""
+
+Kind = Literal["slower", "faster", "failing", "fixed", "missing", "new", "info"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One line of a comparison: what changed, for which cell, and by how much."""
+
+    kind: Kind
+    message: str
+    key: tuple[str, str, str] | None = None
+    metric: str | None = None
+    baseline: float | None = None
+    current: float | None = None
+    change: float | None = None
+    """Relative change of the median, (current - baseline) / baseline: +0.33 is 33% more."""
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Regressions fail a release check; improvements and notes are only reported."""
+
+    threshold: float
+    compared: int
+    """How many cells were found on both sides."""
+    regressions: list[Finding] = field(default_factory=list)
+    improvements: list[Finding] = field(default_factory=list)
+    notes: list[Finding] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.regressions
+
+
+def compare(
+    current: MatrixResult,
+    baseline: MatrixResult,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    noise: Mapping[str, float] = NOISE_FLOOR,
+) -> Comparison:
+    """Compare every cell of `current` with the baseline's cell of the same key.
+
+    `noise` maps a metric to the smallest absolute change that counts (`NOISE_FLOOR`; pass `{}`
+    to count any change beyond the threshold and the runs' spread).
+    """
+    if threshold < 0:
+        raise ValueError(f"threshold must not be negative, got {threshold}")
+    regressions: list[Finding] = []
+    improvements: list[Finding] = []
+    notes: list[Finding] = _context_notes(current, baseline)
+    before = {cell.key: cell for cell in baseline.cells}
+    now = {cell.key: cell for cell in current.cells}
+    compared = 0
+    for key, cell in now.items():
+        old = before.get(key)
+        if old is None:
+            notes.append(Finding("new", f"{label(cell)}: new, not in the baseline", key))
+            continue
+        compared += 1
+        _compare_verdicts(cell, old, regressions, improvements, notes)
+        for metric in METRICS:
+            finding = _compare_metric(cell, old, metric, threshold, noise.get(metric, 0.0))
+            if finding is None:
+                continue
+            (regressions if finding.kind == "slower" else improvements).append(finding)
+    for key, old in before.items():
+        if key not in now:
+            notes.append(Finding("missing", f"{label(old)}: in the baseline, missing now", key))
+    return Comparison(threshold, compared, regressions, improvements, notes)
+
+
+def to_text(comparison: Comparison) -> str:
+    """The comparison for a terminal or a log: a summary line, then one line per finding."""
+    lines = [summary(comparison)]
+    for title, findings in (
+        ("REGRESSION", comparison.regressions),
+        ("improved  ", comparison.improvements),
+        ("note      ", comparison.notes),
+    ):
+        lines += [f"{title}  {finding.message}" for finding in findings]
+    return "\n".join(lines) + "\n"
+
+
+def summary(comparison: Comparison) -> str:
+    """One line: the verdict and the counts, with the threshold used."""
+    counts = ", ".join(
+        _plural(len(findings), word)
+        for findings, word in (
+            (comparison.regressions, "regression"),
+            (comparison.improvements, "improvement"),
+            (comparison.notes, "note"),
+        )
+    )
+    verdict = "ok" if comparison.ok else "REGRESSED"
+    return (
+        f"baseline comparison {verdict}: {counts} "
+        f"({_plural(comparison.compared, 'cell')} compared, threshold {comparison.threshold:.0%})"
+    )
+
+
+def label(cell: Cell) -> str:
+    """`package/variant "prompt"` on one line, the prompt shortened to stay readable."""
+    prompt = _one_line(cell.prompt)
+    if len(prompt) > 40:
+        prompt = prompt[:37] + "..."
+    return f'{cell.package}/{cell.variant} "{prompt}"'
+
+
+def format_value(value: float) -> str:
+    """A metric value with as many digits as its size deserves: 812, 30.5, 0.85."""
+    magnitude = abs(value)
+    if magnitude >= 100:
+        return f"{value:.0f}"
+    if magnitude >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def _context_notes(current: MatrixResult, baseline: MatrixResult) -> list[Finding]:
+    notes: list[Finding] = []
+    if current.target != baseline.target:
+        notes.append(Finding("info", f"target {baseline.target} -> {current.target}"))
+    if current.server_version != baseline.server_version:
+        notes.append(
+            Finding(
+                "info",
+                f"server version {baseline.server_version or '?'} -> "
+                f"{current.server_version or '?'}",
+            )
+        )
+    if current.repeat != baseline.repeat:
+        notes.append(Finding("info", f"repeat {baseline.repeat} -> {current.repeat}"))
+    return notes
+
+
+def status(cell: Cell) -> Literal["passed", "failed", "not run"]:
+    """A cell's verdict; "not run" is a cell with neither runs nor an error (a skipped build)."""
+    if cell.passed:
+        return "passed"
+    return "not run" if not cell.runs and cell.error is None else "failed"
+
+
+def _compare_verdicts(
+    cell: Cell,
+    old: Cell,
+    regressions: list[Finding],
+    improvements: list[Finding],
+    notes: list[Finding],
+) -> None:
+    now, before = status(cell), status(old)
+    if now == before == "passed":
+        return
+    if now == "failed" and before == "passed":
+        message = f"{label(cell)}: now fails ({_one_line(cell.failure)}), passed in the baseline"
+        regressions.append(Finding("failing", message, cell.key))
+    elif now == "passed":
+        improvements.append(
+            Finding("fixed", f"{label(cell)}: now passes ({before} in the baseline)", cell.key)
+        )
+    elif now == "failed":
+        notes.append(
+            Finding("failing", f"{label(cell)}: still fails ({_one_line(cell.failure)})", cell.key)
+        )
+    else:
+        was = "nor in the baseline" if before == "not run" else f"{before} in the baseline"
+        notes.append(Finding("info", f"{label(cell)}: not run now, {was}", cell.key))
+
+
+def _compare_metric(
+    cell: Cell, old: Cell, metric: str, threshold: float, floor: float
+) -> Finding | None:
+    """A slower/faster finding for one metric, or None when unchanged, noise or missing."""
+    now, before = cell.stat(metric), old.stat(metric)
+    if now is None or before is None:
+        return None
+    delta = now.median - before.median
+    if abs(delta) < floor or abs(delta) <= deviation(cell, metric) + deviation(old, metric):
+        return None
+    change = delta / before.median if before.median else math.copysign(math.inf, delta)
+    better, unit = METRICS[metric]
+    worse = -change if better == "higher" else change
+    if abs(worse) <= threshold:
+        return None
+    percent = "from 0" if math.isinf(change) else f"{change:+.0%}"
+    message = (
+        f"{label(cell)}: {metric} {format_value(before.median)} -> "
+        f"{format_value(now.median)} {unit} ({percent})"
+    )
+    kind: Kind = "slower" if worse > 0 else "faster"
+    return Finding(kind, message, cell.key, metric, before.median, now.median, change)
+
+
+def deviation(cell: Cell, metric: str) -> float:
+    """The median absolute deviation of a metric over a cell's runs (0 for one run)."""
+    values = [value for value in (getattr(run, metric) for run in cell.runs) if value is not None]
+    if not values:
+        return 0.0
+    middle = statistics.median(values)
+    return statistics.median(abs(value - middle) for value in values)
+
+
+def _one_line(text: str | None) -> str:
+    return " ".join((text or "").split())
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
