@@ -22,7 +22,9 @@ COMMANDS: dict[str, str] = {
     "build": "modelpack.cli.cmd_build:build_command",
     "init": "modelpack.cli.cmd_init:init_command",
     "lint": "modelpack.cli.cmd_lint:lint_command",
+    "matrix": "modelpack.cli.cmd_matrix:matrix_command",
     "render": "modelpack.cli.cmd_render:render_command",
+    "report": "modelpack.cli.cmd_matrix:report_command",
 }
 
 

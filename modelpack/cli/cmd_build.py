@@ -49,7 +49,7 @@ def build_command(
     """
     from rich.console import Console
 
-    from modelpack.edge.project import open_project
+    from modelpack.edge.project import ollama_host, open_project
 
     err = Console(stderr=True)
     project = open_project(spec_file)
@@ -63,7 +63,7 @@ def build_command(
 
     home = Path(os.environ.get("MODELPACK_HOME") or project.spec_dir / ".modelpack")
     server = _managed_server(home) if serve else None
-    host = server.host if server else _external_host(project)
+    host = server.host if server else ollama_host(project)
     try:
         with OllamaClient(host) as client:
             err.print(
@@ -105,19 +105,6 @@ def build_command(
     if stable is not None and stable.prompts and not as_json:
         first = stable.prompts[0]
         click.echo(f"{record.stable_tag} answers {first.prompt!r}:\n{first.answer.strip()}")
-
-
-def _external_host(project: Any) -> str:
-    from modelpack.edge.server import base_url, server_version
-    from modelpack.errors import SetupError
-
-    host = os.environ.get("OLLAMA_HOST") or project.loaded.spec.ollama.host or "127.0.0.1:11434"
-    if server_version(base_url(host)) is None:
-        raise SetupError(
-            f"no Ollama answers at {base_url(host)}",
-            hint="start one and set OLLAMA_HOST, or pass --serve to let modelpack run one",
-        )
-    return str(host)
 
 
 def _managed_server(home: Path) -> Any:

@@ -16,7 +16,7 @@ from modelpack.core.params import NEWEST
 from modelpack.core.render import Renderer
 from modelpack.core.spec import LoadedSpec, load_spec
 from modelpack.core.versions import OllamaVersion
-from modelpack.errors import UsageError
+from modelpack.errors import SetupError, UsageError
 
 DEFAULT_SPEC = "modelpack.yaml"
 BUILTIN_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
@@ -51,6 +51,20 @@ class Project:
             version=self.version,
             template_dirs=self.template_dirs,
         )
+
+
+def ollama_host(project: Project) -> str:
+    """The Ollama to work on: OLLAMA_HOST, else the spec's host, else Ollama's default; it
+    must answer."""
+    from modelpack.edge.server import base_url, server_version
+
+    host = os.environ.get("OLLAMA_HOST") or project.loaded.spec.ollama.host or "127.0.0.1:11434"
+    if server_version(base_url(host)) is None:
+        raise SetupError(
+            f"no Ollama answers at {base_url(host)}",
+            hint="start one and set OLLAMA_HOST, or pass --serve to let modelpack run one",
+        )
+    return host
 
 
 def open_project(spec_file: Path | None, *, version: str | None = None) -> Project:

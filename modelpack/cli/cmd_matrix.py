@@ -1,0 +1,221 @@
+"""`modelpack matrix` and `modelpack report`: the smoke-test matrix and its reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from modelpack.cli.options import spec_file_option
+
+_OUT = click.Path(dir_okay=False, path_type=Path)
+
+
+def _report_options(command: Any) -> Any:
+    for option in reversed(
+        [
+            click.option("--json", "json_file", type=_OUT, help="Write the result as JSON."),
+            click.option("--junit", "junit_file", type=_OUT, help="Write JUnit XML for CI."),
+            click.option(
+                "--markdown",
+                "markdown_file",
+                type=_OUT,
+                help="Write a Markdown table for release notes.",
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+@click.command("matrix")
+@click.argument("packages", nargs=-1)
+@spec_file_option
+@click.option("--variant", "variants", multiple=True, help="Only this variant (repeatable).")
+@click.option(
+    "--prompt", "prompts", multiple=True, help="Only prompts containing this text (repeatable)."
+)
+@click.option(
+    "--repeat",
+    type=click.IntRange(1, 100),
+    default=1,
+    show_default=True,
+    help="Runs per prompt, for medians and spread.",
+)
+@click.option("--fail-fast", is_flag=True, help="Stop at the first failing variant.")
+@click.option("--build", "build_first", is_flag=True, help="Build the packages first.")
+@_report_options
+@click.option(
+    "--baseline",
+    "baseline_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A previous matrix JSON to compare with.",
+)
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0, 10),
+    default=0.2,
+    show_default=True,
+    help="Relative change counted as a regression.",
+)
+@click.option(
+    "--openai",
+    "openai_url",
+    metavar="URL",
+    help="Run the prompts against an OpenAI-compatible server (vLLM, llama-server) at URL.",
+)
+@click.option("--model", "openai_model", help="The model name to ask the --openai server for.")
+def matrix_command(
+    packages: tuple[str, ...],
+    spec_file: Path | None,
+    variants: tuple[str, ...],
+    prompts: tuple[str, ...],
+    repeat: int,
+    json_file: Path | None,
+    junit_file: Path | None,
+    markdown_file: Path | None,
+    baseline_file: Path | None,
+    threshold: float,
+    openai_url: str | None,
+    openai_model: str | None,
+    *,
+    fail_fast: bool,
+    build_first: bool,
+) -> None:
+    """Run the smoke prompts of PACKAGES (default: all) on every variant's existing tag.
+
+    Exit status: 0 all passed (and no regression against --baseline), 1 a failure or a
+    regression, 2 a usage or setup error (unknown package, no server).
+    """
+    from rich.console import Console
+
+    from modelpack.core.baseline import compare, to_text
+    from modelpack.core.reports import as_matrix, load_result
+    from modelpack.edge.client import OllamaClient
+    from modelpack.edge.matrix import MatrixRunner
+    from modelpack.edge.project import ollama_host, open_project
+
+    err = Console(stderr=True)
+    project = open_project(spec_file)
+    names = list(packages) or list(project.loaded.spec.packages)
+    for name in names:
+        project.loaded.package(name)
+    if variants and len(names) != 1:
+        raise click.UsageError("--variant needs exactly one PACKAGE")
+    baseline = None
+    if baseline_file is not None:
+        baseline = as_matrix(
+            load_result(baseline_file.read_text(encoding="utf-8"), source=str(baseline_file))
+        )
+    if openai_url:
+        result = _openai(
+            project,
+            names,
+            openai_url,
+            openai_model,
+            prompts,
+            repeat,
+            variants=variants,
+            build_first=build_first,
+        )
+    else:
+        with OllamaClient(ollama_host(project)) as client:
+            if build_first:
+                _build(project, client, names, err)
+            runner = MatrixRunner(
+                project, client, on_event=lambda e: err.print(f"[dim]{e.variant}: {e.message}[/]")
+            )
+            result = runner.run(
+                names, variants=variants, prompts=prompts, repeat=repeat, fail_fast=fail_fast
+            )
+    comparison = compare(result, baseline, threshold=threshold) if baseline else None
+    _emit(result, comparison, json_file, junit_file, markdown_file)
+    if comparison is not None:
+        click.echo(to_text(comparison))
+    if not result.passed or (comparison is not None and not comparison.ok):
+        raise click.exceptions.Exit(1)
+
+
+@click.command("report")
+@click.argument("result_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_report_options
+def report_command(
+    result_file: Path,
+    json_file: Path | None,
+    junit_file: Path | None,
+    markdown_file: Path | None,
+) -> None:
+    """Re-render a saved matrix JSON or build record (modelfiles/<package>/build.json)."""
+    from modelpack.core.reports import as_matrix, load_result
+
+    text = result_file.read_text(encoding="utf-8")
+    result = as_matrix(load_result(text, source=str(result_file)))
+    _emit(result, None, json_file, junit_file, markdown_file)
+
+
+def _emit(
+    result: Any,
+    comparison: Any,
+    json_file: Path | None,
+    junit_file: Path | None,
+    markdown_file: Path | None,
+) -> None:
+    from rich.console import Console
+
+    from modelpack.cli.tables import terminal_table
+    from modelpack.core.reports import to_json, to_junit, to_markdown
+    from modelpack.edge.files import atomic_write_text
+
+    Console().print(terminal_table(result))
+    outputs = {
+        json_file: lambda: to_json(result),
+        junit_file: lambda: to_junit(result),
+        markdown_file: lambda: to_markdown(result, comparison=comparison),
+    }
+    for path, render in outputs.items():
+        if path is not None:
+            atomic_write_text(path, render())
+
+
+def _openai(
+    project: Any,
+    names: list[str],
+    url: str,
+    model: str | None,
+    prompts: tuple[str, ...],
+    repeat: int,
+    *,
+    variants: tuple[str, ...],
+    build_first: bool,
+) -> Any:
+    from modelpack.edge.matrix import run_openai
+    from modelpack.edge.openai_target import OpenAITarget
+
+    if not model:
+        raise click.UsageError("--openai needs --model: the name the server serves")
+    if variants or build_first:
+        raise click.UsageError("--variant and --build are for Ollama targets, not --openai")
+    with OpenAITarget(url) as target:
+        return run_openai(project, target, model, names, prompts=prompts, repeat=repeat)
+
+
+def _build(project: Any, client: Any, names: list[str], err: Any) -> None:
+    import os
+
+    from modelpack.edge.blobs import DigestCache
+    from modelpack.edge.runner import Builder
+
+    home = Path(os.environ.get("MODELPACK_HOME") or project.spec_dir / ".modelpack")
+    builder = Builder(
+        project,
+        client,
+        cache=DigestCache(home / "cache" / "digests.json"),
+        on_event=lambda e: (
+            err.print(f"[dim]build {e.variant}: {e.message}[/]")
+            if e.kind in {"verdict", "stable"}
+            else None
+        ),
+    )
+    for name in names:
+        builder.build(name)

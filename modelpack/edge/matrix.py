@@ -1,0 +1,223 @@
+"""Run the smoke-test matrix: packages x variants x prompts, repeated, against existing tags.
+
+Each variant is loaded once (cold, after unloading everything else), runs all its prompts
+`repeat` times, and is unloaded before the next, so load times, memory and offload figures
+belong to that variant alone and runs do not interfere. A variant whose tag is missing, or
+that fails to load, turns all its cells into errors with the reason; the matrix goes on
+(unless fail-fast), so one broken variant never hides the state of the others.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from modelpack.core.matrix import Cell, MatrixResult, Run
+from modelpack.core.smoke import judge
+from modelpack.core.spec import Package, SmokePrompt
+from modelpack.edge.client import OllamaClient
+from modelpack.edge.openai_target import OpenAITarget
+from modelpack.edge.probe import Prober
+from modelpack.edge.project import Project
+from modelpack.edge.runner import Event
+from modelpack.errors import ServerError, ServerGoneError, UsageError
+
+__all__ = ["MatrixRunner", "run_openai", "select"]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def select(
+    names: Sequence[str], wanted: Sequence[str], what: str, *, contains: bool = False
+) -> list[str]:
+    """The names a filter keeps, in declared order; a filter that keeps nothing is an error."""
+    if not wanted:
+        return list(names)
+    kept = [n for n in names if any((w in n) if contains else (w == n) for w in wanted)]
+    if not kept:
+        raise UsageError(
+            f"no {what} matches {', '.join(map(repr, wanted))}",
+            hint=f"{what}s here: {', '.join(map(repr, names))}",
+        )
+    return kept
+
+
+class MatrixRunner:
+    def __init__(
+        self,
+        project: Project,
+        client: OllamaClient,
+        *,
+        on_event: Callable[[Event], None] | None = None,
+    ) -> None:
+        self.project = project
+        self.client = client
+        self.prober = Prober(client)
+        self.emit = on_event or (lambda event: None)
+
+    def run(
+        self,
+        packages: Sequence[str],
+        *,
+        variants: Sequence[str] = (),
+        prompts: Sequence[str] = (),
+        repeat: int = 1,
+        fail_fast: bool = False,
+    ) -> MatrixResult:
+        started, clock = _now(), time.perf_counter()
+        plan = []
+        for name in packages:
+            package = self.project.loaded.package(name)
+            chosen = select([v.name for v in package.variants], variants, "variant")
+            texts = select(
+                [p.prompt for p in package.smoke.prompts], prompts, "prompt", contains=True
+            )
+            plan.append(
+                (name, package, chosen, [p for p in package.smoke.prompts if p.prompt in texts])
+            )
+        cells: list[Cell] = []
+        digests = self.client.model_digests()
+        for name, package, chosen, chosen_prompts in plan:
+            for variant in chosen:
+                new = self._variant(name, package, variant, chosen_prompts, repeat, digests)
+                cells += new
+                if fail_fast and any(not c.passed for c in new):
+                    return self._result(started, clock, repeat, cells)
+        return self._result(started, clock, repeat, cells)
+
+    def _result(self, started: str, clock: float, repeat: int, cells: list[Cell]) -> MatrixResult:
+        return MatrixResult(
+            target="ollama",
+            server_version=self.client.version(),
+            host=self.client.base_url,
+            started_at=started,
+            finished_at=_now(),
+            wall_s=time.perf_counter() - clock,
+            repeat=repeat,
+            cells=cells,
+        )
+
+    def _variant(
+        self,
+        name: str,
+        package: Package,
+        variant: str,
+        prompts: list[SmokePrompt],
+        repeat: int,
+        digests: dict[str, str],
+    ) -> list[Cell]:
+        tag = f"{package.model}:{name}-{variant}"
+        cells = [
+            Cell(package=name, variant=variant, tag=tag, prompt=p.prompt, expect=p.expect)
+            for p in prompts
+        ]
+        if tag not in digests:
+            return [
+                c.model_copy(
+                    update={
+                        "error": f"{tag} does not exist: run `modelpack build "
+                        f"{name}` first (or pass --build)"
+                    }
+                )
+                for c in cells
+            ]
+        smoke = package.smoke
+        self.prober.unload_all()
+        sizes: tuple[int | None, int | None] = (None, None)
+        done: list[Cell] = []
+        try:
+            for index, (cell, prompt) in enumerate(zip(cells, prompts, strict=True)):
+                runs = []
+                for attempt in range(repeat):
+                    self.emit(Event("smoke", variant, f"{prompt.prompt} ({attempt + 1}/{repeat})"))
+                    probe = self.prober.run(tag, prompt, smoke)
+                    if index == 0 and attempt == 0:
+                        sizes = self.prober.sizes(tag)
+                    measurement = replace(probe.measurement, size=sizes[0], size_vram=sizes[1])
+                    verdict = judge(measurement, expect=prompt.expect, gpu=smoke.gpu)
+                    runs.append(
+                        Run(
+                            passed=verdict.passed,
+                            answer=measurement.text,
+                            failures=list(verdict.failures),
+                            warnings=list(verdict.warnings),
+                            ttft_ms=probe.ttft_s * 1000 if probe.ttft_s is not None else None,
+                            load_s=measurement.load_s,
+                            prompt_tps=verdict.prompt_tps,
+                            decode_tps=verdict.decode_tps,
+                            total_s=probe.total_s,
+                            server_total_s=probe.server_total_s,
+                            eval_count=measurement.eval_tokens,
+                        )
+                    )
+                    if verdict.gpu_fraction is not None:
+                        cell = cell.model_copy(update={"gpu_fraction": verdict.gpu_fraction})
+                done.append(cell.model_copy(update={"runs": runs}))
+        except ServerGoneError as exc:
+            reason = f"server went away: {exc.message}"
+            return done + [c.model_copy(update={"error": reason}) for c in cells[len(done) :]]
+        except ServerError as exc:
+            reason = f"HTTP {exc.status_code}: {exc.server_message or exc.message}"
+            return done + [c.model_copy(update={"error": reason}) for c in cells[len(done) :]]
+        finally:
+            self.prober.unload(tag)
+        return done
+
+
+def run_openai(
+    project: Project,
+    target: OpenAITarget,
+    model: str,
+    packages: Sequence[str],
+    *,
+    prompts: Sequence[str] = (),
+    repeat: int = 1,
+) -> MatrixResult:
+    """The packages' smoke prompts against an OpenAI-compatible server serving `model`.
+
+    There are no variants there, so each prompt is one cell of variant "openai". Temperature
+    0 is sent: servers differ in their default sampling, and a smoke answer must not.
+    """
+    started, clock = _now(), time.perf_counter()
+    cells: list[Cell] = []
+    for name in packages:
+        package = project.loaded.package(name)
+        texts = select([p.prompt for p in package.smoke.prompts], prompts, "prompt", contains=True)
+        for prompt in (p for p in package.smoke.prompts if p.prompt in texts):
+            cell = Cell(
+                package=name,
+                variant="openai",
+                tag=model,
+                prompt=prompt.prompt,
+                expect=prompt.expect,
+            )
+            try:
+                runs = [
+                    target.run(
+                        model,
+                        prompt.prompt,
+                        system=prompt.system,
+                        max_tokens=prompt.num_predict,
+                        expect=prompt.expect,
+                        thinking=package.smoke.think,
+                        temperature=0,
+                    )
+                    for _ in range(repeat)
+                ]
+                cells.append(cell.model_copy(update={"runs": runs}))
+            except ServerError as exc:
+                reason = exc.server_message or exc.message
+                cells.append(cell.model_copy(update={"error": reason}))
+    return MatrixResult(
+        target="openai",
+        host=target.base_url,
+        started_at=started,
+        finished_at=_now(),
+        wall_s=time.perf_counter() - clock,
+        repeat=repeat,
+        cells=cells,
+    )
