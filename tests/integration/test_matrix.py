@@ -153,3 +153,35 @@ def test_baseline_clean_on_identical_rerun_and_flags_a_new_failure(
     regressed = invoke(ollama_current.host, "matrix", "pkg", "--build", "--baseline", "base.json")
     assert regressed.exit_code == 1
     assert "pkg/b" in regressed.stdout
+
+
+def test_matrix_over_the_embedded_main_gpu(
+    ollama_current: OllamaServer,
+    smollm2_path: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The repo's own main-gpu: three variants x its prompts, every report format."""
+    repo = Path(__file__).resolve().parents[2]
+    (tmp_path / "gguf").mkdir()
+    (tmp_path / "gguf" / smollm2_path.name).symlink_to(smollm2_path)
+    (tmp_path / "modelpack.yaml").write_text((repo / "modelpack.yaml").read_text())
+    monkeypatch.chdir(tmp_path)
+    result = invoke(
+        ollama_current.host,
+        "matrix",
+        "main-gpu",
+        "--build",
+        "--json",
+        "m.json",
+        "--junit",
+        "m.xml",
+        "--markdown",
+        "m.md",
+    )
+    assert result.exit_code == 0, result.output
+    cells = json.loads((tmp_path / "m.json").read_text())["cells"]
+    assert [c["variant"] for c in cells] == ["full", "simple", "lightweight"]
+    assert all("Paris" in c["runs"][0]["answer"] for c in cells)
+    xmlschema.XMLSchema(str(JUNIT_XSD)).validate(str(tmp_path / "m.xml"))
+    assert "<table>" in MarkdownIt().enable("table").render((tmp_path / "m.md").read_text())
