@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -61,8 +60,7 @@ def build_command(
     from modelpack.edge.client import OllamaClient
     from modelpack.edge.runner import Builder
 
-    home = Path(os.environ.get("MODELPACK_HOME") or project.spec_dir / ".modelpack")
-    server = _managed_server(home) if serve else None
+    server = _managed_server(project.home) if serve else None
     host = server.host if server else ollama_host(project)
     try:
         with OllamaClient(host) as client:
@@ -74,7 +72,7 @@ def build_command(
             builder = Builder(
                 project,
                 client,
-                cache=DigestCache(home / "cache" / "digests.json"),
+                cache=DigestCache.in_home(project.home),
                 server=server,
                 on_event=display.event,
             )

@@ -201,16 +201,13 @@ def _openai(
 
 
 def _build(project: Any, client: Any, names: list[str], err: Any) -> None:
-    import os
-
     from modelpack.edge.blobs import DigestCache
     from modelpack.edge.runner import Builder
 
-    home = Path(os.environ.get("MODELPACK_HOME") or project.spec_dir / ".modelpack")
     builder = Builder(
         project,
         client,
-        cache=DigestCache(home / "cache" / "digests.json"),
+        cache=DigestCache.in_home(project.home),
         on_event=lambda e: (
             err.print(f"[dim]build {e.variant}: {e.message}[/]")
             if e.kind in {"verdict", "stable"}

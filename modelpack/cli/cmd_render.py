@@ -66,28 +66,27 @@ def render_command(
         return
     atomic_write_many({r.path: r.text for r in rendered})
     for result in rendered:
-        click.echo(_shown(result.path))
+        click.echo(_relative(result.path))
 
 
 def _stale(rendered, names, renderer, *, all_variants: bool) -> list[str]:  # type: ignore[no-untyped-def]
     out = []
     for result in rendered:
         if not result.path.is_file():
-            out.append(f"{_shown(result.path)}: missing")
+            out.append(f"{_relative(result.path)}: missing")
         elif result.path.read_text(encoding="utf-8") != result.text:
-            out.append(f"{_shown(result.path)}: differs from what the spec renders")
+            out.append(f"{_relative(result.path)}: differs from what the spec renders")
     if all_variants:
         expected = {r.path for r in rendered}
         for name in names:
             folder = renderer.output_path(name, "x").parent
             for path in sorted(folder.glob("*.Modelfile")) if folder.is_dir() else []:
                 if path not in expected:
-                    out.append(f"{_shown(path)}: not produced by the spec (remove it)")
+                    out.append(f"{_relative(path)}: not produced by the spec (remove it)")
     return out
 
 
-def _shown(path: Path) -> str:
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
+def _relative(path: Path) -> str:
+    from modelpack.edge.project import shown
+
+    return str(shown(path))

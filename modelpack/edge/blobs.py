@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
 """`progress(sent, total)`: bytes of one blob sent so far, out of its size."""
 
-CACHE_FILE = Path(".modelpack") / "cache" / "digests.json"
+CACHE_FILE = Path("cache") / "digests.json"
 HASH_CHUNK = 4 << 20
 UPLOAD_CHUNK = 1 << 20
 MAX_ENTRIES = 4096
@@ -150,9 +150,9 @@ class DigestCache:
         self._forgotten: set[str] = set()
 
     @classmethod
-    def for_project(cls, project_dir: Path) -> DigestCache:
-        """The cache under a project's own cache dir: `<project>/.modelpack/cache/`."""
-        return cls(project_dir / CACHE_FILE)
+    def in_home(cls, home: Path) -> DigestCache:
+        """The cache in modelpack's home dir (`Project.home`): `<home>/cache/digests.json`."""
+        return cls(home / CACHE_FILE)
 
     def digest(self, file: Path) -> str:
         """`sha256:<hex>` of `file`; hashes only if the file changed since it was last hashed."""

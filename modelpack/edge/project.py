@@ -44,11 +44,18 @@ class Project:
             dirs.append(BUILTIN_TEMPLATES)
         return dirs
 
-    def renderer(self) -> Renderer:
+    @property
+    def home(self) -> Path:
+        """Where modelpack keeps this project's state (digest cache, managed servers):
+        $MODELPACK_HOME, else `<spec dir>/.modelpack`."""
+        return Path(os.environ.get("MODELPACK_HOME") or self.spec_dir / ".modelpack")
+
+    def renderer(self, version: OllamaVersion | None = None) -> Renderer:
+        """A renderer for `version` (default: the project's target; build passes the server's)."""
         return Renderer(
             self.loaded,
             spec_dir=self.spec_dir,
-            version=self.version,
+            version=version or self.version,
             template_dirs=self.template_dirs,
         )
 
@@ -74,7 +81,7 @@ def open_project(spec_file: Path | None, *, version: str | None = None) -> Proje
             f"no spec file at {path}",
             hint="create one with `modelpack init GGUF`, or point at it with -f",
         )
-    loaded = load_spec(path.read_text(encoding="utf-8"), source=str(_shown(path)))
+    loaded = load_spec(path.read_text(encoding="utf-8"), source=str(shown(path)))
     target, origin = _target(loaded, version)
     return Project(loaded, path, target, origin)
 
@@ -94,7 +101,7 @@ def _target(loaded: LoadedSpec, flag: str | None) -> tuple[OllamaVersion, str]:
     return NEWEST, "newest known"
 
 
-def _shown(path: Path) -> Path:
+def shown(path: Path) -> Path:
     """The path as a user would type it: relative to the current folder when inside it."""
     try:
         return path.relative_to(Path.cwd())

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from modelpack.core.modelfile import parse
 from modelpack.core.record import BuildRecord, PromptResult, StableChange, VariantResult
-from modelpack.core.render import Rendered, Renderer
+from modelpack.core.render import Rendered
 from modelpack.core.request import local_files, plan_create
 from modelpack.core.smoke import judge
 from modelpack.core.spec import Smoke
@@ -86,13 +86,7 @@ class Builder:
 
     def render(self, package: str, version: OllamaVersion) -> list[Rendered]:
         """The variants as the target server's version gets them (rendered and linted)."""
-        renderer = Renderer(
-            self.project.loaded,
-            spec_dir=self.project.spec_dir,
-            version=version,
-            template_dirs=self.project.template_dirs,
-        )
-        return renderer.render_package(package)
+        return self.project.renderer(version).render_package(package)
 
     # -- build ---------------------------------------------------------------------------------
 

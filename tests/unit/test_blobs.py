@@ -85,9 +85,9 @@ def test_symlink_shares_the_target_entry(tmp_path: Path, cache_file: Path) -> No
     assert cache.hashed == 1
 
 
-def test_for_project_uses_the_project_cache_dir(tmp_path: Path) -> None:
+def test_in_home_uses_the_home_cache_dir(tmp_path: Path) -> None:
     gguf = write(tmp_path / "m.gguf", b"weights")
-    DigestCache.for_project(tmp_path).digest(gguf)
+    DigestCache.in_home(tmp_path / ".modelpack").digest(gguf)
     assert (tmp_path / ".modelpack" / "cache" / "digests.json").is_file()
 
 
