@@ -29,9 +29,12 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
 from modelpack.core import gotemplate
+from modelpack.core.adapter import pick_adapter
+from modelpack.core.gguf import GGUFError, GGUFInfo, read_gguf
 from modelpack.core.lint import lint
 from modelpack.core.modelfile import Command, format_command
 from modelpack.core.params import ParamValue, check_typed_parameters, to_modelfile_parameters
+from modelpack.core.preflight import model_problems
 from modelpack.core.spec import (
     ChatTemplate,
     ChatTemplateFile,
@@ -115,6 +118,7 @@ class Renderer:
         self.template_dirs = list(template_dirs)
         self.formats = chat_formats(self.template_dirs)
         self.templates = variant_templates(self.template_dirs)
+        self._infos: dict[Path, GGUFInfo] = {}
         self.env = SandboxedEnvironment(
             loader=jinja2.FileSystemLoader([str(d) for d in self.template_dirs]),
             undefined=jinja2.StrictUndefined,
@@ -155,9 +159,10 @@ class Renderer:
         output = self.output_path(name, variant.name)
         warnings: list[str] = []
 
-        source = self._source(
-            variant.from_ or package.from_, output, at_variant if variant.from_ else at_package
-        )
+        from_at = at_variant if variant.from_ else at_package
+        source, gguf_path = self._source(variant.from_ or package.from_, output, from_at)
+        info = self._model_info(gguf_path, (*from_at, "from")) if gguf_path else None
+        adapter = self._adapter(package, info, output, at_package) if package.adapters else None
         chat_at = at_variant if variant.chat_template is not None else at_package
         chat = self._chat_template(variant.chat_template or package.chat_template, chat_at)
 
@@ -177,6 +182,7 @@ class Renderer:
             "model": package.model,
             "tag": f"{package.model}:{name}-{variant.name}",
             "source": source,
+            "adapter": adapter,
             "chat_template": chat.template if chat else None,
             "system": variant.system if variant.system is not None else package.system,
             "license": package.licenses,
@@ -201,6 +207,8 @@ class Renderer:
                 "`modelpack render`.",
                 _line(Command("from", source)),
             ]
+            if adapter is not None:
+                lines.append(_line(Command("adapter", adapter)))
             if context["chat_template"] is not None:
                 lines.append(_line(Command("template", context["chat_template"])))
             if context["system"] is not None:
@@ -238,10 +246,13 @@ class Renderer:
 
     # -- inputs --------------------------------------------------------------------------------
 
-    def _source(self, value: str, output: Path, at: tuple[str | int, ...]) -> str:
-        """FROM: a GGUF path (checked, made relative to the Modelfile) or an Ollama model name."""
+    def _source(
+        self, value: str, output: Path, at: tuple[str | int, ...]
+    ) -> tuple[str, Path | None]:
+        """FROM as written in the Modelfile, and the GGUF file when it is one: a path (checked,
+        made relative to the Modelfile) or an Ollama model name (no file)."""
         if not _looks_like_path(value):
-            return value
+            return value, None
         path = (self.spec_dir / os.path.expanduser(value)).resolve()
         if not path.is_file():
             raise self.loaded.error(
@@ -249,9 +260,68 @@ class Renderer:
                 f"GGUF file {value} not found (looked for {path})",
                 "fix the path (relative to the spec), or fetch the model first",
             )
+        return self._relative(path, output), path
+
+    def _relative(self, path: Path, output: Path) -> str:
         if not path.is_relative_to(self.spec_dir.resolve()):
             return str(path)  # outside the project: absolute reads better than ../../../..
         return os.path.relpath(path, output.parent.resolve())
+
+    def _read(self, path: Path, at: tuple[str | int, ...]) -> GGUFInfo:
+        """The header of a GGUF the spec names (read once per render), or a spec error."""
+        if path not in self._infos:
+            try:
+                self._infos[path] = read_gguf(path)
+            except GGUFError as exc:
+                where = f" at byte {exc.offset}" if exc.offset is not None else ""
+                raise self.loaded.error(
+                    at, f"{path.name}: {exc.message}{where}", exc.hint
+                ) from None
+        return self._infos[path]
+
+    def _model_info(self, path: Path, at: tuple[str | int, ...]) -> GGUFInfo:
+        """FROM's header, refused when no Ollama could load it (see preflight)."""
+        info = self._read(path, at)
+        for problem, fix in model_problems(info):
+            raise self.loaded.error(at, f"{path.name} {problem}", fix)
+        return info
+
+    def _adapter(
+        self, package: Package, base: GGUFInfo | None, output: Path, at: tuple[str | int, ...]
+    ) -> str:
+        """The package's adapter made for this base, chosen by metadata (see core.adapter)."""
+        where = (*at, "adapters")
+        if base is None:
+            raise self.loaded.error(
+                where,
+                "adapters need from: to be a GGUF file, to check which adapter fits it",
+                "point from: at the base model's GGUF",
+            )
+        paths: list[Path] = []
+        for index, pattern in enumerate(package.adapters):
+            found = sorted(p.resolve() for p in self.spec_dir.glob(os.path.expanduser(pattern)))
+            if not found:
+                raise self.loaded.error(
+                    (*where, index), f"no adapter file matches {pattern}", "fix the path or glob"
+                )
+            paths += [p for p in found if p not in paths]
+        candidates = [self._read(p, (*where,)) for p in paths]
+        choice = pick_adapter(base, candidates)
+        if choice.chosen is not None:
+            return self._relative(Path(choice.chosen.source), output)
+        if choice.ambiguous:
+            raise self.loaded.error(
+                where,
+                f"{len(choice.ambiguous)} adapters fit {Path(base.source).name}: "
+                + ", ".join(Path(s).name for s in choice.ambiguous),
+                "list only the one to use, or set general.base_model.0.name in each adapter",
+            )
+        reasons = "; ".join(f"{Path(s).name}: {why[0]}" for s, why in choice.rejected.items())
+        raise self.loaded.error(
+            where,
+            f"no adapter fits {Path(base.source).name} ({reasons})",
+            "list an adapter trained for this base model",
+        )
 
     def _chat_template(self, value: ChatTemplate, at: tuple[str | int, ...]) -> ChatFormat | None:
         where = (*at, "chat_template")

@@ -8,6 +8,7 @@
         model: smollm2                        # tags: smollm2:main-gpu-full, smollm2:main-gpu
         from: gguf/SmolLM2.gguf               # a path relative to this file, or a model name
         chat_template: chatml                 # auto | a named format | {text: ...} | {file: ...}
+        adapters: [lora/*.gguf]               # optional: the one made for the base is used
         system: You are concise.
         parameters: {temperature: 0.2}        # shared by every variant
         variants:                             # the order is the fallback chain
@@ -159,6 +160,9 @@ class Package(_Strict):
     model: Annotated[StrictStr, Field(pattern=MODEL)]
     from_: StrictStr = Field(alias="from")
     chat_template: ChatTemplate
+    adapters: list[StrictStr] = Field(default_factory=list)
+    """LoRA adapter GGUFs (paths or globs relative to the spec); each variant gets the one
+    whose metadata fits its base model."""
     system: StrictStr | None = None
     license: StrictStr | list[StrictStr] = Field(default_factory=list)
     messages: list[Message] = Field(default_factory=list)

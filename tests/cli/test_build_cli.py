@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers.tiny_gguf import write_tiny_gguf
 
 from modelpack.cli import cli
 
@@ -22,7 +23,7 @@ packages:
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    (tmp_path / "m.gguf").write_bytes(b"GGUF" + b"\0" * 2_000_000)
+    write_tiny_gguf(tmp_path / "m.gguf", n_embd=128)  # about 2 MB
     (tmp_path / "modelpack.yaml").write_text(SPEC)
     monkeypatch.chdir(tmp_path)
     return tmp_path

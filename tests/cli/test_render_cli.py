@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers.tiny_gguf import write_tiny_gguf
 
 from modelpack.cli import cli
 
@@ -24,7 +25,7 @@ packages:
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    (tmp_path / "m.gguf").write_bytes(b"GGUF")
+    write_tiny_gguf(tmp_path / "m.gguf")
     (tmp_path / "modelpack.yaml").write_text(SPEC)
     monkeypatch.chdir(tmp_path)
     return tmp_path
@@ -121,7 +122,7 @@ def test_no_spec_and_unknown_package(project: Path) -> None:
 def test_init_writes_a_spec_that_renders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "gguf").mkdir()
-    (tmp_path / "gguf" / "Qwen2.5-0.5B-Instruct-Q4_K_M.gguf").write_bytes(b"GGUF")
+    write_tiny_gguf(tmp_path / "gguf" / "Qwen2.5-0.5B-Instruct-Q4_K_M.gguf")
     result = run("init", "gguf/Qwen2.5-0.5B-Instruct-Q4_K_M.gguf", "--chat-template", "chatml")
     assert result.exit_code == 0, result.output
     spec = (tmp_path / "modelpack.yaml").read_text()
@@ -135,7 +136,7 @@ def test_init_writes_a_spec_that_renders(tmp_path: Path, monkeypatch: pytest.Mon
 
 
 def test_init_with_an_unknown_format_leaves_no_spec(tmp_path: Path) -> None:
-    (tmp_path / "m.gguf").write_bytes(b"GGUF")
+    write_tiny_gguf(tmp_path / "m.gguf")
     os.chdir(tmp_path)
     try:
         result = run("init", "m.gguf", "--chat-template", "chatlm")

@@ -117,3 +117,51 @@ def write_tiny_gguf(
     writer.write_tensors_to_file()
     writer.close()
     return path
+
+
+LORA_TARGETS = ("attn_q", "attn_k", "attn_v", "attn_output")
+
+
+def write_tiny_lora(
+    path: Path,
+    *,
+    arch: str = "llama",
+    n_layer: int = 2,
+    n_embd: int = 64,
+    n_head: int = 4,
+    n_head_kv: int | None = None,
+    rank: int = 4,
+    alpha: float = 8.0,
+    base_name: str | None = None,
+    targets: Iterable[str] = LORA_TARGETS,
+    seed: int = 0,
+) -> Path:
+    """Write a LoRA adapter GGUF as llama.cpp's convert_lora_to_gguf lays it out: general.type
+    `adapter`, `adapter.type` lora, `adapter.lora.alpha`, and for each target weight `X` a pair
+    `X.lora_a` (ne {in, rank}) and `X.lora_b` (ne {rank, out}), F32. No base hyperparameters:
+    the shapes are all that say which base it was made for."""
+    n_head_kv = n_head_kv or n_head
+    n_embd_kv = n_embd // n_head * n_head_kv
+    out_size = {"attn_q": n_embd, "attn_k": n_embd_kv, "attn_v": n_embd_kv, "attn_output": n_embd}
+    rng = np.random.default_rng(seed)
+    writer = gguf.GGUFWriter(str(path), arch)
+    writer.add_string("general.type", "adapter")
+    writer.add_string("general.name", f"tiny-{arch}-lora")
+    if base_name is not None:
+        writer.add_uint32("general.base_model.count", 1)
+        writer.add_string("general.base_model.0.name", base_name)
+    writer.add_string("adapter.type", "lora")
+    writer.add_float32("adapter.lora.alpha", alpha)
+    for i in range(n_layer):
+        for target in targets:
+            name = f"blk.{i}.{target}.weight"
+            # numpy shapes are ggml's `ne` reversed.
+            a = (rng.standard_normal((rank, n_embd)) * 0.01).astype(np.float32)
+            b = np.zeros((out_size[target], rank), dtype=np.float32)
+            writer.add_tensor(f"{name}.lora_a", a)
+            writer.add_tensor(f"{name}.lora_b", b)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers.tiny_gguf import write_tiny_gguf, write_tiny_lora
 
 from modelpack.core.lint import lint
 from modelpack.core.modelfile import parse
@@ -38,7 +39,7 @@ packages:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    (tmp_path / "m.gguf").write_bytes(b"GGUF")  # render only checks that the file exists
+    write_tiny_gguf(tmp_path / "m.gguf")  # render reads its header
     return tmp_path
 
 
@@ -145,6 +146,70 @@ def test_missing_gguf_is_reported_with_the_spec_line(project: Path) -> None:
     with pytest.raises(InputError) as error:
         renderer(project).render_package("pkg")
     assert str(error.value).startswith("modelpack.yaml:4: packages.pkg.from: GGUF file m.gguf")
+
+
+def test_gguf_without_architecture_keys_is_refused_before_any_server(project: Path) -> None:
+    """The real 0.5.4 crashes loading such a file (tests/integration/test_degenerate_real.py)."""
+    write_tiny_gguf(project / "m.gguf", omit=["llama.block_count"])
+    with pytest.raises(InputError) as error:
+        renderer(project).render_package("pkg")
+    assert str(error.value) == (
+        "modelpack.yaml:4: packages.pkg.from: m.gguf lacks llama.block_count: Ollama 0.5.4 "
+        "crashes loading such a file and newer versions fail with HTTP 500 (convert the model "
+        "again with a current llama.cpp (convert_hf_to_gguf.py))"
+    )
+
+
+def test_damaged_gguf_names_the_spec_line_and_the_byte(project: Path) -> None:
+    (project / "m.gguf").write_bytes(b"GGUF\x03\x00\x00\x00")
+    with pytest.raises(InputError) as error:
+        renderer(project).render_package("pkg")
+    message = str(error.value)
+    assert message.startswith("modelpack.yaml:4: packages.pkg.from: m.gguf: ")
+    assert "at byte 8" in message and "truncated" in message
+
+
+def test_an_adapter_given_as_from_is_refused(project: Path) -> None:
+    write_tiny_lora(project / "m.gguf")
+    with pytest.raises(InputError, match=r"m\.gguf is a LoRA adapter, not a model"):
+        renderer(project).render_package("pkg")
+
+
+ADAPTER_SPEC = SPEC.replace(
+    "chat_template: chatml\n", "chat_template: chatml\n    adapters: [lora/*.gguf]\n"
+)
+
+
+def test_adapters_pick_the_one_made_for_the_base(project: Path) -> None:
+    (project / "lora").mkdir()
+    write_tiny_lora(project / "lora" / "a-13b.gguf", n_embd=80)  # first by name, wrong shape
+    write_tiny_lora(project / "lora" / "b-mine.gguf", n_embd=64)
+    full, lite = renderer(project, ADAPTER_SPEC).render_package("pkg")
+    for result in (full, lite):
+        assert parse(result.text).adapters == ["../../lora/b-mine.gguf"]
+
+
+def test_adapters_none_fitting_or_several_fitting(project: Path) -> None:
+    (project / "lora").mkdir()
+    write_tiny_lora(project / "lora" / "wide.gguf", n_embd=80)
+    with pytest.raises(InputError) as error:
+        renderer(project, ADAPTER_SPEC).render_package("pkg")
+    assert str(error.value).startswith(
+        "modelpack.yaml:6: packages.pkg.adapters: no adapter fits m.gguf (wide.gguf: embedding "
+        "length 80 does not match the base's 64"
+    )
+    write_tiny_lora(project / "lora" / "one.gguf")
+    write_tiny_lora(project / "lora" / "two.gguf", seed=1)
+    with pytest.raises(InputError, match=r"2 adapters fit m.gguf: one.gguf, two.gguf"):
+        renderer(project, ADAPTER_SPEC).render_package("pkg")
+
+
+def test_adapters_need_a_gguf_base_and_matching_files(project: Path) -> None:
+    with pytest.raises(InputError, match=r"adapters\[0\]: no adapter file matches lora/\*.gguf"):
+        renderer(project, ADAPTER_SPEC).render_package("pkg")
+    spec = ADAPTER_SPEC.replace("from: m.gguf", "from: llama3.2:1b")
+    with pytest.raises(InputError, match="adapters need from: to be a GGUF file"):
+        renderer(project, spec).render_package("pkg")
 
 
 def test_model_name_source_is_not_a_file(project: Path) -> None:
