@@ -23,8 +23,10 @@ COMMANDS: dict[str, str] = {
     "init": "modelpack.cli.cmd_init:init_command",
     "lint": "modelpack.cli.cmd_lint:lint_command",
     "matrix": "modelpack.cli.cmd_matrix:matrix_command",
+    "promote": "modelpack.cli.cmd_promote:promote_command",
     "render": "modelpack.cli.cmd_render:render_command",
     "report": "modelpack.cli.cmd_matrix:report_command",
+    "rollback": "modelpack.cli.cmd_promote:rollback_command",
 }
 
 

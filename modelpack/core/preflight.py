@@ -14,14 +14,9 @@ from modelpack.core.gguf_spec import Keys
 
 __all__ = ["REQUIRED_ARCH_KEYS", "model_problems"]
 
-REQUIRED_ARCH_KEYS = (
-    Keys.BLOCK_COUNT,
-    Keys.CONTEXT_LENGTH,
-    Keys.EMBEDDING_LENGTH,
-    Keys.FEED_FORWARD_LENGTH,
-    Keys.HEAD_COUNT,
-)
-"""Keys llama.cpp's loader reads as required for every transformer architecture."""
+REQUIRED_ARCH_KEYS = (Keys.BLOCK_COUNT, Keys.CONTEXT_LENGTH, Keys.EMBEDDING_LENGTH)
+"""Keys llama.cpp's loader requires of every architecture (attention keys are not: Mamba and
+RWKV have no attention heads)."""
 
 _RECONVERT = "convert the model again with a current llama.cpp (convert_hf_to_gguf.py)"
 

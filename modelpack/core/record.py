@@ -62,6 +62,9 @@ class StableChange(_Model):
     variant: str
     digest: str
     reason: str
+    archive: str | None = None
+    """A tag that keeps this target on the server (`<model>:<package>.<digest12>`), so a
+    rollback needs no rebuild; records written before it existed have none."""
 
 
 class BuildRecord(_Model):

@@ -161,7 +161,10 @@ class Renderer:
 
         from_at = at_variant if variant.from_ else at_package
         source, gguf_path = self._source(variant.from_ or package.from_, output, from_at)
-        info = self._model_info(gguf_path, (*from_at, "from")) if gguf_path else None
+        preflight = variant.preflight if variant.preflight is not None else package.preflight
+        info = (
+            self._model_info(gguf_path, (*from_at, "from"), check=preflight) if gguf_path else None
+        )
         adapter = self._adapter(package, info, output, at_package) if package.adapters else None
         chat_at = at_variant if variant.chat_template is not None else at_package
         chat = self._chat_template(variant.chat_template or package.chat_template, chat_at)
@@ -279,11 +282,11 @@ class Renderer:
                 ) from None
         return self._infos[path]
 
-    def _model_info(self, path: Path, at: tuple[str | int, ...]) -> GGUFInfo:
+    def _model_info(self, path: Path, at: tuple[str | int, ...], *, check: bool) -> GGUFInfo:
         """FROM's header, refused when no Ollama could load it (see preflight)."""
         info = self._read(path, at)
-        for problem, fix in model_problems(info):
-            raise self.loaded.error(at, f"{path.name} {problem}", fix)
+        for problem, fix in model_problems(info) if check else []:
+            raise self.loaded.error(at, f"{path.name} {problem}", f"{fix}, or set preflight: false")
         return info
 
     def _adapter(

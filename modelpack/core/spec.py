@@ -146,6 +146,8 @@ class Variant(_Strict):
     the spec; default: the variant's name."""
     from_: StrictStr | None = Field(default=None, alias="from")
     chat_template: ChatTemplate | None = None
+    preflight: StrictBool | None = None
+    """Overrides the package's `preflight` for this variant's source."""
     system: StrictStr | None = None
     parameters: Parameters = Field(default_factory=dict)
 
@@ -160,6 +162,9 @@ class Package(_Strict):
     model: Annotated[StrictStr, Field(pattern=MODEL)]
     from_: StrictStr = Field(alias="from")
     chat_template: ChatTemplate
+    preflight: StrictBool = True
+    """Refuse a GGUF that no Ollama can load before creating anything (see core.preflight);
+    false leaves the judgement to the server, for files modelpack misjudges."""
     adapters: list[StrictStr] = Field(default_factory=list)
     """LoRA adapter GGUFs (paths or globs relative to the spec); each variant gets the one
     whose metadata fits its base model."""

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from modelpack.core.modelfile import parse
-from modelpack.core.record import BuildRecord, PromptResult, StableChange, VariantResult
+from modelpack.core.record import BuildRecord, PromptResult, VariantResult
 from modelpack.core.render import Rendered
 from modelpack.core.request import local_files, plan_create
 from modelpack.core.smoke import judge
@@ -31,6 +31,7 @@ from modelpack.core.versions import OllamaVersion
 from modelpack.edge.blobs import Blobs, DigestCache
 from modelpack.edge.client import OllamaClient
 from modelpack.edge.files import atomic_write_text
+from modelpack.edge.lifecycle import move_stable
 from modelpack.edge.probe import Prober
 from modelpack.edge.project import Project
 from modelpack.edge.server import OllamaServer
@@ -166,7 +167,7 @@ class Builder:
                 self.emit(Event("create", item.variant, f"{tag} unchanged, keeping its result"))
                 return last.model_copy(update={"created": False})
             # Created earlier without a smoke test: test the model that is there.
-            return self._smoke(last.model_copy(update={"created": False}), spec_smoke)
+            return self.smoke_test(last.model_copy(update={"created": False}), spec_smoke)
 
         base_result = VariantResult(
             variant=item.variant,
@@ -200,11 +201,12 @@ class Builder:
             return created.model_copy(
                 update={"verdict": "skipped", "reason": "smoke test skipped (--no-smoke)"}
             )
-        return self._smoke(created, spec_smoke)
+        return self.smoke_test(created, spec_smoke)
 
     # -- smoke ---------------------------------------------------------------------------------
 
-    def _smoke(self, result: VariantResult, smoke: Smoke) -> VariantResult:
+    def smoke_test(self, result: VariantResult, smoke: Smoke) -> VariantResult:
+        """Run the smoke prompts on `result.tag` (cold load first) and return it judged."""
         tag = result.tag
         self.prober.unload_all()
         prompts: list[PromptResult] = []
@@ -291,19 +293,20 @@ class Builder:
             else (previous.stable_digest if previous else None)
         )
         if winner is not None and winner.model_digest is not None:
-            if stable_digest != winner.model_digest:
+            recorded = history[-1].digest if history else None
+            # Also when the tag already holds the winner but no record says a build put it
+            # there (a first record, or a tag moved behind modelpack's back).
+            if stable_digest != winner.model_digest or recorded != winner.model_digest:
                 self.emit(Event("stable", winner.variant, f"{stable_tag} -> {winner.tag}"))
-                self.client.copy(winner.tag, stable_tag)
-                stable_digest = self.client.model_digest(stable_tag)
-                history.append(
-                    StableChange(
-                        at=_now(),
-                        tag=stable_tag,
-                        variant=winner.variant,
-                        digest=stable_digest or "",
-                        reason=f"build: first passing variant is {winner.variant}",
-                    )
+                change = move_stable(
+                    self.client,
+                    source=winner.tag,
+                    stable_tag=stable_tag,
+                    variant=winner.variant,
+                    reason=f"build: first passing variant is {winner.variant}",
                 )
+                stable_digest = change.digest
+                history.append(change)
             stable_variant = winner.variant
         record = BuildRecord(
             package=package,

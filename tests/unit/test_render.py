@@ -156,8 +156,14 @@ def test_gguf_without_architecture_keys_is_refused_before_any_server(project: Pa
     assert str(error.value) == (
         "modelpack.yaml:4: packages.pkg.from: m.gguf lacks llama.block_count: Ollama 0.5.4 "
         "crashes loading such a file and newer versions fail with HTTP 500 (convert the model "
-        "again with a current llama.cpp (convert_hf_to_gguf.py))"
+        "again with a current llama.cpp (convert_hf_to_gguf.py), or set preflight: false)"
     )
+
+
+def test_preflight_false_leaves_the_judgement_to_the_server(project: Path) -> None:
+    write_tiny_gguf(project / "m.gguf", omit=["llama.block_count"])
+    spec = SPEC.replace("chat_template: chatml\n", "chat_template: chatml\n    preflight: false\n")
+    assert len(renderer(project, spec).render_package("pkg")) == 2
 
 
 def test_damaged_gguf_names_the_spec_line_and_the_byte(project: Path) -> None:
