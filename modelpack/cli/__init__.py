@@ -20,6 +20,7 @@ from modelpack.errors import ModelpackError
 # name -> "module:attribute"; each module imports what it needs inside its callback.
 COMMANDS: dict[str, str] = {
     "build": "modelpack.cli.cmd_build:build_command",
+    "estimate": "modelpack.cli.cmd_estimate:estimate_command",
     "init": "modelpack.cli.cmd_init:init_command",
     "lint": "modelpack.cli.cmd_lint:lint_command",
     "matrix": "modelpack.cli.cmd_matrix:matrix_command",
