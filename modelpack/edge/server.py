@@ -115,7 +115,7 @@ def base_url(host: str) -> str:
     return f"{scheme}://{rest}"
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Runs in the child before exec: ask Linux to SIGTERM it if the parent dies.
 
     A test session killed hard (or a crashed CLI) then leaves no orphaned server behind.
@@ -214,7 +214,7 @@ class OllamaServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_die_with_parent
+                preexec_fn=die_with_parent
                 if self.die_with_parent and sys.platform == "linux"
                 else None,
             )
