@@ -17,7 +17,6 @@ something. This module reads its inputs (the spec's files and templates) and wri
 from __future__ import annotations
 
 import difflib
-import json
 import os
 import traceback
 from collections.abc import Mapping, Sequence
@@ -30,6 +29,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from modelpack.core import gotemplate
 from modelpack.core.adapter import pick_adapter
+from modelpack.core.chat import ChatFormat, chat_formats
 from modelpack.core.gguf import GGUFError, GGUFInfo, read_gguf
 from modelpack.core.lint import lint
 from modelpack.core.modelfile import Command, format_command
@@ -49,26 +49,6 @@ from modelpack.errors import InputError
 __all__ = ["ChatFormat", "Rendered", "Renderer", "chat_formats", "variant_templates"]
 
 TEMPLATE_SUFFIX = ".Modelfile.j2"
-
-
-@dataclass(frozen=True)
-class ChatFormat:
-    """A chat format modelpack ships: Ollama's Go TEMPLATE and the stop list that goes with it."""
-
-    name: str
-    template: str
-    stop: list[str]
-
-
-def chat_formats(template_dirs: Sequence[Path]) -> dict[str, ChatFormat]:
-    """The named chat formats in `<dir>/chat/`, earlier folders winning."""
-    found: dict[str, ChatFormat] = {}
-    for folder in reversed(template_dirs):
-        for path in sorted((folder / "chat").glob("*.gotmpl")):
-            meta_path = path.with_suffix(".json")
-            meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-            found[path.stem] = ChatFormat(path.stem, path.read_text(), list(meta.get("stop", [])))
-    return found
 
 
 def variant_templates(template_dirs: Sequence[Path]) -> dict[str, Path]:

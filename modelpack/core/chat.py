@@ -1,0 +1,566 @@
+"""Render a conversation the way the model's tokenizer and Ollama's TEMPLATE would, and compare.
+
+An imported GGUF "talks gibberish" when the Modelfile's Go TEMPLATE lays the conversation out
+differently from the Jinja `tokenizer.chat_template` the model was trained with. This module
+renders one probe conversation both ways, exactly as transformers/llama.cpp (Jinja) and Ollama
+(Go, `template.Execute` with its `collate` and legacy `.Prompt`/`.Response` path) do, and says
+whether they agree and where they first differ. `detect` picks the shipped chat format that
+reproduces a GGUF's template; `parity` checks one TEMPLATE against one Jinja template.
+
+Normalisation, the only one: a leading BOS that the Jinja template writes through its
+`bos_token` variable is removed from the Jinja rendering. Jinja templates write BOS as text,
+but Ollama and llama.cpp add BOS when they tokenize (the GGUF's `tokenizer.ggml.add_bos_token`),
+so an Ollama TEMPLATE must not write it; comparing with it left in would fail every template
+that is right. A BOS written literally stays (SmolLM2's BOS *is* `<|im_start|>`). Nothing
+else is normalised: whitespace becomes tokens, so one extra newline is a real difference.
+
+Pure: no I/O, no clock (`strftime_now` renders a fixed date unless `now` is given).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import jinja2.ext
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from modelpack.core import goexec, gotemplate
+from modelpack.core.gotemplate import Node, Operand, Pipeline
+from modelpack.core.versions import OllamaVersion
+from modelpack.errors import InputError
+
+__all__ = [
+    "PROBE",
+    "ChatFormat",
+    "Detection",
+    "Message",
+    "Parity",
+    "chat_formats",
+    "detect",
+    "parity",
+    "render_go",
+    "render_jinja",
+]
+
+
+@dataclass(frozen=True)
+class ChatFormat:
+    """A chat format modelpack ships: Ollama's Go TEMPLATE and the stop list that goes with it."""
+
+    name: str
+    template: str
+    stop: list[str]
+
+
+def chat_formats(template_dirs: Sequence[Path]) -> dict[str, ChatFormat]:
+    """The named chat formats in `<dir>/chat/`, earlier folders winning."""
+    found: dict[str, ChatFormat] = {}
+    for folder in reversed(template_dirs):
+        for path in sorted((folder / "chat").glob("*.gotmpl")):
+            meta_path = path.with_suffix(".json")
+            meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+            found[path.stem] = ChatFormat(path.stem, path.read_text(), list(meta.get("stop", [])))
+    return found
+
+
+ROLES = ("system", "user", "assistant")
+
+# The version render_go emulates when none is given: the project's current target.
+DEFAULT_VERSION = OllamaVersion(0, 9, 3)
+# template.Values gained Think and IsThinkSet in v0.9.0 (template/template.go).
+THINK_SINCE = OllamaVersion(0, 9, 0)
+# A fixed "now" for strftime_now, so renderings (and detection) are reproducible.
+PROBE_DATE = datetime(2024, 7, 26)
+
+
+@dataclass(frozen=True)
+class Message:
+    role: str
+    content: str
+
+
+# Distinctive, untrimmed-safe contents: no leading or trailing whitespace, because many
+# reference templates `| trim` contents and Go templates cannot; every turn is tagged so a
+# misplaced or dropped turn shows in the first difference.
+PROBE: tuple[Message, ...] = (
+    Message("system", "SYSTEM-PROBE: answer in one line."),
+    Message("user", "USER-PROBE-1: what is 1+1?"),
+    Message("assistant", "ASSISTANT-PROBE-1: 2."),
+    Message("user", "USER-PROBE-2: and 2+2?"),
+)
+
+
+def _as_dicts(messages: Sequence[Message | Mapping[str, str]]) -> list[dict[str, str]]:
+    out = []
+    for message in messages:
+        if isinstance(message, Message):
+            out.append({"role": message.role, "content": message.content})
+        else:
+            out.append({"role": str(message["role"]), "content": str(message["content"])})
+    return out
+
+
+# -- Jinja (transformers / llama.cpp) ----------------------------------------------------------
+
+
+class _TemplateRaised(Exception):
+    """`raise_exception(...)` was called by the template."""
+
+
+def _raise_exception(message: str) -> None:
+    raise _TemplateRaised(message)
+
+
+def _tojson(
+    value: Any,
+    *,
+    ensure_ascii: bool = False,
+    indent: int | None = None,
+    separators: tuple[str, str] | None = None,
+    sort_keys: bool = False,
+) -> str:
+    """transformers' tojson: json.dumps without HTML escaping (jinja's own would escape)."""
+    return json.dumps(
+        value, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys
+    )
+
+
+def render_jinja(
+    chat_template: str,
+    messages: Sequence[Message | Mapping[str, str]],
+    *,
+    bos_token: str = "",
+    eos_token: str = "",
+    add_generation_prompt: bool = True,
+    now: datetime = PROBE_DATE,
+) -> str:
+    """Render a `tokenizer.chat_template` as transformers' `apply_chat_template` does.
+
+    Same environment as transformers: ImmutableSandboxedEnvironment, trim_blocks and
+    lstrip_blocks, the loopcontrols extension, `raise_exception`, `strftime_now` and a tojson
+    that does not HTML-escape. A template error or `raise_exception` becomes an InputError.
+    """
+    env = ImmutableSandboxedEnvironment(
+        trim_blocks=True, lstrip_blocks=True, extensions=[jinja2.ext.loopcontrols]
+    )
+    env.filters["tojson"] = _tojson
+    env.globals["raise_exception"] = _raise_exception
+    env.globals["strftime_now"] = now.strftime
+    try:
+        return env.from_string(chat_template).render(
+            messages=_as_dicts(messages),
+            tools=None,
+            documents=None,
+            add_generation_prompt=add_generation_prompt,
+            bos_token=bos_token,
+            eos_token=eos_token,
+        )
+    except _TemplateRaised as exc:
+        raise InputError(
+            f"the chat template refused the conversation: {exc}",
+            source="tokenizer.chat_template",
+            hint="the template's raise_exception() fired",
+        ) from None
+    except jinja2.TemplateSyntaxError as exc:
+        raise InputError(
+            f"the chat template is not valid Jinja: {exc.message}",
+            source="tokenizer.chat_template",
+            line=exc.lineno,
+        ) from None
+    except (jinja2.TemplateError, TypeError, ValueError, KeyError, IndexError) as exc:
+        raise InputError(
+            f"the chat template failed to render: {type(exc).__name__}: {exc}",
+            source="tokenizer.chat_template",
+        ) from None
+
+
+# -- Go (Ollama's template.Execute) ------------------------------------------------------------
+
+
+def _identifiers(nodes: Sequence[Node]) -> set[str]:
+    """Ollama's Template.Vars: lowercased field and variable names anywhere in the tree.
+
+    Like Go's `Identifiers`, a field chained on a parenthesised pipeline (a ChainNode) is not
+    counted, but `$.Messages` is (a VariableNode's identifiers include its fields).
+    """
+    names: set[str] = set()
+
+    def pipeline(pipe: Pipeline | None) -> None:
+        if pipe is None:
+            return
+        for command in pipe.commands:
+            for operand in command:
+                visit_operand(operand)
+
+    def visit_operand(operand: Operand) -> None:
+        if operand.kind == "field":
+            names.update(str(n).lower() for n in operand.value)  # type: ignore[attr-defined]
+            names.update(n.lower() for n in operand.chain)
+        elif operand.kind == "variable":
+            names.add(str(operand.value).lower())
+            names.update(n.lower() for n in operand.chain)
+        elif operand.kind == "pipe":
+            assert isinstance(operand.value, Pipeline)
+            pipeline(operand.value)
+
+    for node in gotemplate.walk(nodes):
+        pipeline(node.pipe)
+    return names
+
+
+_RESPONSE = Node("action", 0, pipe=Pipeline((), [[Operand("field", ("Response",))]], 0))
+
+
+class _GoPanic(Exception):
+    """A nil-interface conversion in Ollama's deleteNode: the server would answer 500."""
+
+
+def _cut_after_response(nodes: list[Node]) -> list[Node]:
+    """Ollama's deleteNode(root, fn): keep everything up to the first `.Response` field.
+
+    A faithful port of its walk: the predicate runs on each node before it is descended into;
+    it marks the first FieldNode naming Response and then deletes every node it meets after.
+    If/with/range pipelines are not walked; text, template and variable nodes are not descended;
+    a command whose arguments all go deletes the whole pipeline (and its action). An else
+    branch met after the cut makes Go panic (nil *ListNode conversion), raised as _GoPanic.
+    """
+    cut = False
+
+    def walk_list(items: list[Node]) -> list[Node]:
+        kept = []
+        for node in items:
+            new = walk_node(node)
+            if new is not None:
+                kept.append(new)
+        return kept
+
+    def walk_node(node: Node) -> Node | None:
+        nonlocal cut
+        if cut:
+            return None
+        if node.kind in {"if", "with", "range"}:
+            body = walk_list(node.body)
+            else_body = node.else_body
+            if node.else_body:
+                if cut:
+                    raise _GoPanic("interface conversion: parse.Node is nil, not *parse.ListNode")
+                else_body = walk_list(node.else_body)
+            return Node(node.kind, node.line, node.text, node.pipe, node.name, body, else_body)
+        if node.kind == "action":
+            assert node.pipe is not None
+            pipe = walk_pipe(node.pipe)
+            return None if pipe is None else Node("action", node.line, pipe=pipe)
+        return node
+
+    def walk_pipe(pipe: Pipeline) -> Pipeline | None:
+        nonlocal cut
+        if cut:
+            return None
+        commands = []
+        for command in pipe.commands:
+            args = []
+            for operand in goexec.split_chains(command):
+                if cut:
+                    continue
+                if operand.kind == "field" and "Response" in operand.value:  # type: ignore[operator]
+                    cut = True
+                    args.append(operand)
+                elif operand.kind == "pipe":
+                    assert isinstance(operand.value, Pipeline)
+                    inner = walk_pipe(operand.value)
+                    if inner is not None:
+                        args.append(Operand("pipe", inner, operand.chain))
+                else:
+                    args.append(operand)
+            if not args:
+                return None
+            commands.append(args)
+        return Pipeline(pipe.decl, commands, pipe.line) if commands else None
+
+    return walk_list(nodes)
+
+
+def _collate(messages: list[dict[str, str]]) -> tuple[str, list[dict[str, str]]]:
+    """Ollama's collate: merge consecutive same-role messages with a blank line; system
+    messages stay in the list and are also joined (blank line) into .System."""
+    system: list[str] = []
+    collated: list[dict[str, str]] = []
+    for message in messages:
+        if message["role"] == "system":
+            system.append(message["content"])
+        if collated and collated[-1]["role"] == message["role"]:
+            collated[-1] = {
+                **collated[-1],
+                "content": collated[-1]["content"] + "\n\n" + message["content"],
+            }
+        else:
+            collated.append(dict(message))
+    return "\n\n".join(system), collated
+
+
+def render_go(
+    template: str,
+    messages: Sequence[Message | Mapping[str, str]],
+    *,
+    version: OllamaVersion | None = None,
+) -> str:
+    """The prompt Ollama's /api/chat builds from `messages` with this TEMPLATE.
+
+    Follows template.Execute of the given version (default 0.9.3; read at v0.5.4 and v0.9.3):
+    a template that mentions `.Messages` runs once with System (all system messages), the
+    collated Messages, Tools and an empty Response. Any other template runs once per
+    system/user/assistant exchange with .System/.Prompt/.Response, and the last exchange runs
+    on a copy of the tree cut just after its `.Response`, so the prompt ends at the assistant
+    opener; that copy is executed with no defined templates and no `json` (Go's AddParseTree
+    onto a fresh template), as on the server. A template that mentions neither `.Messages` nor
+    `.Response` gets `{{ .Response }}` appended first, as template.Parse does.
+    Assumes the conversation fits the context (chatPrompt would drop old messages otherwise).
+    """
+    version = version or DEFAULT_VERSION
+    functions = gotemplate.ollama_functions(version)
+    try:
+        nodes = gotemplate.parse(template, functions=functions)
+    except gotemplate.TemplateSyntaxError as exc:
+        raise InputError(f"template error: {exc}", source="TEMPLATE", line=exc.line) from None
+    names = _identifiers(nodes)
+    if "messages" not in names and "response" not in names:
+        nodes = [*nodes, _RESPONSE]
+    calls = {k: v for k, v in goexec.builtin_functions().items() if k in functions}
+    think: dict[str, object] = {}
+    if version.release >= THINK_SINCE:
+        think = {"Think": False, "IsThinkSet": False}
+    system, collated = _collate(_as_dicts(messages))
+    try:
+        if "messages" in names:
+            message_fields: dict[str, object] = {"Images": None, "ToolCalls": None}
+            if version.release >= THINK_SINCE:
+                message_fields["Thinking"] = ""
+            data = {
+                "System": system,
+                "Messages": [
+                    goexec.Struct(Role=m["role"], Content=m["content"], **message_fields)
+                    for m in collated
+                ],
+                "Tools": None,
+                "Response": "",
+                **think,
+            }
+            return goexec.execute(nodes, data, functions=calls)
+        return _render_legacy(nodes, collated, calls, think)
+    except goexec.GoExecError as exc:
+        raise InputError(f"template error: {exc}", source="TEMPLATE", line=exc.line) from None
+    except _GoPanic as exc:
+        raise InputError(
+            f"Ollama would panic rendering this template: {exc}",
+            source="TEMPLATE",
+            hint="an {{else}} after {{ .Response }} breaks Ollama's legacy (no .Messages) path",
+        ) from None
+
+
+def _render_legacy(
+    nodes: list[Node],
+    collated: list[dict[str, str]],
+    functions: Mapping[str, Any],
+    think: Mapping[str, object],
+) -> str:
+    out: list[str] = []
+    turn = {"System": "", "Prompt": "", "Response": ""}
+
+    def flush() -> None:
+        out.append(goexec.execute(nodes, {**turn, **think}, functions=functions))
+        turn.update(System="", Prompt="", Response="")
+
+    for message in collated:
+        role, content = message["role"], message["content"]
+        if role == "system":
+            if turn["Prompt"] or turn["Response"]:
+                flush()
+            turn["System"] = content
+        elif role == "user":
+            if turn["Response"]:
+                flush()
+            turn["Prompt"] = content
+        elif role == "assistant":
+            turn["Response"] = content
+    last = _cut_after_response(nodes)
+    no_json = {k: v for k, v in functions.items() if k != "json"}
+    out.append(goexec.execute(last, {**turn, **think}, functions=no_json, templates={}))
+    return "".join(out)
+
+
+# -- comparing ---------------------------------------------------------------------------------
+
+
+def _escape(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)[1:-1]
+
+
+def _first_difference(expected: str, actual: str, width: int = 24) -> tuple[int | None, str, str]:
+    """(index of the first differing character or None, escaped snippets of both from there)."""
+    if expected == actual:
+        return None, "", ""
+    pos = 0
+    limit = min(len(expected), len(actual))
+    while pos < limit and expected[pos] == actual[pos]:
+        pos += 1
+    start = max(0, pos - 8)
+
+    def snippet(text: str) -> str:
+        part = text[start : pos + width]
+        lead = "…" if start else ""
+        tail = "…" if pos + width < len(text) else ""
+        return lead + _escape(part) + tail if part else "<end>"
+
+    return pos, snippet(expected), snippet(actual)
+
+
+def _render_without_bos(
+    chat_template: str, messages: Sequence[Message], bos_token: str, eos_token: str
+) -> str:
+    """The Jinja rendering minus a leading BOS that the template wrote through `bos_token`.
+
+    Only a BOS that came from the variable is dropped (rendered with bos_token="", the text
+    no longer starts with it): SmolLM2's BOS is `<|im_start|>`, which its template writes
+    literally as part of ChatML and which must stay. BOS tokens later in the text (Llama 2's
+    `</s><s>` between turns) stay too: they are real tokens of the prompt.
+    """
+    text = render_jinja(chat_template, messages, bos_token=bos_token, eos_token=eos_token)
+    if bos_token and text.startswith(bos_token):
+        without = render_jinja(chat_template, messages, bos_token="", eos_token=eos_token)
+        if not without.startswith(bos_token):
+            return text[len(bos_token) :]
+    return text
+
+
+def _fold_system(messages: Sequence[Message]) -> tuple[Message, ...]:
+    """The probe for a template that refuses system messages: the system text goes in front of
+    the first user message followed by one newline, the convention llama.cpp applies to such
+    templates (Mistral v0.1/v0.2: "[INST] SYSTEM\\nUSER [/INST]") and Ollama's gemma-instruct."""
+    system = "\n\n".join(m.content for m in messages if m.role == "system")
+    rest = [m for m in messages if m.role != "system"]
+    for i, message in enumerate(rest):
+        if message.role == "user":
+            rest[i] = Message("user", f"{system}\n{message.content}")
+            break
+    return tuple(rest)
+
+
+def _reference(
+    chat_template: str, bos_token: str, eos_token: str, messages: Sequence[Message]
+) -> tuple[str, bool]:
+    """The normalised Jinja rendering, and whether the system message had to be folded."""
+    try:
+        return _render_without_bos(chat_template, messages, bos_token, eos_token), False
+    except InputError:
+        if not any(m.role == "system" for m in messages):
+            raise
+    folded = _fold_system(messages)
+    return _render_without_bos(chat_template, folded, bos_token, eos_token), True
+
+
+@dataclass(frozen=True)
+class Detection:
+    """Which shipped chat format reproduces a Jinja chat template, or the nearest and why not."""
+
+    format: ChatFormat | None
+    """The format whose rendering equals the reference exactly; None when none does."""
+    nearest: str
+    similarity: float
+    """difflib ratio of the nearest format's rendering to the reference (1.0 = identical)."""
+    position: int | None
+    """Index of the first differing character (None on an exact match)."""
+    expected: str
+    """Escaped snippet of the reference (Jinja) rendering from just before `position`."""
+    actual: str
+    """Escaped snippet of the nearest format's rendering from the same place."""
+    reference: str
+    rendered: str
+    system_folded: bool
+    """The Jinja template refused the probe's system message, so it was folded (see module)."""
+
+    def message(self) -> str:
+        if self.format is not None:
+            return f"the chat template matches the {self.format.name} format exactly"
+        return (
+            f"no chat format reproduces the model's chat template; nearest is {self.nearest} "
+            f"({self.similarity:.0%} similar), first difference at character {self.position}: "
+            f"the model's template renders '{self.expected}' where {self.nearest} renders "
+            f"'{self.actual}'"
+        )
+
+    def warning(self) -> str | None:
+        """The text to show a user when there is no exact match (None when there is one)."""
+        return None if self.format is not None else self.message()
+
+
+def detect(
+    chat_template: str,
+    formats: Mapping[str, ChatFormat],
+    *,
+    bos_token: str = "",
+    eos_token: str = "",
+) -> Detection:
+    """Render PROBE with the Jinja template and with every format; an exact match wins.
+
+    Never falls back silently: with no exact match the Detection has format None and a warning
+    naming the nearest format and the first differing characters. If the template refuses a
+    system message (Gemma 1/2, Mistral v0.1/v0.2), the reference is rendered with the system
+    text folded into the first user message, while each format still gets the real system
+    message: a format for such a family must put it in that same place.
+    """
+    if not formats:
+        raise InputError("no chat formats to compare with", hint="ship templates/chat/*.gotmpl")
+    reference, folded = _reference(chat_template, bos_token, eos_token, PROBE)
+    best: tuple[float, str, str] | None = None
+    for name in sorted(formats):
+        rendered = render_go(formats[name].template, PROBE)
+        if rendered == reference:
+            return Detection(formats[name], name, 1.0, None, "", "", reference, rendered, folded)
+        ratio = difflib.SequenceMatcher(None, reference, rendered, autojunk=False).ratio()
+        if best is None or ratio > best[0]:
+            best = (ratio, name, rendered)
+    assert best is not None
+    ratio, name, rendered = best
+    position, expected, actual = _first_difference(reference, rendered)
+    return Detection(None, name, ratio, position, expected, actual, reference, rendered, folded)
+
+
+@dataclass(frozen=True)
+class Parity:
+    """Whether an Ollama TEMPLATE builds the same prompt as the model's own chat template."""
+
+    identical: bool
+    go_prompt: str
+    jinja_prompt: str
+    """The Jinja rendering after normalisation (leading bos_token removed)."""
+    position: int | None
+    jinja_snippet: str
+    go_snippet: str
+    system_folded: bool
+
+    def message(self) -> str:
+        if self.identical:
+            return "the TEMPLATE renders exactly what the model's chat template renders"
+        return (
+            f"the TEMPLATE differs from the model's chat template at character {self.position}: "
+            f"the chat template renders '{self.jinja_snippet}', the TEMPLATE '{self.go_snippet}'"
+        )
+
+
+def parity(
+    go_template: str, jinja_template: str, *, bos_token: str = "", eos_token: str = ""
+) -> Parity:
+    """Render PROBE with both templates and compare (same normalisation as `detect`)."""
+    reference, folded = _reference(jinja_template, bos_token, eos_token, PROBE)
+    rendered = render_go(go_template, PROBE)
+    position, jinja_snippet, go_snippet = _first_difference(reference, rendered)
+    return Parity(
+        position is None, rendered, reference, position, jinja_snippet, go_snippet, folded
+    )

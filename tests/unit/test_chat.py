@@ -1,0 +1,165 @@
+"""Chat formats against the reference Jinja templates their model families publish."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from modelpack.core.chat import (
+    PROBE,
+    Message,
+    chat_formats,
+    detect,
+    parity,
+    render_go,
+    render_jinja,
+)
+from modelpack.core.gguf import read_gguf
+from modelpack.core.gotemplate import crashing_template_calls, ollama_functions, parse
+from modelpack.core.versions import OllamaVersion
+from modelpack.errors import InputError
+
+REPO = Path(__file__).resolve().parents[2]
+REFERENCES = REPO / "tests" / "data" / "jinja_chat_templates"
+FORMATS = chat_formats([REPO / "templates"])
+SHIPPED = sorted(FORMATS)
+
+
+def reference(name: str) -> tuple[str, str, str]:
+    """(template, bos_token, eos_token); the tokens are named in the file's first line."""
+    text = (REFERENCES / f"{name}.jinja").read_text()
+    found = re.search(r"bos_token=(\S+) eos_token=(\S+) #\}", text.splitlines()[0])
+    assert found, f"{name}.jinja: first line must name the source model and its tokens"
+    return text, found.group(1), found.group(2)
+
+
+def test_every_shipped_format_has_a_reference_and_metadata() -> None:
+    assert set(SHIPPED) >= {
+        "chatml", "llama3-instruct", "llama2-chat", "mistral-instruct", "gemma-instruct",
+        "gemma3-instruct", "phi-3", "zephyr", "command-r", "alpaca", "vicuna",
+    }  # fmt: skip
+    assert sorted(p.stem for p in REFERENCES.glob("*.jinja")) == SHIPPED
+    for fmt in FORMATS.values():
+        assert fmt.stop, fmt.name
+        assert ".Messages" in fmt.template, fmt.name
+
+
+@pytest.mark.parametrize("version", ["0.5.4", "0.9.3"])
+@pytest.mark.parametrize("name", SHIPPED)
+def test_format_parses_and_is_safe_on_both_servers(name: str, version: str) -> None:
+    ollama = OllamaVersion.parse(version)
+    nodes = parse(FORMATS[name].template, functions=ollama_functions(ollama))
+    assert crashing_template_calls(nodes, ollama) == []
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_reference_detects_exactly_its_own_format(name: str) -> None:
+    template, bos, eos = reference(name)
+    detection = detect(template, FORMATS, bos_token=bos, eos_token=eos)
+    assert detection.format is not None and detection.format.name == name
+    assert detection.warning() is None
+    others = {n: f for n, f in FORMATS.items() if n != name}
+    assert detect(template, others, bos_token=bos, eos_token=eos).format is None
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_perturbed_reference_names_the_nearest_and_the_difference(name: str) -> None:
+    template, bos, eos = reference(name)
+    detection = detect(template + "{{ '\\n' }}", FORMATS, bos_token=bos, eos_token=eos)
+    assert detection.format is None
+    assert detection.nearest == name
+    assert detection.position == len(detection.rendered)
+    assert detection.expected.endswith("\\n") and detection.actual.endswith(
+        detection.rendered[-3:].replace("\n", "\\n")
+    )
+    warning = detection.warning()
+    assert warning is not None and name in warning and "\\n" in warning
+
+
+def test_system_refusing_template_is_compared_with_the_system_folded() -> None:
+    template, bos, eos = reference("gemma-instruct")
+    with pytest.raises(InputError, match="System role not supported"):
+        render_jinja(template, PROBE, bos_token=bos)
+    detection = detect(template, FORMATS, bos_token=bos, eos_token=eos)
+    assert detection.system_folded
+    assert "user\nSYSTEM-PROBE: answer in one line.\nUSER-PROBE-1" in detection.reference
+
+
+def test_leading_bos_is_the_only_normalisation() -> None:
+    template, bos, eos = reference("llama3-instruct")
+    raw = render_jinja(template, PROBE, bos_token=bos, eos_token=eos)
+    assert raw.startswith("<|begin_of_text|>")
+    detection = detect(template, FORMATS, bos_token=bos, eos_token=eos)
+    assert detection.reference == raw.removeprefix("<|begin_of_text|>")
+    # an inner BOS stays: llama2's "</s><s>" between turns is part of the prompt
+    template, bos, eos = reference("llama2-chat")
+    assert "</s><s>[INST]" in detect(template, FORMATS, bos_token=bos, eos_token=eos).reference
+
+
+@pytest.fixture(scope="module")
+def smollm2_template(smollm2_path: Path) -> tuple[str, str]:
+    info = read_gguf(smollm2_path)
+    tokens = info.load_array("tokenizer.ggml.tokens")
+    bos = tokens[int(info.get("tokenizer.ggml.bos_token_id"))]  # type: ignore[arg-type]
+    assert info.chat_template
+    return info.chat_template, str(bos)
+
+
+def test_smollm2_gguf_chat_template_detects_chatml(smollm2_template: tuple[str, str]) -> None:
+    template, bos = smollm2_template
+    detection = detect(template, FORMATS, bos_token=bos)
+    assert detection.format is not None and detection.format.name == "chatml"
+
+
+def test_parity_chatml_with_smollm2(smollm2_template: tuple[str, str]) -> None:
+    template, bos = smollm2_template
+    result = parity(FORMATS["chatml"].template, template, bos_token=bos)
+    assert result.identical and result.position is None
+    assert result.go_prompt == result.jinja_prompt
+    assert result.go_prompt.endswith("<|im_start|>assistant\n")
+
+
+def test_parity_reports_a_wrong_pairing(smollm2_template: tuple[str, str]) -> None:
+    template, bos = smollm2_template
+    result = parity(FORMATS["zephyr"].template, template, bos_token=bos)
+    assert not result.identical
+    assert result.position == 2  # both open with "<|"
+    assert result.jinja_snippet.startswith("<|im_start|>system")
+    assert result.go_snippet.startswith("<|system|>")
+    assert "character 2" in result.message()
+
+
+def test_render_go_collates_and_uses_the_legacy_path() -> None:
+    messages = [
+        Message("system", "S1"),
+        Message("system", "S2"),
+        Message("user", "U"),
+        Message("assistant", "A"),
+        Message("user", "V"),
+    ]
+    chat = render_go(
+        "{{ .System }}|{{ range .Messages }}{{ .Role }}:{{ .Content }};{{ end }}", messages
+    )
+    assert chat == "S1\n\nS2|system:S1\n\nS2;user:U;assistant:A;user:V;"
+    legacy = "[{{ .System }}]{{ .Prompt }}=>{{ .Response }}<END>"
+    # one execution per exchange; the last is cut after .Response (no <END>)
+    assert render_go(legacy, messages) == "[S1\n\nS2]U=>A<END>[]V=>"
+    # no .Messages and no .Response: Ollama appends {{ .Response }} and then cuts there
+    assert render_go("<{{ .Prompt }}>", messages) == "<U>A<V>"
+
+
+def test_render_go_think_fields_follow_the_version() -> None:
+    template = "{{ .Think }}{{ range .Messages }}{{ end }}"
+    assert render_go(template, PROBE, version=OllamaVersion(0, 9, 3)) == "false"
+    assert render_go(template, PROBE, version=OllamaVersion(0, 5, 4)) == "<no value>"
+
+
+def test_render_errors_are_input_errors() -> None:
+    with pytest.raises(InputError, match="template error"):
+        render_go("{{ range .Messages }}{{ index .Content 99 }}{{ end }}", PROBE)
+    with pytest.raises(InputError, match="not valid Jinja"):
+        render_jinja("{% for %}", PROBE)
+    with pytest.raises(InputError, match="no chat formats"):
+        detect("{{ messages }}", {})
