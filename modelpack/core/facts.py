@@ -1,0 +1,154 @@
+"""What `modelpack inspect` tells about a GGUF file, as data.
+
+`model_facts` turns a `GGUFInfo` into the facts people check before importing a model (shape,
+size, tensor mix, tokenizer, special tokens, chat template, license) and `raw_keys` gives every
+key/value with large arrays summarised. Both are plain data so the CLI can print them as a
+table or JSON, and tests and other tools can use them directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from modelpack.core.gguf import ArraySummary, GGUFInfo, Value
+from modelpack.core.gguf_spec import Keys
+
+__all__ = ["ModelFacts", "SpecialToken", "bos_eos", "model_facts", "raw_keys", "special_tokens"]
+
+SPECIAL_TOKEN_KEYS: dict[str, str] = {
+    "bos": "tokenizer.ggml.bos_token_id",
+    "eos": "tokenizer.ggml.eos_token_id",
+    "eot": "tokenizer.ggml.eot_token_id",
+    "eom": "tokenizer.ggml.eom_token_id",
+    "unknown": "tokenizer.ggml.unknown_token_id",
+    "padding": "tokenizer.ggml.padding_token_id",
+    "separator": "tokenizer.ggml.seperator_token_id",
+}
+"""Special-token roles and their keys (llama.cpp spells `seperator` that way)."""
+
+_SHOWN_ARRAY_ITEMS = 8
+
+
+@dataclass(frozen=True)
+class SpecialToken:
+    role: str
+    id: int
+    text: str | None
+    """The token's text from the vocabulary; None when the id is outside it."""
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    source: str
+    file_size: int
+    gguf_version: int
+    kind: str
+    """`model` or `adapter` (`general.type`; files without it are models)."""
+    architecture: str | None
+    name: str | None
+    license: str | None
+    parameter_count: int
+    block_count: int | None
+    embedding_length: int | None
+    feed_forward_length: int | list[int] | None
+    head_count: int | list[int] | None
+    head_count_kv: int | list[int] | None
+    context_length: int | None
+    sliding_window: int | None
+    file_type: str | None
+    tensor_count: int
+    tensor_bytes: int
+    tensor_types: dict[str, int | None]
+    """Bytes per tensor type, largest first; None for a type modelpack does not know."""
+    tokenizer_model: str | None
+    vocab_size: int | None
+    special_tokens: list[SpecialToken]
+    chat_template: str | None
+    adapter_type: str | None = None
+    lora_alpha: float | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def special_tokens(info: GGUFInfo) -> list[SpecialToken]:
+    """The special tokens the file names, with their text (decodes the token list once)."""
+    tokens: list[Value] | None = None
+    special: list[SpecialToken] = []
+    for role, key in SPECIAL_TOKEN_KEYS.items():
+        value = info.get(key)
+        if not isinstance(value, int) or isinstance(value, bool):
+            continue
+        if tokens is None:
+            tokens = info.load_array(Keys.TOKENS) if _has_array(info) else []
+        text = tokens[value] if 0 <= value < len(tokens) else None
+        special.append(SpecialToken(role, value, text if isinstance(text, str) else None))
+    return special
+
+
+def bos_eos(info: GGUFInfo) -> tuple[str, str]:
+    """The BOS and EOS texts a chat template sees as `bos_token`/`eos_token` ("" if none)."""
+    texts = {t.role: t.text for t in special_tokens(info)}
+    return texts.get("bos") or "", texts.get("eos") or ""
+
+
+def model_facts(info: GGUFInfo) -> ModelFacts:
+    """The facts `inspect` shows. Decodes the token list only to name the special tokens."""
+    special = special_tokens(info)
+    alpha = info.get("adapter.lora.alpha")
+    return ModelFacts(
+        source=info.source,
+        file_size=info.file_size,
+        gguf_version=info.version,
+        kind=_str(info.get("general.type")) or "model",
+        architecture=info.architecture,
+        name=info.name,
+        license=_str(info.get("general.license")),
+        parameter_count=info.parameter_count,
+        block_count=info.block_count,
+        embedding_length=info.embedding_length,
+        feed_forward_length=info.feed_forward_length,
+        head_count=info.head_count,
+        head_count_kv=info.head_count_kv,
+        context_length=info.context_length,
+        sliding_window=info.sliding_window,
+        file_type=info.file_type_name,
+        tensor_count=len(info.tensors),
+        tensor_bytes=info.tensor_bytes,
+        tensor_types=info.tensor_type_bytes(),
+        tokenizer_model=_str(info.get("tokenizer.ggml.model")),
+        vocab_size=info.vocab_size,
+        special_tokens=special,
+        chat_template=info.chat_template,
+        adapter_type=_str(info.get("adapter.type")),
+        lora_alpha=float(alpha) if isinstance(alpha, int | float) else None,
+        warnings=[str(w) for w in info.warnings],
+    )
+
+
+def raw_keys(info: GGUFInfo) -> dict[str, Any]:
+    """Every key/value in file order, JSON-ready: a long array becomes a short summary
+    (`{"array": "string", "count": 49152, "first": [...]}`) so the output stays readable."""
+    out: dict[str, Any] = {}
+    for key, value in info.metadata.items():
+        if isinstance(value, ArraySummary):
+            out[key] = {"array": value.type.name.lower(), "count": value.count}
+        elif isinstance(value, list) and len(value) > _SHOWN_ARRAY_ITEMS:
+            out[key] = {
+                "array": info.value_types[key][-1].name.lower(),
+                "count": len(value),
+                "first": value[:_SHOWN_ARRAY_ITEMS],
+            }
+        else:
+            out[key] = value
+    return out
+
+
+def _has_array(info: GGUFInfo) -> bool:
+    return isinstance(info.get(Keys.TOKENS), list | ArraySummary)
+
+
+def _str(value: Value | None) -> str | None:
+    return value if isinstance(value, str) else None
