@@ -20,6 +20,7 @@ from modelpack.errors import ModelpackError
 # name -> "module:attribute"; each module imports what it needs inside its callback.
 COMMANDS: dict[str, str] = {
     "build": "modelpack.cli.cmd_build:build_command",
+    "diff": "modelpack.cli.cmd_diff:diff_command",
     "estimate": "modelpack.cli.cmd_estimate:estimate_command",
     "init": "modelpack.cli.cmd_init:init_command",
     "inspect": "modelpack.cli.cmd_inspect:inspect_command",
@@ -29,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "render": "modelpack.cli.cmd_render:render_command",
     "report": "modelpack.cli.cmd_matrix:report_command",
     "rollback": "modelpack.cli.cmd_promote:rollback_command",
+    "status": "modelpack.cli.cmd_status:status_command",
 }
 
 

@@ -220,7 +220,10 @@ class OllamaClient:
         return [m.model_dump() for m in self._call("ps", self._official.ps).models]
 
     def show(self, model: str) -> dict[str, Any]:
-        return dict(self._call(f"show {model}", self._official.show, model).model_dump())
+        """POST /api/show as raw JSON: the `ollama` package's ShowResponse drops `system` and
+        `messages`, which drift checks compare."""
+        body = self._send("POST", "/api/show", json={"model": model}).json()
+        return body if isinstance(body, dict) else {}
 
     def unload(self, model: str) -> None:
         """Ask the server to drop a loaded model now (keep_alive 0), so the next load is cold."""

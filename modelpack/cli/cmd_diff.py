@@ -1,0 +1,213 @@
+"""`modelpack diff A B`: parameter and template differences between two models.
+
+Each side is one of (tried in this order):
+
+- `live:TAG`: a model on the Ollama server, read with `/api/show`;
+- a path to a Modelfile (its FROM and ADAPTER files are hashed, relative to its folder);
+- `PACKAGE:VARIANT`, or `PACKAGE`, rendered from the spec. `PACKAGE` alone means the variant
+  the last build made stable, else the first of the chain, and says which on stderr.
+
+Two builds cannot be compared yet: the build record keeps each variant's digests, not its
+Modelfile, so `build:...` is refused with a one-line error that says so. Everything is
+rendered for the server's version when a side is live, else for the project's target.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from modelpack.cli.options import spec_file_option
+
+LIVE = "live:"
+_NO_SERVER_HINT = "start one and set OLLAMA_HOST, or the spec's ollama.host"
+BUILD = "build:"
+
+
+@dataclass(frozen=True)
+class _Side:
+    text: str
+    kind: str  # live | file | spec
+    label: str
+
+
+@click.command("diff")
+@click.argument("a")
+@click.argument("b")
+@spec_file_option
+def diff_command(a: str, b: str, spec_file: Path | None) -> None:
+    """Show the differences between models A and B: parameters, template (as a unified
+    diff), system prompt, messages, license and GGUF. Each of A and B is PACKAGE:VARIANT or
+    PACKAGE (rendered from the spec), a Modelfile path, or live:TAG (a model on the server).
+
+    Exit status: 0 the same, 1 different, 2 usage or setup error.
+    """
+    from modelpack.core.drift import compare
+    from modelpack.core.params import NEWEST
+    from modelpack.errors import ServerError, SetupError
+
+    sides = [_classify(a), _classify(b)]
+    context = _Context(spec_file, needs_spec=any(s.kind == "spec" for s in sides))
+    try:
+        if any(s.kind == "live" for s in sides):
+            version = context.client().ollama_version()
+        else:
+            version = context.project.version if context.project else NEWEST
+        states = [context.state(side, version) for side in sides]
+    except ServerError as exc:
+        raise SetupError(exc.message, hint=exc.hint or "check the server and its log") from None
+    finally:
+        context.close()
+    differences = compare(states[0], states[1], version=version)
+    labels = [_label(side, context) for side in sides]
+    if not differences:
+        click.echo(f"no differences between {labels[0]} and {labels[1]}")
+        return
+    _print(differences, labels)
+    raise click.exceptions.Exit(1)
+
+
+def _classify(text: str) -> _Side:
+    from modelpack.errors import UsageError
+
+    if text.startswith(LIVE):
+        if not text[len(LIVE) :]:
+            raise UsageError(f"{text!r} names no model", hint="write live:TAG, e.g. live:smol:pkg")
+        return _Side(text[len(LIVE) :], "live", text)
+    if text.startswith(BUILD):
+        raise UsageError(
+            f"{text!r}: comparing builds is not possible yet: the build record keeps each "
+            "variant's digests, not its Modelfile",
+            hint="compare the spec (PACKAGE:VARIANT) or the server (live:TAG) instead",
+        )
+    if Path(text).is_file():
+        return _Side(text, "file", text)
+    return _Side(text, "spec", text)
+
+
+class _Context:
+    """What the sides need, opened on first use: the project, the server, the digest cache."""
+
+    def __init__(self, spec_file: Path | None, *, needs_spec: bool) -> None:
+        from modelpack.edge.project import open_project
+        from modelpack.errors import UsageError
+
+        self.project: Any = None
+        self.chosen: dict[str, str] = {}
+        self._client: Any = None
+        try:
+            self.project = open_project(spec_file)
+        except UsageError:
+            if needs_spec or spec_file is not None:
+                raise
+
+    def client(self) -> Any:
+        from modelpack.edge.client import OllamaClient
+        from modelpack.edge.project import ollama_host
+        from modelpack.edge.server import base_url, server_version
+        from modelpack.errors import SetupError
+
+        if self._client is None:
+            if self.project is not None:
+                try:
+                    host = ollama_host(self.project)
+                except SetupError as exc:  # its hint offers --serve, which diff has not
+                    raise SetupError(exc.message, hint=_NO_SERVER_HINT) from None
+            else:
+                host = os.environ.get("OLLAMA_HOST") or "127.0.0.1:11434"
+                if server_version(base_url(host)) is None:
+                    raise SetupError(f"no Ollama answers at {base_url(host)}", hint=_NO_SERVER_HINT)
+            self._client = OllamaClient(host)
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+    def cache(self) -> Any:
+        from modelpack.edge.blobs import DigestCache
+
+        home = self.project.home if self.project is not None else None
+        home = home or Path(os.environ.get("MODELPACK_HOME") or Path.cwd() / ".modelpack")
+        return DigestCache.in_home(home)
+
+    def state(self, side: _Side, version: Any) -> Any:
+        from modelpack.core.modelfile import decode
+        from modelpack.edge.status import declared_state, live_state
+        from modelpack.errors import UsageError
+
+        if side.kind == "live":
+            state = live_state(self.client(), side.text, version)
+            if state is None:
+                raise UsageError(
+                    f"the server has no model {side.text!r}",
+                    hint="see `ollama list`, or build it with `modelpack build PACKAGE`",
+                )
+            return state
+        if side.kind == "file":
+            path = Path(side.text)
+            text = decode(path.read_bytes(), source=side.text)
+            return declared_state(text, path.resolve().parent, version, self.cache())
+        rendered = self._render(side, version)
+        return declared_state(rendered.text, rendered.path.parent, version, self.cache())
+
+    def _render(self, side: _Side, version: Any) -> Any:
+        from modelpack.edge.runner import _read_record, record_path
+        from modelpack.errors import UsageError
+
+        package, _, variant = side.text.partition(":")
+        spec = self.project.loaded.spec
+        if package not in spec.packages:
+            known = ", ".join(spec.packages)
+            raise UsageError(
+                f"{side.text!r} is neither a Modelfile, live:TAG nor a package of "
+                f"{self.project.loaded.source}",
+                hint=f"packages here: {known}; for a model on the server write live:{side.text}",
+            )
+        if not variant:
+            record = _read_record(record_path(self.project, package))
+            if record is not None and record.stable_variant is not None:
+                variant, why = record.stable_variant, "the variant the last build made stable"
+            else:
+                variant, why = spec.packages[package].variants[0].name, "the first variant"
+            click.echo(f"{package} means {package}:{variant} ({why})", err=True)
+            self.chosen[side.text] = f"{package}:{variant}"
+        renderer = self.project.renderer(version)
+        return renderer.render_package(package, [variant])[0]
+
+
+def _label(side: _Side, context: _Context) -> str:
+    return context.chosen.get(side.text, side.label)
+
+
+def _print(differences: list[Any], labels: list[str]) -> None:
+    from modelpack.core.drift import TEMPLATE
+
+    rows = [
+        (d.field, d.show_value(d.declared), d.show_value(d.live))
+        for d in differences
+        if d.field != TEMPLATE
+    ]
+    if rows:
+        table = [("", labels[0], labels[1]), *rows]
+        widths = [max(len(row[i]) for row in table) for i in range(2)]
+        for name, left, right in table:
+            click.echo(f"{name:<{widths[0]}}  {left:<{widths[1]}}  {right}".rstrip())
+    for difference in differences:
+        if difference.field == TEMPLATE:
+            if rows:
+                click.echo()
+            click.echo("template:")
+            lines = difflib.unified_diff(
+                str(difference.declared).splitlines(keepends=True),
+                str(difference.live).splitlines(keepends=True),
+                fromfile=labels[0],
+                tofile=labels[1],
+            )
+            for line in lines:
+                click.echo(line if line.endswith("\n") else line + "\n", nl=False)

@@ -1,0 +1,80 @@
+"""`modelpack status [PACKAGE]`: drift between the spec and the server, for CI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from modelpack.cli.options import spec_file_option
+
+_NO_SERVER_HINT = "start one and set OLLAMA_HOST, or the spec's ollama.host"
+
+
+@click.command("status")
+@click.argument("package", required=False)
+@spec_file_option
+@click.option("--json", "as_json", is_flag=True, help="Print each package's status as JSON.")
+def status_command(package: str | None, spec_file: Path | None, *, as_json: bool) -> None:
+    """Compare what PACKAGE declares (every package when omitted) with what the Ollama server
+    has: each variant tag's parameters, template, system prompt and GGUF, whether a tag was
+    replaced since the last build, and where the stable tag points. Nothing is changed.
+
+    Exit status: 0 no drift, 1 drift, 2 usage or setup error.
+    """
+    from modelpack.edge.blobs import DigestCache
+    from modelpack.edge.client import OllamaClient
+    from modelpack.edge.project import ollama_host, open_project
+    from modelpack.edge.status import package_status
+    from modelpack.errors import ServerError, SetupError
+
+    project = open_project(spec_file)
+    names = [package] if package else list(project.loaded.spec.packages)
+    for name in names:
+        project.loaded.package(name)  # an unknown name fails before the server is asked
+    try:
+        host = ollama_host(project)
+    except SetupError as exc:  # its hint offers --serve, which status has not
+        raise SetupError(exc.message, hint=_NO_SERVER_HINT) from None
+    cache = DigestCache.in_home(project.home)
+    try:
+        with OllamaClient(host) as client:
+            statuses = [package_status(project, client, name, cache=cache) for name in names]
+    except ServerError as exc:
+        # Exit 1 means drift here; a server that fails to answer is a setup problem.
+        raise SetupError(exc.message, hint=exc.hint or "check the server and its log") from None
+    if as_json:
+        click.echo(json.dumps([s.to_json() for s in statuses], indent=2))
+    else:
+        for status in statuses:
+            _print(status)
+    drifted = [s for s in statuses if s.drift]
+    if drifted:
+        count = sum(len(s.differences) for s in drifted)
+        packages = " ".join(s.package for s in drifted)
+        click.echo(
+            f"drift: {count} difference{'s' if count != 1 else ''} in {packages}; "
+            f"`modelpack build {drifted[0].package}` puts back what the spec declares",
+            err=True,
+        )
+        raise click.exceptions.Exit(1)
+    click.echo("no drift", err=True)
+
+
+def _print(status: Any) -> None:
+    recorded = "" if status.recorded else " (no build record)"
+    click.echo(
+        f"{status.package} ({status.model}) on Ollama {status.ollama_version} at "
+        f"{status.host}{recorded}"
+    )
+    rows = [(v.tag, v.differences) for v in status.variants]
+    stable = status.stable
+    points = f" -> {stable.variant}" if stable.variant else ""
+    rows.append((f"{stable.tag} (stable{points})", stable.differences))
+    width = max(len(label) for label, _ in rows)
+    for label, differences in rows:
+        click.echo(f"  {label:<{width}}  {'drift' if differences else 'ok'}")
+        for difference in differences:
+            click.echo(f"    - {difference.message()}")
