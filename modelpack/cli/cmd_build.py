@@ -192,7 +192,8 @@ def _table(record: Any) -> None:
         return format(value, fmt) if value is not None else "-"
 
     table = Table(title=f"{record.package} on Ollama {record.ollama_version}")
-    for column in ("variant", "verdict", "load s", "TTFT ms cold/warm", "tok/s", "GPU %", "reason"):
+    columns = ("variant", "verdict", "template", "load s", "TTFT ms cold/warm", "tok/s", "GPU %")
+    for column in (*columns, "reason"):
         table.add_column(column, overflow="fold")
     for v in record.variants:
         stable = " (stable)" if v.variant == record.stable_variant else ""
@@ -201,6 +202,7 @@ def _table(record: Any) -> None:
         table.add_row(
             v.variant + stable,
             f"[{color}]{v.verdict}[/]{kept}",
+            {True: "= GGUF", False: "[yellow]differs[/]", None: "-"}[v.template_parity],
             num(v.metric("load_s"), ".2f"),
             f"{num(v.metric('ttft_cold_ms'), '.0f')}/{num(v.metric('ttft_warm_ms'), '.0f')}",
             num(v.metric("decode_tps"), ".1f"),
@@ -208,3 +210,7 @@ def _table(record: Any) -> None:
             escape(v.reason or ("; ".join(v.warnings) if v.warnings else "")),
         )
     Console().print(table)
+    err = Console(stderr=True)
+    for v in record.variants:
+        if v.template_difference:
+            err.print(f"[yellow]warning:[/] {escape(v.tag)}: {escape(v.template_difference)}")

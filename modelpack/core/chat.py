@@ -39,6 +39,7 @@ from modelpack.errors import InputError
 __all__ = [
     "PROBE",
     "ChatFormat",
+    "ChatReference",
     "Detection",
     "Message",
     "Parity",
@@ -506,6 +507,7 @@ def detect(
     *,
     bos_token: str = "",
     eos_token: str = "",
+    version: OllamaVersion | None = None,
 ) -> Detection:
     """Render PROBE with the Jinja template and with every format; an exact match wins.
 
@@ -520,7 +522,7 @@ def detect(
     reference, folded = _reference(chat_template, bos_token, eos_token, PROBE)
     best: tuple[float, str, str] | None = None
     for name in sorted(formats):
-        rendered = render_go(formats[name].template, PROBE)
+        rendered = render_go(formats[name].template, PROBE, version=version)
         if rendered == reference:
             return Detection(formats[name], name, 1.0, None, "", "", reference, rendered, folded)
         ratio = difflib.SequenceMatcher(None, reference, rendered, autojunk=False).ratio()
@@ -530,6 +532,16 @@ def detect(
     ratio, name, rendered = best
     position, expected, actual = _first_difference(reference, rendered)
     return Detection(None, name, ratio, position, expected, actual, reference, rendered, folded)
+
+
+@dataclass(frozen=True)
+class ChatReference:
+    """A GGUF's own chat template and the BOS/EOS texts it renders with: what a created
+    model's TEMPLATE is checked against (`parity`)."""
+
+    template: str
+    bos_token: str = ""
+    eos_token: str = ""
 
 
 @dataclass(frozen=True)
@@ -555,11 +567,16 @@ class Parity:
 
 
 def parity(
-    go_template: str, jinja_template: str, *, bos_token: str = "", eos_token: str = ""
+    go_template: str,
+    jinja_template: str,
+    *,
+    bos_token: str = "",
+    eos_token: str = "",
+    version: OllamaVersion | None = None,
 ) -> Parity:
     """Render PROBE with both templates and compare (same normalisation as `detect`)."""
     reference, folded = _reference(jinja_template, bos_token, eos_token, PROBE)
-    rendered = render_go(go_template, PROBE)
+    rendered = render_go(go_template, PROBE, version=version)
     position, jinja_snippet, go_snippet = _first_difference(reference, rendered)
     return Parity(
         position is None, rendered, reference, position, jinja_snippet, go_snippet, folded

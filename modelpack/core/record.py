@@ -48,6 +48,11 @@ class VariantResult(_Model):
     created: bool = False
     """False when the tag was already the same model (nothing changed) and was reused."""
     gpu_fraction: float | None = None
+    template_parity: bool | None = None
+    """Whether the created model's TEMPLATE renders the probe conversation exactly as the
+    GGUF's own chat template does (None: no chat template in the GGUF, or not checked)."""
+    template_difference: str | None = None
+    """Where they first differ, or why the check could not run."""
     warnings: list[str] = Field(default_factory=list)
     prompts: list[PromptResult] = Field(default_factory=list)
 

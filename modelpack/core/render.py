@@ -29,7 +29,8 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from modelpack.core import gotemplate
 from modelpack.core.adapter import pick_adapter
-from modelpack.core.chat import ChatFormat, chat_formats
+from modelpack.core.chat import ChatFormat, ChatReference, chat_formats, detect
+from modelpack.core.facts import bos_eos
 from modelpack.core.gguf import GGUFError, GGUFInfo, read_gguf
 from modelpack.core.lint import lint
 from modelpack.core.modelfile import Command, format_command
@@ -71,6 +72,10 @@ class Rendered:
     parameters: dict[str, ParamValue]
     """The typed parameters the Modelfile sets (what a structured create sends)."""
     warnings: list[str] = field(default_factory=list)
+    chat_format: str | None = None
+    """The chat format's name (`auto` resolved), "text" or a file's name; None without one."""
+    chat_reference: ChatReference | None = None
+    """The FROM GGUF's own chat template, for the build's parity check; None without one."""
 
 
 @dataclass
@@ -147,7 +152,7 @@ class Renderer:
         )
         adapter = self._adapter(package, info, output, at_package) if package.adapters else None
         chat_at = at_variant if variant.chat_template is not None else at_package
-        chat = self._chat_template(variant.chat_template or package.chat_template, chat_at)
+        chat = self._chat_template(variant.chat_template or package.chat_template, chat_at, info)
 
         spec_values: dict[str, tuple[Any, _Origin]] = {}
         if chat is not None and chat.stop:
@@ -225,7 +230,20 @@ class Renderer:
         text = self._run_template(template_path, {**context, **helpers})
         text = _tidy(text)
         self._lint(text, template_path)
-        return Rendered(name, variant.name, text, output, template_path, state["emitted"], warnings)
+        reference = None
+        if info is not None and info.chat_template is not None:
+            reference = ChatReference(info.chat_template, *bos_eos(info))
+        return Rendered(
+            name,
+            variant.name,
+            text,
+            output,
+            template_path,
+            state["emitted"],
+            warnings,
+            chat.name if chat else None,
+            reference,
+        )
 
     # -- inputs --------------------------------------------------------------------------------
 
@@ -306,16 +324,13 @@ class Renderer:
             "list an adapter trained for this base model",
         )
 
-    def _chat_template(self, value: ChatTemplate, at: tuple[str | int, ...]) -> ChatFormat | None:
+    def _chat_template(
+        self, value: ChatTemplate, at: tuple[str | int, ...], info: GGUFInfo | None
+    ) -> ChatFormat | None:
         where = (*at, "chat_template")
         if isinstance(value, str):
             if value == "auto":
-                raise self.loaded.error(
-                    where,
-                    "chat_template: auto needs the GGUF's chat template, which modelpack cannot "
-                    "read yet",
-                    f"name a format ({', '.join(sorted(self.formats))}) or give {{text: ...}}",
-                )
+                return self._detected(info, where)
             if value not in self.formats:
                 close = difflib.get_close_matches(value, self.formats, n=1)
                 raise self.loaded.error(
@@ -346,6 +361,41 @@ class Renderer:
                 exc.detail,
             ) from None
         return chat
+
+    def _detected(self, info: GGUFInfo | None, where: tuple[str | int, ...]) -> ChatFormat:
+        """`auto`: the shipped format that renders exactly what the GGUF's own chat template
+        renders. Anything short of an exact match is an error naming the nearest format and
+        where it differs: a near miss is how an import ends up talking gibberish."""
+        choose = f"name a format ({', '.join(sorted(self.formats))}) or give {{text: ...}}"
+        if info is None:
+            raise self.loaded.error(
+                where,
+                "auto reads the chat template from a GGUF file, and from: names a model",
+                choose,
+            )
+        if info.chat_template is None:
+            raise self.loaded.error(
+                where,
+                f"chat_template: auto, but {Path(info.source).name} has no tokenizer.chat_template",
+                choose,
+            )
+        bos, eos = bos_eos(info)
+        try:
+            found = detect(
+                info.chat_template, self.formats, bos_token=bos, eos_token=eos, version=self.version
+            )
+        except InputError as exc:
+            raise self.loaded.error(
+                where, f"{Path(info.source).name}: {exc.message}", exc.hint
+            ) from None
+        if found.format is None:
+            raise self.loaded.error(
+                where,
+                f"auto: {found.message()}",
+                f"if {found.nearest} is right, name it; else give {{text: ...}} or add a format "
+                "under templates/chat/",
+            )
+        return found.format
 
     def _check(
         self, values: Mapping[str, tuple[Any, _Origin]], warnings: list[str]

@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from modelpack.core.chat import parity
 from modelpack.core.modelfile import parse
 from modelpack.core.record import BuildRecord, PromptResult, VariantResult
 from modelpack.core.render import Rendered
@@ -35,7 +36,7 @@ from modelpack.edge.lifecycle import move_stable
 from modelpack.edge.probe import Prober
 from modelpack.edge.project import Project
 from modelpack.edge.server import OllamaServer
-from modelpack.errors import ServerError, ServerGoneError, ServerTimeout
+from modelpack.errors import InputError, ServerError, ServerGoneError, ServerTimeout
 
 __all__ = ["Builder", "Event", "record_path"]
 
@@ -196,12 +197,46 @@ class Builder:
                 update={"reason": f"create failed: {exc.server_message or exc.message}"}
             )
         model_digest = self.client.model_digest(tag)
-        created = base_result.model_copy(update={"model_digest": model_digest, "created": True})
+        created = self._parity(
+            item,
+            base_result.model_copy(update={"model_digest": model_digest, "created": True}),
+            version,
+        )
         if not smoke:
             return created.model_copy(
                 update={"verdict": "skipped", "reason": "smoke test skipped (--no-smoke)"}
             )
         return self.smoke_test(created, spec_smoke)
+
+    def _parity(
+        self, item: Rendered, result: VariantResult, version: OllamaVersion
+    ) -> VariantResult:
+        """The tokenizer-and-template check: the TEMPLATE the server stored against the GGUF's
+        own chat template, on the probe conversation. A difference is reported, not a failure:
+        a hand-written TEMPLATE may differ on purpose; the smoke test judges."""
+        reference = item.chat_reference
+        if reference is None:
+            return result
+        template = self.client.show(result.tag).get("template") or ""
+        try:
+            check = parity(
+                template,
+                reference.template,
+                bos_token=reference.bos_token,
+                eos_token=reference.eos_token,
+                version=version,
+            )
+        except InputError as exc:
+            return result.model_copy(
+                update={"template_difference": f"template parity not checked: {exc.message}"}
+            )
+        self.emit(Event("parity", item.variant, check.message()))
+        return result.model_copy(
+            update={
+                "template_parity": check.identical,
+                "template_difference": None if check.identical else check.message(),
+            }
+        )
 
     # -- smoke ---------------------------------------------------------------------------------
 

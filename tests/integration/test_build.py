@@ -78,6 +78,10 @@ def test_embedded_default_builds_on_both_servers(
     assert record.variants[0].verdict == "passed", record.variants[0].reason
     assert record.stable_variant == "full"
     assert record.stable_digest == record.variants[0].model_digest
+    # chat_template: auto found ChatML, and the server's TEMPLATE builds the same prompt as
+    # the GGUF's own Jinja chat template.
+    assert all(v.template_parity is True for v in record.variants)
+    assert all(v.template_difference is None for v in record.variants)
     assert digest(ollama_server.host, "smollm2:pkg") == record.variants[0].model_digest
     first = record.variants[0].prompts[0]
     assert "Paris" in first.answer
@@ -233,3 +237,22 @@ def test_no_smoke_creates_only_and_a_later_build_tests_without_recreating(
     assert tested.variants[0].verdict == "passed"
     assert tested.variants[0].model_digest == created.variants[0].model_digest
     assert tested.stable_variant == "a"
+
+
+def test_parity_check_flags_a_template_that_is_not_the_models(
+    ollama_current: OllamaServer, smollm2_path: Path, tmp_path: Path
+) -> None:
+    variants = "      - {name: right, template: lightweight, chat_template: auto}\n"
+    variants += "      - {name: wrong, template: lightweight, chat_template: zephyr}\n"
+    project = make_project(tmp_path, package(variants), {"smol.gguf": smollm2_path})
+    with OllamaClient(ollama_current.host) as client:
+        builder = Builder(project, client, cache=DigestCache(tmp_path / "digests.json"))
+        record = builder.build("pkg", smoke=False)
+    right, wrong = record.variants
+    assert right.template_parity is True and right.template_difference is None
+    assert wrong.template_parity is False
+    assert wrong.template_difference is not None
+    assert wrong.template_difference.startswith(
+        "the TEMPLATE differs from the model's chat template at character 2: "
+        "the chat template renders '<|im_start|>system\\nSYSTEM-…', the TEMPLATE '<|system|>"
+    )

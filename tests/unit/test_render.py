@@ -310,7 +310,10 @@ def test_chat_template_text_file_auto_and_errors(project: Path) -> None:
         str(error.value)
     )
     assert "the {{if}} on template line 1 has no {{end}}" in str(error.value)
-    for value, expected in [("auto", "auto needs the GGUF"), ("chatlm", "did you mean 'chatml'")]:
+    for value, expected in [
+        ("auto", "auto, but m.gguf has no tokenizer.chat_template"),
+        ("chatlm", "did you mean 'chatml'"),
+    ]:
         spec = SPEC.replace("chat_template: chatml", f"chat_template: {value}")
         with pytest.raises(InputError, match=expected):
             renderer(project, spec).render_package("pkg")
@@ -331,3 +334,52 @@ def test_multiline_values_are_kept_exactly(project: Path) -> None:
     spec = SPEC.replace("system: Be brief.", r'system: "line one  \n\n\n  indented\n"')
     (full, _) = renderer(project, spec).render_package("pkg")
     assert parse(full.text).system == "line one  \n\n\n  indented\n"
+
+
+JINJA = Path(__file__).resolve().parents[1] / "data" / "jinja_chat_templates"
+
+
+def reference_template(name: str) -> str:
+    """A model family's published chat template, without the source comment on line 1."""
+    return (JINJA / f"{name}.jinja").read_text().split("\n", 1)[1]
+
+
+def test_auto_uses_the_format_the_gguf_template_matches(project: Path) -> None:
+    write_tiny_gguf(
+        project / "m.gguf", extra={"tokenizer.chat_template": reference_template("llama3-instruct")}
+    )
+    spec = SPEC.replace("chat_template: chatml", "chat_template: auto")
+    full, _ = renderer(project, spec).render_package("pkg")
+    ours = (BUILTIN / "chat" / "llama3-instruct.gotmpl").read_text()
+    assert parse(full.text).template == ours
+    assert params(full)["stop"] == ["<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"]
+    assert full.chat_format == "llama3-instruct"
+    assert full.chat_reference is not None
+    assert full.chat_reference.template == reference_template("llama3-instruct")
+    assert full.chat_reference.bos_token == "<s>"  # the tiny vocabulary's BOS
+
+
+def test_auto_without_an_exact_match_names_the_nearest_and_the_difference(project: Path) -> None:
+    near = reference_template("chatml").replace(
+        "'\\n' + message['content']", "'\\n\\n' + message['content']"
+    )
+    assert near != reference_template("chatml")
+    write_tiny_gguf(project / "m.gguf", extra={"tokenizer.chat_template": near})
+    spec = SPEC.replace("chat_template: chatml", "chat_template: auto")
+    with pytest.raises(InputError) as error:
+        renderer(project, spec).render_package("pkg")
+    message = str(error.value)
+    assert message.startswith(
+        "modelpack.yaml:5: packages.pkg.chat_template: auto: no chat format reproduces the "
+        "model's chat template; nearest is chatml"
+    )
+    assert "first difference at character" in message
+    assert "(if chatml is right, name it;" in message
+
+
+def test_auto_needs_a_gguf_source(project: Path) -> None:
+    spec = SPEC.replace("chat_template: chatml", "chat_template: auto").replace(
+        "from: m.gguf", "from: llama3.2:1b"
+    )
+    with pytest.raises(InputError, match="auto reads the chat template from a GGUF file"):
+        renderer(project, spec).render_package("pkg")
