@@ -1,0 +1,191 @@
+"""Fuzzing the GGUF reader with mutated real headers: the reader's own error or a result, never
+another exception, never more memory than the file's size, never a hang.
+
+Two real starting points, 3,000 cases in all: a model written by llama.cpp's own writer
+(gguf-py), read with every allocation traced, and the real SmolLM2 header (kept on disk as a
+sparse file of the real size, so tensor extents stay valid and each case only rewrites the
+bytes it mutates). Hypothesis picks positions and bytes, with a bias towards the first bytes,
+where the counts are, and towards bytes that make type ids and lengths extreme.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import resource
+import signal
+import tracemalloc
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from modelpack.core.gguf import ArraySummary, GGUFError, GGUFInfo, read_gguf, read_gguf_bytes
+
+CASE_SECONDS = 5.0
+"""A case slower than this is a hang: the reader does work bounded by the header's size."""
+
+
+class Hang(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def deadline(seconds: float) -> Iterator[None]:
+    """Interrupt the reader if it loops: SIGALRM raises in the main thread, inside any loop."""
+
+    def expire(signum: int, frame: object) -> None:
+        raise Hang(f"no result within {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+OVERHEAD = 256 << 10
+"""Allocations that do not depend on the file: the result's objects, an exception, a traceback,
+and caches the interpreter fills on a first use. A reader that trusted a claimed count or
+length would allocate up to 2**64 bytes: far beyond this."""
+
+PER_DECODED_BYTE = 16
+"""A decoded array element is a Python object (an int, a float, a str): for a 1-byte element
+that is a pointer in a list plus, at worst, the object; never more than this per file byte."""
+
+
+def peak_of(work: Callable[[], object]) -> int:
+    tracemalloc.reset_peak()
+    before = tracemalloc.get_traced_memory()[0]
+    work()
+    return tracemalloc.get_traced_memory()[1] - before
+
+
+def check_case(read: Callable[[], GGUFInfo], file_size: int, load_below: int) -> None:
+    """Reading allocates no more than the file's size (nothing sized by a count or length
+    the file claims); decoding the summarised arrays after it stays proportional to it."""
+    result: list[GGUFInfo] = []
+
+    def first() -> None:
+        with contextlib.suppress(GGUFError):
+            result.append(read())
+
+    def then_load() -> None:
+        for key, value in result[0].metadata.items():
+            if isinstance(value, ArraySummary) and value.size < load_below:
+                with contextlib.suppress(GGUFError):
+                    result[0].load_array(key)
+
+    with deadline(CASE_SECONDS):
+        peak = peak_of(first)
+        assert peak <= file_size + OVERHEAD, f"read allocated {peak} B for a {file_size} B file"
+        if result:
+            peak = peak_of(then_load)
+            limit = PER_DECODED_BYTE * file_size + OVERHEAD
+            assert peak <= limit, f"load_array allocated {peak} B for a {file_size} B file"
+
+
+@pytest.fixture(scope="module")
+def traced() -> Iterator[None]:
+    tracemalloc.start()
+    try:
+        yield
+    finally:
+        tracemalloc.stop()
+
+
+# Positions: anywhere, or near the start where the counts and the first keys are.
+_edits = st.lists(
+    st.tuples(
+        st.one_of(st.integers(0, 1 << 40), st.integers(0, 64)),
+        st.one_of(st.integers(0, 255), st.sampled_from([0x00, 0x01, 0x08, 0x09, 0x7F, 0xFF])),
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from helpers.tiny_gguf import write_tiny_gguf
+
+    return write_tiny_gguf(tmp_path_factory.mktemp("fuzz") / "tiny.gguf", n_layer=1, n_embd=32)
+
+
+@functools.cache
+def contents(path: Path) -> tuple[bytes, int]:
+    """The file's bytes and where its header ends (mutations stay in the header)."""
+    data = path.read_bytes()
+    return data, read_gguf_bytes(data).data_offset
+
+
+@settings(
+    max_examples=2000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(edits=_edits, cut=st.one_of(st.none(), st.integers(0, 1 << 20)))
+def test_mutated_gguf_py_model(
+    traced: None, tiny_model: Path, edits: list[tuple[int, int]], cut: int | None
+) -> None:
+    original, header = contents(tiny_model)
+    data = bytearray(original)
+    for pos, byte in edits:
+        data[pos % header] = byte
+    if cut is not None:
+        data = data[: cut % (len(data) + 1)]
+    frozen = bytes(data)
+    check_case(lambda: read_gguf_bytes(frozen, arrays=16), len(frozen), load_below=1 << 20)
+
+
+@pytest.fixture(scope="module")
+def sparse_smollm2(smollm2_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """SmolLM2's real header (1.8 MB) in a sparse file of the real size (98 MB on paper)."""
+    info = read_gguf(smollm2_path)
+    path = tmp_path_factory.mktemp("fuzz") / "smollm2-header.gguf"
+    with smollm2_path.open("rb") as source, path.open("wb") as target:
+        target.write(source.read(info.data_offset))
+        target.truncate(info.file_size)
+    return path
+
+
+@settings(
+    max_examples=1000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(edits=_edits)
+def test_mutated_smollm2_header(sparse_smollm2: Path, edits: list[tuple[int, int]]) -> None:
+    """No tracemalloc here (it makes a 10 ms read take 60): the high-water mark of the
+    process's memory must not move by more than the file's size."""
+    size = sparse_smollm2.stat().st_size
+    header = header_end(sparse_smollm2)
+    fd = os.open(sparse_smollm2, os.O_RDWR)
+    originals = []
+    try:
+        for pos, byte in edits:
+            at = pos % header
+            originals.append((at, os.pread(fd, 1, at)))
+            os.pwrite(fd, bytes([byte]), at)
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        with deadline(CASE_SECONDS), contextlib.suppress(GGUFError):
+            info = read_gguf(sparse_smollm2, arrays=False)
+            for key, value in info.metadata.items():
+                if isinstance(value, ArraySummary) and value.size < 64 << 10:
+                    info.load_array(key)
+        grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+        assert grown <= size, f"memory grew by {grown} B reading a {size} B file"
+    finally:
+        for at, original in reversed(originals):
+            os.pwrite(fd, original, at)
+        os.close(fd)
+
+
+@functools.cache
+def header_end(path: Path) -> int:
+    return read_gguf(path).data_offset
