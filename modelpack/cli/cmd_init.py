@@ -12,9 +12,11 @@ import click
 @click.argument("gguf", type=click.Path(path_type=Path))
 @click.option(
     "--chat-template",
-    required=True,
+    default="auto",
+    show_default=True,
     metavar="FORMAT",
-    help="The model's chat format, e.g. chatml (detection from the GGUF comes later).",
+    help="The model's chat format (e.g. chatml); auto detects it from the GGUF's own chat "
+    "template and fails, naming the nearest format, unless one matches exactly.",
 )
 @click.option("--package", default="main", show_default=True, help="Package name.")
 @click.option("--model", default=None, help="Ollama tag prefix (default: from the file name).")
@@ -77,8 +79,10 @@ def init_command(
     load_spec(text, source=str(spec_file))
     atomic_write_text(spec_file, text)
     try:
-        open_project(spec_file).renderer().render_package(package)
+        rendered = open_project(spec_file).renderer().render_package(package)
     except Exception:
         spec_file.unlink()
         raise
-    click.echo(f"wrote {spec_file}: package {package!r}, next: modelpack render {package}")
+    detected = rendered[0].chat_format if chat_template == "auto" else None
+    chat = f", chat format {detected} (detected)" if detected else ""
+    click.echo(f"wrote {spec_file}: package {package!r}{chat}, next: modelpack render {package}")

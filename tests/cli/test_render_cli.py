@@ -145,3 +145,27 @@ def test_init_with_an_unknown_format_leaves_no_spec(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "unknown chat format 'chatlm' (did you mean 'chatml'?)" in result.output
     assert not (tmp_path / "modelpack.yaml").exists()
+
+
+def test_init_detects_the_chat_format_from_the_gguf(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, smollm2_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "smol.gguf").symlink_to(smollm2_path)
+    result = run("init", "smol.gguf")
+    assert result.exit_code == 0, result.output
+    assert "chat format chatml (detected)" in result.output
+    assert "chat_template: auto" in (tmp_path / "modelpack.yaml").read_text()
+    assert run("render", "main").exit_code == 0
+    assert "<|im_start|>" in (tmp_path / "modelfiles/main/full.Modelfile").read_text()
+
+
+def test_init_without_a_chat_template_in_the_gguf_leaves_no_spec(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_tiny_gguf(tmp_path / "m.gguf")
+    result = run("init", "m.gguf")
+    assert result.exit_code == 2
+    assert "auto, but m.gguf has no tokenizer.chat_template" in result.output
+    assert not (tmp_path / "modelpack.yaml").exists()
