@@ -30,6 +30,13 @@ from modelpack.cli.options import spec_file_option
 @click.option(
     "--dry-run", is_flag=True, help="Render, lint and print the plan without touching the server."
 )
+@click.option(
+    "--vram",
+    metavar="SIZE",
+    help="GPU memory of the target machine (e.g. 24GiB; 0 for CPU only): variants that "
+    "cannot fit are skipped before create. Overrides ollama.memory in the spec.",
+)
+@click.option("--ram", metavar="SIZE", help="System memory of the target machine (e.g. 64GiB).")
 @click.option("--json", "as_json", is_flag=True, help="Print the build record as JSON.")
 def build_command(
     package: str,
@@ -39,6 +46,8 @@ def build_command(
     force: bool,
     no_smoke: bool,
     dry_run: bool,
+    vram: str | None,
+    ram: str | None,
     as_json: bool,
 ) -> None:
     """Build PACKAGE on a real Ollama: every variant created and smoke-tested in order; the
@@ -53,6 +62,7 @@ def build_command(
     err = Console(stderr=True)
     project = open_project(spec_file)
     spec = project.loaded.package(package)
+    budget = _budget(project, vram, ram)
     if dry_run:
         _dry_run(project, package, err)
         return
@@ -78,7 +88,7 @@ def build_command(
             )
             try:
                 with display:
-                    record = builder.build(package, force=force, smoke=not no_smoke)
+                    record = builder.build(package, force=force, smoke=not no_smoke, budget=budget)
             except KeyboardInterrupt:
                 err.print("[yellow]interrupted: the stable tag was not changed[/]")
                 raise click.exceptions.Exit(130) from None
@@ -103,6 +113,27 @@ def build_command(
     if stable is not None and stable.prompts and not as_json:
         first = stable.prompts[0]
         click.echo(f"{record.stable_tag} answers {first.prompt!r}:\n{first.answer.strip()}")
+
+
+def _budget(project: Any, vram: str | None, ram: str | None) -> Any:
+    """The spec's ollama.memory with --vram/--ram applied; None when neither gives one."""
+    from modelpack.core.memory import parse_size
+    from modelpack.core.spec import MemoryBudget
+    from modelpack.errors import UsageError
+
+    for option, value in (("--vram", vram), ("--ram", ram)):
+        if value is not None:
+            try:
+                parse_size(value)
+            except ValueError as exc:
+                raise UsageError(f"{option}: {exc}") from None
+    declared = project.loaded.spec.ollama.memory
+    if vram is None and ram is None:
+        return declared
+    base = declared or MemoryBudget()
+    return base.model_copy(
+        update={"vram": vram if vram is not None else base.vram, "ram": ram or base.ram}
+    )
 
 
 def _managed_server(home: Path) -> Any:

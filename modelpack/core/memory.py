@@ -48,6 +48,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from modelpack.core.gguf_spec import TENSOR_BLOCK_SIZES, TensorType
+from modelpack.core.versions import OllamaVersion
 from modelpack.errors import InputError
 
 if TYPE_CHECKING:
@@ -66,6 +67,7 @@ __all__ = [
     "Fit",
     "MemoryShapeError",
     "ModelShape",
+    "default_num_ctx",
     "estimate",
     "fit",
     "format_size",
@@ -141,6 +143,24 @@ def parse_size(text: str) -> int:
     base = 1000 if prefix and has_b and not iec else 1024
     value = float(number) * base ** _SIZE_POWERS[prefix]
     return int(value)
+
+
+_NUM_CTX_4096_SINCE: Final = OllamaVersion(0, 6, 7)
+_NUM_CTX_BY_VRAM_SINCE: Final = OllamaVersion(0, 15, 5)
+
+
+def default_num_ctx(version: OllamaVersion, vram: int | None = None) -> int:
+    """The num_ctx an Ollama version uses when the Modelfile sets none: 2048 before 0.6.7,
+    4096 from it, and from 0.15.5 a tier by VRAM (4096 below 23 GiB, 32768 from 23 GiB,
+    262144 from 47 GiB; envconfig/config.go and server/routes.go)."""
+    release = version.release
+    if release < _NUM_CTX_4096_SINCE:
+        return 2048
+    if release < _NUM_CTX_BY_VRAM_SINCE or not vram:
+        return DEFAULT_NUM_CTX
+    if vram >= 47 * GIB:
+        return 262144
+    return 32768 if vram >= 23 * GIB else DEFAULT_NUM_CTX
 
 
 def format_size(n_bytes: int) -> str:

@@ -76,6 +76,8 @@ class Rendered:
     """The chat format's name (`auto` resolved), "text" or a file's name; None without one."""
     chat_reference: ChatReference | None = None
     """The FROM GGUF's own chat template, for the build's parity check; None without one."""
+    source: Path | None = None
+    """The FROM GGUF file; None when FROM names a model."""
 
 
 @dataclass
@@ -243,6 +245,7 @@ class Renderer:
             warnings,
             chat.name if chat else None,
             reference,
+            gguf_path,
         )
 
     # -- inputs --------------------------------------------------------------------------------

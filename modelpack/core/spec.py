@@ -70,6 +70,7 @@ class OllamaSettings(_Strict):
     """Where to build; default: OLLAMA_HOST, else Ollama's default (127.0.0.1:11434)."""
     version: OllamaVersion | None = None
     """Target version for rendering and lint; default: the server's, else the newest known."""
+    memory: MemoryBudget | None = None
 
     @field_validator("version", mode="before")
     @classmethod
@@ -77,6 +78,35 @@ class OllamaSettings(_Strict):
         if isinstance(value, float | int):
             raise ValueError(f"write the version in quotes (YAML read {value!r} as a number)")
         return value
+
+
+class MemoryBudget(_Strict):
+    """The machine the packages are for; with it, build skips a variant that cannot fit
+    before creating it (see core.memory). Sizes like "24GiB", "24G" or "8000MB"."""
+
+    vram: StrictStr | None = None
+    """GPU memory; "0" (or unset with ram set) for a CPU-only machine."""
+    ram: StrictStr | None = None
+    kv_type: Literal["f16", "q8_0", "q4_0"] = "f16"
+    """The server's OLLAMA_KV_CACHE_TYPE."""
+
+    @field_validator("vram", "ram")
+    @classmethod
+    def _is_size(cls, value: str | None) -> str | None:
+        if value is not None:
+            from modelpack.core.memory import parse_size
+
+            parse_size(value)
+        return value
+
+    def bytes(self) -> tuple[int | None, int | None]:
+        """(vram, ram) in bytes."""
+        from modelpack.core.memory import parse_size
+
+        return (
+            parse_size(self.vram) if self.vram is not None else None,
+            parse_size(self.ram) if self.ram is not None else None,
+        )
 
 
 class RegistrySettings(_Strict):

@@ -22,12 +22,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from modelpack.core.chat import parity
+from modelpack.core.gguf import read_gguf
+from modelpack.core.memory import default_num_ctx, fit
 from modelpack.core.modelfile import parse
 from modelpack.core.record import BuildRecord, PromptResult, VariantResult
 from modelpack.core.render import Rendered
 from modelpack.core.request import local_files, plan_create
 from modelpack.core.smoke import judge
-from modelpack.core.spec import Smoke
+from modelpack.core.spec import MemoryBudget, Smoke
 from modelpack.core.versions import OllamaVersion
 from modelpack.edge.blobs import Blobs, DigestCache
 from modelpack.edge.client import OllamaClient
@@ -92,9 +94,18 @@ class Builder:
 
     # -- build ---------------------------------------------------------------------------------
 
-    def build(self, package: str, *, force: bool = False, smoke: bool = True) -> BuildRecord:
+    def build(
+        self,
+        package: str,
+        *,
+        force: bool = False,
+        smoke: bool = True,
+        budget: MemoryBudget | None = None,
+    ) -> BuildRecord:
         """Build every variant; `smoke=False` only creates them (verdict "skipped", and the
-        stable tag does not move, since nothing was proven to work)."""
+        stable tag does not move, since nothing was proven to work). With a memory `budget`
+        (default: the spec's `ollama.memory`), a variant that cannot fit is skipped before
+        anything is created for it."""
         started = _now()
         spec = self.project.loaded.package(package)
         version = self.client.ollama_version()
@@ -102,8 +113,16 @@ class Builder:
         previous = _read_record(record_path(self.project, package))
         smoke_key = _sha256(spec.smoke.model_dump_json())
         results: list[VariantResult] = []
+        budget = self._budget(budget)
         for item in rendered:
             tag = f"{spec.model}:{package}-{item.variant}"
+            too_big = self._does_not_fit(item, version, budget, spec.smoke) if budget else None
+            if too_big is not None:
+                results.append(
+                    VariantResult(variant=item.variant, tag=tag, verdict="skipped", reason=too_big)
+                )
+                self.emit(Event("verdict", item.variant, f"skipped: {too_big}"))
+                continue
             try:
                 result = self._variant(
                     item, tag, version, spec.smoke, smoke_key, previous, force=force, smoke=smoke
@@ -131,6 +150,28 @@ class Builder:
             verdict = result.verdict if not result.reason else f"{result.verdict}: {result.reason}"
             self.emit(Event("verdict", item.variant, verdict))
         return self._finish(package, started, version, results, previous, reachable=True)
+
+    def _budget(self, given: MemoryBudget | None) -> MemoryBudget | None:
+        return given if given is not None else self.project.loaded.spec.ollama.memory
+
+    def _does_not_fit(
+        self, item: Rendered, version: OllamaVersion, budget: MemoryBudget, smoke: Smoke
+    ) -> str | None:
+        """Why the variant cannot load within `budget`, from its GGUF header and parameters;
+        None when it fits (or FROM names a model, whose file modelpack cannot read)."""
+        if item.source is None:
+            return None
+        vram, ram = budget.bytes()
+        params = item.parameters
+        ctx = params.get("num_ctx")
+        num_ctx = ctx if isinstance(ctx, int) and ctx > 0 else default_num_ctx(version, vram)
+        info = read_gguf(item.source)
+        result = fit(info, ctx=num_ctx, kv_type=budget.kv_type, vram=vram, ram=ram)
+        if not result.fits:
+            return f"does not fit: {result.reason}"
+        if vram and not result.full_offload and smoke.gpu == "require":
+            return f"does not fit on the GPU (smoke.gpu is require): {result.reason}"
+        return None
 
     def _variant(
         self,

@@ -256,3 +256,28 @@ def test_parity_check_flags_a_template_that_is_not_the_models(
         "the TEMPLATE differs from the model's chat template at character 2: "
         "the chat template renders '<|im_start|>system\\nSYSTEM-…', the TEMPLATE '<|system|>"
     )
+
+
+def test_a_variant_that_cannot_fit_the_budget_is_skipped_before_create(
+    ollama_current: OllamaServer, smollm2_path: Path, tmp_path: Path
+) -> None:
+    """CPU-only budget of 300 MiB RAM: SmolLM2 at num_ctx 8192 needs about 374 MiB (KV cache
+    180 MiB), at 1024 about 209 MiB. The big variant is never created; the small one wins."""
+    variants = "      - {name: long, template: lightweight, parameters: {num_ctx: 8192}}\n"
+    variants += "      - {name: short, template: lightweight, parameters: {num_ctx: 1024}}\n"
+    spec = package(variants).replace(
+        "packages:", 'ollama:\n  memory: {vram: "0", ram: 300MiB}\npackages:'
+    )
+    project = make_project(tmp_path, spec, {"smol.gguf": smollm2_path})
+    record, events, _ = build(project, ollama_current.host)
+    long, short = record.variants
+    assert long.verdict == "skipped"
+    assert long.reason == (
+        "does not fit: at num_ctx 8192 the model needs 373.79 MiB of RAM (KV cache 180.00 MiB), "
+        "more than the 300.00 MiB given"
+    )
+    assert not long.created and long.model_digest is None
+    assert digest(ollama_current.host, "smol:pkg-long") is None
+    assert not any(e.kind == "create" and e.variant == "long" for e in events)
+    assert short.verdict == "passed", short.reason
+    assert record.stable_variant == "short"

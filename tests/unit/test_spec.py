@@ -132,3 +132,17 @@ def test_lines_of_nested_paths() -> None:
     located = load("a:\n  b:\n    - x\n    - y: 1\n", source="s")
     assert located.line_of(("a", "b", 1, "y")) == 4
     assert located.line_of(("a", "b", 1, "missing")) == 4
+
+
+def test_memory_budget_sizes_are_checked_with_their_line() -> None:
+    text = (
+        "ollama:\n  memory:\n    vram: 24XB\npackages:\n"
+        "  p: {model: m, from: m.gguf, chat_template: chatml, variants: [full]}\n"
+    )
+    with pytest.raises(SpecError) as error:
+        load_spec(text, source="modelpack.yaml")
+    assert "modelpack.yaml:3: ollama.memory.vram:" in str(error.value)
+    assert "'24XB' is not a size" in str(error.value)
+    loaded = load_spec(text.replace("24XB", "24GiB"), source="modelpack.yaml")
+    assert loaded.spec.ollama.memory is not None
+    assert loaded.spec.ollama.memory.bytes() == (24 << 30, None)
