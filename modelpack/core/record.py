@@ -72,6 +72,32 @@ class StableChange(_Model):
     rollback needs no rebuild; records written before it existed have none."""
 
 
+class PublishedLayer(_Model):
+    media_type: str
+    digest: str
+    size: int | None = None
+
+
+class Published(_Model):
+    """One tag as `push` left it in a registry, checked there through the v2 API.
+
+    `manifest_digest` is the registry's Docker-Content-Digest: what a server that pulls the
+    tag reports. It is not `source_digest` (what the pushing server reports for the same model),
+    because Ollama's local manifest file ends with a newline that it does not push.
+    """
+
+    name: str
+    """The full Ollama name pushed: `host:port/namespace/model:tag`."""
+    tag: str
+    """The local tag it was pushed from (`smollm2:main-gpu`)."""
+    variant: str | None = None
+    manifest_digest: str
+    source_digest: str | None = None
+    config: str | None = None
+    layers: list[PublishedLayer] = Field(default_factory=list)
+    at: str
+
+
 class BuildRecord(_Model):
     record_version: Literal[1] = RECORD_VERSION
     package: str
@@ -85,6 +111,8 @@ class BuildRecord(_Model):
     stable_variant: str | None = None
     stable_digest: str | None = None
     history: list[StableChange] = Field(default_factory=list)
+    published: list[Published] = Field(default_factory=list)
+    """What `push` put in registries, latest per pushed name; absent in older records."""
 
     @property
     def passed(self) -> bool:

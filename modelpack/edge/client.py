@@ -248,3 +248,27 @@ class OllamaClient:
         if options:
             body["options"] = dict(options)
         return self._stream("/api/generate", body, timeout=timeout)
+
+    def push(
+        self, name: str, *, insecure: bool = False, timeout: float | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """POST /api/push, yielding Ollama's progress lines (one `pushing <digest>` line per
+        blob, with `digest`, `total` and `completed`); an error line raises.
+
+        `name` must carry the registry prefix (`host:port/namespace/model:tag`): Ollama pushes
+        a local model only under that name, so copy it there first. `insecure` allows plain
+        HTTP. `timeout` bounds each wait for the next line: Ollama retries a failing upload for
+        about a minute without a word, so a caller that wants to give up sooner sets it (expiry
+        is a ServerTimeout; closing the stream cancels the push on the server).
+        """
+        return self._stream(
+            "/api/push", {"model": name, "insecure": insecure, "stream": True}, timeout=timeout
+        )
+
+    def pull(
+        self, name: str, *, insecure: bool = False, timeout: float | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """POST /api/pull, yielding progress lines; an error line raises. As `push`."""
+        return self._stream(
+            "/api/pull", {"model": name, "insecure": insecure, "stream": True}, timeout=timeout
+        )

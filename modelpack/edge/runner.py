@@ -396,6 +396,7 @@ class Builder:
             stable_variant=stable_variant if winner is not None else None,
             stable_digest=stable_digest,
             history=history,
+            published=previous.published if previous else [],
         )
         path = record_path(self.project, package)
         atomic_write_text(path, json.dumps(record.model_dump(mode="json"), indent=2) + "\n")

@@ -1,0 +1,211 @@
+"""`modelpack push PACKAGE` and `modelpack verify-pull PACKAGE`: publish to a registry, and
+prove that a clean Ollama pulls the stable tag and runs it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+
+from modelpack.cli.options import spec_file_option
+
+registry_option = click.option(
+    "--registry",
+    "namespace",
+    metavar="HOST:PORT/NS",
+    default=None,
+    help="The registry namespace to use instead of the spec's registry.namespace.",
+)
+insecure_option = click.option(
+    "--insecure",
+    is_flag=True,
+    help="Allow a plain-HTTP registry (also set by the spec's registry.insecure).",
+)
+
+
+@click.command("push")
+@click.argument("package")
+@spec_file_option
+@registry_option
+@insecure_option
+@click.option(
+    "--serve",
+    is_flag=True,
+    help="Push from modelpack's managed Ollama (the one `build --serve` uses).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print what was pushed as JSON.")
+def push_command(
+    package: str,
+    spec_file: Path | None,
+    namespace: str | None,
+    *,
+    insecure: bool,
+    serve: bool,
+    as_json: bool,
+) -> None:
+    """Push PACKAGE's passing variant tags, then its stable tag, to the registry.
+
+    Each tag is read back through the registry's v2 API; a failed push leaves no tag that
+    points at missing blobs. Prints `name -> manifest digest` per tag.
+
+    Exit status: 0 pushed, 1 a push failed, 2 usage or setup error (registry down).
+    """
+    from rich.console import Console
+
+    from modelpack.cli.cmd_build import _managed_server
+    from modelpack.edge.client import OllamaClient
+    from modelpack.edge.project import ollama_host, open_project
+    from modelpack.edge.publish import Publisher
+
+    err = Console(stderr=True)
+    project = open_project(spec_file)
+    project.loaded.package(package)
+    server = _managed_server(project.home) if serve else None
+    try:
+        with OllamaClient(server.host if server else ollama_host(project)) as client:
+            display = _Display(err)
+            publisher = Publisher(
+                project, client, namespace=namespace, insecure=insecure, on_event=display.event
+            )
+            err.print(
+                f"pushing [bold]{package}[/] from Ollama {client.version()} at "
+                f"{client.base_url} to {publisher.namespace}"
+            )
+            with display:
+                result = publisher.push(package)
+    finally:
+        if server is not None:
+            server.stop()
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "registry": result.registry,
+                    "pushed": [p.model_dump(mode="json") for p in result.pushed],
+                    "skipped": [{"tag": t, "reason": r} for t, r in result.skipped],
+                    "seconds": round(result.seconds, 3),
+                },
+                indent=2,
+            )
+        )
+        return
+    for tag, reason in result.skipped:
+        err.print(f"[yellow]not pushed:[/] {tag} ({reason})")
+    for published in result.pushed:
+        click.echo(f"{published.name} -> {published.manifest_digest}")
+    err.print(f"[green]pushed {len(result.pushed)} tag(s) in {result.seconds:.1f} s[/]")
+
+
+@click.command("verify-pull")
+@click.argument("package")
+@spec_file_option
+@registry_option
+@insecure_option
+@click.option("--json", "as_json", is_flag=True, help="Print the checks and the answer as JSON.")
+def verify_pull_command(
+    package: str, spec_file: Path | None, namespace: str | None, *, insecure: bool, as_json: bool
+) -> None:
+    """Pull PACKAGE's pushed stable tag into a clean, separate Ollama (own port, own models
+    dir) and run the first smoke prompt on it: what a user will experience.
+
+    The pulled digest must be the registry's and the one recorded at push, with the pushed
+    layers. Exit status: 0 verified, 1 a check or the smoke test failed, 2 usage or setup error.
+    """
+    from rich.console import Console
+
+    from modelpack.edge.project import open_project
+    from modelpack.edge.publish import Publisher
+    from modelpack.edge.server import OllamaBuild
+
+    err = Console(stderr=True)
+    project = open_project(spec_file)
+    project.loaded.package(package)
+    # The same binary `build --serve` runs, on its own port and models dir.
+    build = OllamaBuild.on_path() or OllamaBuild.installed(project.home, "current")
+    run_dir = project.home / "run"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix="verify-pull-", dir=run_dir))
+    try:
+        display = _Display(err)
+        publisher = Publisher(
+            project, None, namespace=namespace, insecure=insecure, on_event=display.event
+        )
+        with display:
+            result = publisher.verify_pull(package, build=build, workdir=workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        _verify_report(result, err)
+    if not result.passed:
+        raise click.exceptions.Exit(1)
+
+
+def _verify_report(result: Any, err: Any) -> None:
+    from rich.markup import escape
+
+    for check in result.checks:
+        mark = "[green]ok[/]" if check.ok else "[red]MISMATCH[/]"
+        detail = check.actual if check.ok else f"expected {check.expected}, got {check.actual}"
+        err.print(f"{mark} {escape(check.what)}: {escape(str(detail))}")
+    smoke = result.smoke
+    color = "green" if smoke.verdict == "passed" else "red"
+    why = f": {escape(smoke.reason)}" if smoke.reason else ""
+    err.print(
+        f"[{color}]smoke test {smoke.verdict}[/]{why} (Ollama {result.server_version}, "
+        f"pulled in {result.pull_s:.1f} s)"
+    )
+    click.echo(f"{result.name} -> {result.digest}")
+    if smoke.prompts:
+        first = smoke.prompts[0]
+        click.echo(f"{result.name} answers {first.prompt!r}:\n{first.answer.strip()}")
+
+
+class _Display:
+    """A transient progress bar for push and pull, and a line for each retry and tag pushed."""
+
+    def __init__(self, console: Any) -> None:
+        from rich.progress import BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn
+
+        self.console = console
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            console=console,
+            transient=True,
+        )
+        self.task = self.progress.add_task("starting", total=None)
+
+    def __enter__(self) -> _Display:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def event(self, event: Any) -> None:
+        from rich.markup import escape
+
+        if event.kind == "retry":
+            self.console.print(f"[yellow]retry:[/] {escape(event.message)}")
+            return
+        if event.kind == "pushed":
+            self.console.print(f"[green]pushed[/] {escape(event.name)} ({event.message[:19]})")
+            return
+        if event.kind == "check":
+            self.console.print(escape(event.message))
+            return
+        label = f"[bold]{escape(event.name)}[/] " if event.name else ""
+        self.progress.update(
+            self.task,
+            description=f"{label}{escape(event.message)}",
+            completed=event.done or 0,
+            total=event.total,
+        )
