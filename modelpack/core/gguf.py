@@ -75,6 +75,9 @@ _CUT_OR_DAMAGED = "the file is truncated or damaged; download or copy it again"
 _UNKNOWN_TYPE = "value types are 0 to 12; the file is damaged or newer than modelpack"
 _NAME_SHOWN = 80
 _INT64_LIMIT: Final = 1 << 63
+MAX_KEY_LENGTH: Final = 65535
+"""The GGUF specification caps key names at 2**16 - 1 bytes; a longer one is damage (found by
+fuzzing: a flipped length byte made a 33 MB key that was decoded before this check)."""
 
 
 class GGUFError(InputError):
@@ -542,7 +545,7 @@ class _Parser:
         buf, u32 = self.buf, self.u32
         for i in range(n_kv):
             start = pos
-            key, pos = self.string(pos, f"the name of key #{i}")
+            key, pos = self.string(pos, f"the name of key #{i}", MAX_KEY_LENGTH)
             if not key:
                 self.fail(f"key #{i} has an empty name", start)
             if key in metadata:
@@ -626,11 +629,13 @@ class _Parser:
             )
         return pos, n_tensors, n_kv
 
-    def string(self, pos: int, what: str) -> tuple[str, int]:
+    def string(self, pos: int, what: str, limit: int | None = None) -> tuple[str, int]:
         size = self.len_size
         self.need(pos, size, what)
         n = self.length.unpack_from(self.buf, pos)[0]
         start = pos + size
+        if limit is not None and n > limit:
+            self.fail(f"{what} is {n} bytes long; the GGUF format allows at most {limit}", pos)
         if n > self.end - start:
             self.fail(
                 f"{what} is a string of {n} bytes, but only {self.end - start} bytes remain",
@@ -638,7 +643,10 @@ class _Parser:
                 _CUT_OR_DAMAGED,
             )
         try:
-            return str(self.buf[start : start + n], "utf-8"), start + n
+            # Decoded from a view: slicing the mmap would copy the bytes first, and a damaged
+            # length could make that copy as large as the file, on top of the text.
+            with memoryview(self.buf) as view, view[start : start + n] as part:
+                return str(part, "utf-8"), start + n
         except UnicodeDecodeError as exc:
             self.fail(f"invalid UTF-8 in {what}", start + exc.start)
 

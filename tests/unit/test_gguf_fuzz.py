@@ -1,11 +1,12 @@
 """Fuzzing the GGUF reader with mutated real headers: the reader's own error or a result, never
 another exception, never more memory than the file's size, never a hang.
 
-Two real starting points, 3,000 cases in all: a model written by llama.cpp's own writer
-(gguf-py), read with every allocation traced, and the real SmolLM2 header (kept on disk as a
-sparse file of the real size, so tensor extents stay valid and each case only rewrites the
-bytes it mutates). Hypothesis picks positions and bytes, with a bias towards the first bytes,
-where the counts are, and towards bytes that make type ids and lengths extreme.
+Two real starting points, 2,500 cases in all, every allocation traced: a model written by
+llama.cpp's own writer (gguf-py), and the real SmolLM2 header (kept on disk as a sparse file of
+the real size, so tensor extents stay valid and each case only rewrites the bytes it mutates;
+tracing makes its 10 ms read take 60, hence fewer cases). Hypothesis picks positions and
+bytes, with a bias towards the first bytes, where the counts are, and towards bytes that make
+type ids and lengths extreme.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import resource
 import signal
 import tracemalloc
 from collections.abc import Callable, Iterator
@@ -67,8 +67,8 @@ def peak_of(work: Callable[[], object]) -> int:
 
 
 def check_case(read: Callable[[], GGUFInfo], file_size: int, load_below: int) -> None:
-    """Reading allocates no more than the file's size (nothing sized by a count or length
-    the file claims); decoding the summarised arrays after it stays proportional to it."""
+    """Reading allocates nothing sized by a count or length the file merely claims (at most
+    twice the file, see below); decoding the summarised arrays after it stays proportional."""
     result: list[GGUFInfo] = []
 
     def first() -> None:
@@ -83,7 +83,10 @@ def check_case(read: Callable[[], GGUFInfo], file_size: int, load_below: int) ->
 
     with deadline(CASE_SECONDS):
         peak = peak_of(first)
-        assert peak <= file_size + OVERHEAD, f"read allocated {peak} B for a {file_size} B file"
+        # A damaged length can make one string span most of the file; decoding it holds the
+        # text and, on invalid UTF-8, the decoder's copy of the bytes: at most twice the file.
+        limit = 2 * file_size + OVERHEAD
+        assert peak <= limit, f"read allocated {peak} B for a {file_size} B file"
         if result:
             peak = peak_of(then_load)
             limit = PER_DECODED_BYTE * file_size + OVERHEAD
@@ -155,14 +158,14 @@ def sparse_smollm2(smollm2_path: Path, tmp_path_factory: pytest.TempPathFactory)
 
 
 @settings(
-    max_examples=1000,
+    max_examples=500,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 @given(edits=_edits)
-def test_mutated_smollm2_header(sparse_smollm2: Path, edits: list[tuple[int, int]]) -> None:
-    """No tracemalloc here (it makes a 10 ms read take 60): the high-water mark of the
-    process's memory must not move by more than the file's size."""
+def test_mutated_smollm2_header(
+    traced: None, sparse_smollm2: Path, edits: list[tuple[int, int]]
+) -> None:
     size = sparse_smollm2.stat().st_size
     header = header_end(sparse_smollm2)
     fd = os.open(sparse_smollm2, os.O_RDWR)
@@ -172,14 +175,8 @@ def test_mutated_smollm2_header(sparse_smollm2: Path, edits: list[tuple[int, int
             at = pos % header
             originals.append((at, os.pread(fd, 1, at)))
             os.pwrite(fd, bytes([byte]), at)
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        with deadline(CASE_SECONDS), contextlib.suppress(GGUFError):
-            info = read_gguf(sparse_smollm2, arrays=False)
-            for key, value in info.metadata.items():
-                if isinstance(value, ArraySummary) and value.size < 64 << 10:
-                    info.load_array(key)
-        grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
-        assert grown <= size, f"memory grew by {grown} B reading a {size} B file"
+        # The vocabulary arrays stay summarised: decoding them is the tiny model's test.
+        check_case(lambda: read_gguf(sparse_smollm2, arrays=False), size, load_below=64 << 10)
     finally:
         for at, original in reversed(originals):
             os.pwrite(fd, original, at)
