@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from modelpack.cli.options import spec_file_option
+from modelpack.cli.progress import ProgressLine
 
 
 @click.command("build")
@@ -165,35 +166,8 @@ def _dry_run(project: Any, package: str, err: Any) -> None:
     click.echo(f"{spec.model}:{package}: copy of the first variant that passes its smoke test")
 
 
-class _Display:
+class _Display(ProgressLine):
     """A live progress line (with a bar for uploads and create progress) and a line per verdict."""
-
-    def __init__(self, console: Any) -> None:
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            SpinnerColumn,
-            TextColumn,
-        )
-
-        self.console = console
-        self.progress = Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            console=console,
-            transient=True,
-        )
-        self.task = self.progress.add_task("starting", total=None)
-
-    def __enter__(self) -> _Display:
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
 
     def event(self, event: Any) -> None:
         from rich.markup import escape

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from modelpack.cli.options import spec_file_option
+from modelpack.cli.progress import ProgressLine
 
 registry_option = click.option(
     "--registry",
@@ -166,29 +167,8 @@ def _verify_report(result: Any, err: Any) -> None:
         click.echo(f"{result.name} answers {first.prompt!r}:\n{first.answer.strip()}")
 
 
-class _Display:
+class _Display(ProgressLine):
     """A transient progress bar for push and pull, and a line for each retry and tag pushed."""
-
-    def __init__(self, console: Any) -> None:
-        from rich.progress import BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn
-
-        self.console = console
-        self.progress = Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            console=console,
-            transient=True,
-        )
-        self.task = self.progress.add_task("starting", total=None)
-
-    def __enter__(self) -> _Display:
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
 
     def event(self, event: Any) -> None:
         from rich.markup import escape
