@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -53,7 +54,12 @@ def test_server_agrees_with_our_parser_line_and_message(
 def test_template_call_without_argument_crashes_the_real_server(
     name: str, tmp_path: Path, tiny_gguf: Callable[..., Path]
 ) -> None:
-    """Why lint flags it: create drops the connection and the server process dies."""
+    """Why lint flags it: create kills the server process.
+
+    The panic happens in create's worker goroutine, whose deferred close(ch) lets the handler
+    answer before the process exits; so the client sees either a dropped connection or a 200,
+    depending on which goroutine wins (CI saw both). The process dying is the constant.
+    """
     template = '{{ define "x" }}a{{ end }}{{ template "x" }}'
     with OllamaServer(rig.install(name), tmp_path) as server, OllamaClient(server.host) as c:
         assert crashing_template_calls(parse(template), c.ollama_version())
@@ -65,7 +71,7 @@ def test_template_call_without_argument_crashes_the_real_server(
                 "model": "t:crash",
                 "modelfile": f'FROM @{digest}\nTEMPLATE """{template}"""',
             }
-        with pytest.raises(ServerGoneError, match="went away"):
+        with contextlib.suppress(ServerGoneError):
             c.create(request)
         server._process.wait(timeout=10)  # type: ignore[union-attr]
         assert server._process.returncode not in (None, 0)  # type: ignore[union-attr]
