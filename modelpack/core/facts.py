@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from modelpack.core.gguf import ArraySummary, GGUFInfo, Value
+from modelpack.core.gguf import ArraySummary, GGUFInfo, StringSummary, Value
 from modelpack.core.gguf_spec import Keys
 
 __all__ = ["ModelFacts", "SpecialToken", "bos_eos", "model_facts", "raw_keys", "special_tokens"]
@@ -102,10 +102,10 @@ def model_facts(info: GGUFInfo) -> ModelFacts:
         source=info.source,
         file_size=info.file_size,
         gguf_version=info.version,
-        kind=_str(info.get("general.type")) or "model",
+        kind=_text(info, "general.type") or "model",
         architecture=info.architecture,
         name=info.name,
-        license=_str(info.get("general.license")),
+        license=_text(info, "general.license"),
         parameter_count=info.parameter_count,
         block_count=info.block_count,
         embedding_length=info.embedding_length,
@@ -118,11 +118,11 @@ def model_facts(info: GGUFInfo) -> ModelFacts:
         tensor_count=len(info.tensors),
         tensor_bytes=info.tensor_bytes,
         tensor_types=info.tensor_type_bytes(),
-        tokenizer_model=_str(info.get("tokenizer.ggml.model")),
+        tokenizer_model=_text(info, "tokenizer.ggml.model"),
         vocab_size=info.vocab_size,
         special_tokens=special,
         chat_template=info.chat_template,
-        adapter_type=_str(info.get("adapter.type")),
+        adapter_type=_text(info, "adapter.type"),
         lora_alpha=float(alpha) if isinstance(alpha, int | float) else None,
         warnings=[str(w) for w in info.warnings],
     )
@@ -130,11 +130,14 @@ def model_facts(info: GGUFInfo) -> ModelFacts:
 
 def raw_keys(info: GGUFInfo) -> dict[str, Any]:
     """Every key/value in file order, JSON-ready: a long array becomes a short summary
-    (`{"array": "string", "count": 49152, "first": [...]}`) so the output stays readable."""
+    (`{"array": "string", "count": 49152, "first": [...]}`) and a long string its size, so the
+    output stays readable."""
     out: dict[str, Any] = {}
     for key, value in info.metadata.items():
         if isinstance(value, ArraySummary):
             out[key] = {"array": value.type.name.lower(), "count": value.count}
+        elif isinstance(value, StringSummary):
+            out[key] = {"string": "not decoded", "bytes": value.size}
         elif isinstance(value, list) and len(value) > _SHOWN_ARRAY_ITEMS:
             out[key] = {
                 "array": info.value_types[key][-1].name.lower(),
@@ -150,5 +153,6 @@ def _has_array(info: GGUFInfo) -> bool:
     return isinstance(info.get(Keys.TOKENS), list | ArraySummary)
 
 
-def _str(value: Value | None) -> str | None:
-    return value if isinstance(value, str) else None
+def _text(info: GGUFInfo, key: str) -> str | None:
+    """A string key's text, decoded if it was summarised; None when missing or not a string."""
+    return info.text(key) if isinstance(info.get(key), str | StringSummary) else None

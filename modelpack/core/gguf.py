@@ -4,7 +4,8 @@ llama.cpp's `gguf.GGUFReader` maps the whole file with numpy, decodes every toke
 vocabulary and builds a view over every tensor: seconds for a small model. modelpack only needs
 the metadata and the tensor infos, so this reader walks them with `struct` over an mmap, stops
 before the tensor data, and leaves large arrays (vocabularies, merges, scores) undecoded: they
-become an `ArraySummary` that `GGUFInfo.load_array` decodes on demand. Reading a model's
+become an `ArraySummary` that `GGUFInfo.load_array` decodes on demand, and so do strings
+longer than `MAX_INLINE_STRING` (a `StringSummary`, see `GGUFInfo.text`). Reading a model's
 metadata takes milliseconds whatever the file's size.
 
 The file is input from anywhere, so every count and length is checked against the bytes that
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 from itertools import repeat
 from pathlib import Path
 from types import MappingProxyType
-from typing import Final, Literal, NoReturn, TypeAlias
+from typing import Final, Literal, NoReturn, TypeAlias, overload
 
 from modelpack.core.gguf_spec import (
     DEFAULT_ALIGNMENT,
@@ -49,10 +50,12 @@ from modelpack.errors import InputError
 __all__ = [
     "DEFAULT_ARRAY_LIMIT",
     "MAX_ARRAY_DEPTH",
+    "MAX_INLINE_STRING",
     "ArraySummary",
     "GGUFError",
     "GGUFInfo",
     "GGUFWarning",
+    "StringSummary",
     "TensorInfo",
     "Value",
     "read_gguf",
@@ -75,6 +78,14 @@ _CUT_OR_DAMAGED = "the file is truncated or damaged; download or copy it again"
 _UNKNOWN_TYPE = "value types are 0 to 12; the file is damaged or newer than modelpack"
 _NAME_SHOWN = 80
 _INT64_LIMIT: Final = 1 << 63
+MAX_INLINE_STRING: Final = 32 << 10
+"""String values longer than this many bytes are not decoded by the read: they become a
+`StringSummary`. Chat templates are a few KB; longer is an embedded tokenizer.json (MBs) or a
+damaged length. Decoding n bytes of UTF-8 can take 4n bytes (one character past U+FFFF widens a
+whole Python string) and a decode error copies the bytes, so a read that decoded every string
+could allocate several times the file's size; this keeps it within the file's size plus a
+constant."""
+
 MAX_KEY_LENGTH: Final = 65535
 """The GGUF specification caps key names at 2**16 - 1 bytes; a longer one is damage (found by
 fuzzing: a flipped length byte made a 33 MB key that was decoded before this check)."""
@@ -114,7 +125,17 @@ class ArraySummary:
     """Bytes the array takes in the file, its header included."""
 
 
-Value: TypeAlias = "int | float | bool | str | list[Value] | ArraySummary"
+@dataclass(frozen=True, slots=True)
+class StringSummary:
+    """A string left undecoded because it is long; `GGUFInfo.text(key)` decodes it."""
+
+    offset: int
+    """Byte offset of the string in the file (its length field)."""
+    size: int
+    """Bytes of UTF-8 text."""
+
+
+Value: TypeAlias = "int | float | bool | str | list[Value] | ArraySummary | StringSummary"
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +182,8 @@ class GGUFInfo:
     version: int
     byte_order: Literal["little", "big"]
     metadata: Mapping[str, Value]
-    """Every key/value in file order; large arrays are `ArraySummary`s."""
+    """Every key/value in file order; large arrays are `ArraySummary`s, long strings
+    `StringSummary`s."""
     value_types: Mapping[str, tuple[ValueType, ...]]
     """(type,) for a scalar or string, (ARRAY, element type) for an array."""
     key_offsets: Mapping[str, int]
@@ -207,23 +229,50 @@ class GGUFInfo:
             return value
         if not isinstance(value, ArraySummary):
             raise TypeError(f"{key} is a {self.value_types[key][0].name.lower()}, not an array")
+        with self._reread() as parser:
+            loaded, end = parser.array(value.offset, f"key {_q(key)}", 1, None)
+        if not isinstance(loaded, list) or end != value.offset + value.size:
+            self._changed(value.offset)
+        return loaded
+
+    def text(self, key: str) -> str | None:
+        """The string under `key`, decoding it from the file if it was summarised; None when
+        the key is missing. A key of another type raises GGUFError."""
+        value = self.metadata.get(key)
+        if value is None or isinstance(value, str):
+            return value
+        if not isinstance(value, StringSummary):
+            self._bad_type(key, "a string")
+        with self._reread() as parser:
+            loaded, end = parser.string(value.offset, f"key {_q(key)}")
+        if end != value.offset + parser.len_size + value.size:
+            self._changed(value.offset)
+        return loaded
+
+    @contextmanager
+    def _reread(self) -> Iterator[_Parser]:
+        """A parser over the file (or buffer) this came from, checked like the first read."""
         opened: AbstractContextManager[_Buffer]
         if self._buffer is not None:
             opened = nullcontext(self._buffer)
         elif self._path is not None:
             opened = _mapped(self._path, self.source)
         else:
-            raise ValueError("this GGUFInfo has no file or buffer to load arrays from")
-        changed = "the file changed since its metadata was read"
+            raise ValueError("this GGUFInfo has no file or buffer to load values from")
         with opened as buf:
             if len(buf) != self.file_size:
-                raise GGUFError(changed, source=self.source, hint="read it again")
-            parser = _Parser(buf, self.source, None)
+                self._changed(None)
+            parser = _Parser(buf, self.source, None, summarise_strings=False)
             parser.setup(self.byte_order, self.version)
-            loaded, end = parser.array(value.offset, f"key {_q(key)}", 1, None)
-        if not isinstance(loaded, list) or end != value.offset + value.size:
-            raise GGUFError(changed, source=self.source, offset=value.offset, hint="read it again")
-        return loaded
+            yield parser
+
+    def _changed(self, offset: int | None) -> NoReturn:
+        raise GGUFError(
+            "the file changed since its metadata was read",
+            source=self.source,
+            offset=offset,
+            hint="read it again",
+        )
 
     # Typed views of the keys modelpack uses. Missing keys give None; a key with the wrong
     # type raises GGUFError, because guessing would hide a broken file.
@@ -340,10 +389,7 @@ class GGUFInfo:
         )
 
     def _str(self, key: str) -> str | None:
-        value = self.metadata.get(key)
-        if value is None or isinstance(value, str):
-            return value
-        self._bad_type(key, "a string")
+        return self.text(key)
 
     def _int(self, key: str | None) -> int | None:
         value = None if key is None else self.metadata.get(key)
@@ -377,7 +423,9 @@ def read_gguf(
 
     `arrays`: decode arrays of at most this many elements (nested arrays: all their elements
     together) and summarise larger ones; True decodes everything, False summarises every
-    non-empty array. The file is memory-mapped and only its header pages are touched.
+    non-empty array. Strings longer than `MAX_INLINE_STRING`, and arrays holding one, are
+    summarised whatever `arrays` says. The file is memory-mapped and only its header pages
+    are touched.
     """
     limit = _array_limit(arrays=arrays)
     source = os.fspath(path)
@@ -497,14 +545,21 @@ _PLAIN_TYPES: Final[dict[int, tuple[int, int, TensorType]]] = {
 """Tensor types the fast path of `_Parser.tensor_infos` takes: (block, block bytes, type)."""
 
 
+class _LongString(Exception):
+    """A string in an array is longer than `MAX_INLINE_STRING`: the array is summarised."""
+
+
 class _Parser:
     """One pass over a buffer. Offsets are absolute; `end` is the buffer's length."""
 
-    def __init__(self, buf: _Buffer, source: str, limit: int | None) -> None:
+    def __init__(
+        self, buf: _Buffer, source: str, limit: int | None, *, summarise_strings: bool = True
+    ) -> None:
         self.buf = buf
         self.end = len(buf)
         self.source = source
         self.limit = limit
+        self.string_limit = MAX_INLINE_STRING if summarise_strings else None
         self.warnings: list[GGUFWarning] = []
         self.setup("little", 3)
 
@@ -629,7 +684,22 @@ class _Parser:
             )
         return pos, n_tensors, n_kv
 
-    def string(self, pos: int, what: str, limit: int | None = None) -> tuple[str, int]:
+    @overload
+    def string(self, pos: int, what: str, limit: int | None = None) -> tuple[str, int]: ...
+    @overload
+    def string(
+        self, pos: int, what: str, *, summarise_over: int | None
+    ) -> tuple[str | StringSummary, int]: ...
+    def string(
+        self,
+        pos: int,
+        what: str,
+        limit: int | None = None,
+        *,
+        summarise_over: int | None = None,
+    ) -> tuple[str | StringSummary, int]:
+        """The string at `pos`: longer than `limit` is an error, longer than `summarise_over`
+        a `StringSummary`."""
         size = self.len_size
         self.need(pos, size, what)
         n = self.length.unpack_from(self.buf, pos)[0]
@@ -642,6 +712,8 @@ class _Parser:
                 pos,
                 _CUT_OR_DAMAGED,
             )
+        if summarise_over is not None and n > summarise_over:
+            return StringSummary(pos, n), start + n
         try:
             # Decoded from a view: slicing the mmap would copy the bytes first, and a damaged
             # length could make that copy as large as the file, on top of the text.
@@ -659,7 +731,7 @@ class _Parser:
                 return self.boolean([value], pos, what)[0], pos + 1
             return value, pos + scalar.size
         if vtype == ValueType.STRING:
-            return self.string(pos, what)
+            return self.string(pos, what, summarise_over=self.string_limit)
         if vtype == ValueType.ARRAY:
             return self.array(pos, what, 1, self.limit)
         self.fail(f"unknown value type {vtype} for {what}", type_pos, _UNKNOWN_TYPE)
@@ -700,7 +772,13 @@ class _Parser:
             end, total = self.skip(elem, count, data, what, depth)
             if total > limit:
                 return ArraySummary(ValueType.ARRAY, count, pos, end - pos), end
-        return self.decode(elem, count, data, what, depth)
+        if depth > 1 or self.string_limit is None:
+            return self.decode(elem, count, data, what, depth)
+        try:  # a string longer than MAX_INLINE_STRING anywhere inside summarises the array
+            return self.decode(elem, count, data, what, depth)
+        except _LongString:
+            end, _ = self.skip(elem, count, data, what, depth)
+            return ArraySummary(ValueType(elem), count, pos, end - pos), end
 
     def decode(
         self, elem: int, count: int, data: int, what: str, depth: int
@@ -754,6 +832,7 @@ class _Parser:
         start = pos
         buf, end, step = self.buf, self.end, self.len_size
         unpack = self.length.unpack_from
+        longest = end if self.string_limit is None else self.string_limit + step
         out: list[Value] = []
         append = out.append
         try:
@@ -761,6 +840,8 @@ class _Parser:
                 stop = pos + step + unpack(buf, pos)[0]
                 if stop > end:
                     break
+                if stop - pos > longest:
+                    raise _LongString
                 append(str(buf[pos + step : stop], "utf-8"))
                 pos = stop
             else:

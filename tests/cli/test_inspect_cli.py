@@ -67,6 +67,22 @@ def test_keys_summarise_large_arrays(smollm2_path: Path) -> None:
     assert json.loads(out)["tokenizer.ggml.merges"] == {"array": "string", "count": 48900}
 
 
+def test_keys_summarise_long_strings_but_facts_decode_them(
+    tiny_gguf: Callable[..., Path],
+) -> None:
+    """An embedded tokenizer.json-sized string is shown by size; the license still reads."""
+    license_text = "Permission is granted. " * 4000  # 92 KB
+    path = tiny_gguf(extra={"general.license": license_text, "tokenizer.huggingface.json": "{}"})
+    code, out, _ = run(str(path), "--keys", "--json")
+    assert code == 0
+    keys = json.loads(out)
+    assert keys["general.license"] == {"string": "not decoded", "bytes": len(license_text)}
+    assert keys["tokenizer.huggingface.json"] == "{}"
+    code, out, _ = run(str(path), "--json")
+    assert code == 0
+    assert json.loads(out)["license"] == license_text
+
+
 def test_unknown_chat_template_warns_with_the_nearest_format(
     tiny_gguf: Callable[..., Path],
 ) -> None:

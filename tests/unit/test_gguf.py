@@ -21,9 +21,11 @@ from modelpack.core import gguf_spec as spec
 from modelpack.core.gguf import (
     DEFAULT_ARRAY_LIMIT,
     MAX_ARRAY_DEPTH,
+    MAX_INLINE_STRING,
     ArraySummary,
     GGUFError,
     GGUFInfo,
+    StringSummary,
     read_gguf,
     read_gguf_bytes,
     sanitize,
@@ -457,6 +459,33 @@ def test_load_array_errors(tmp_path: Path) -> None:
     path.write_bytes(kitchen_sink() + b"\0" * 32)
     with pytest.raises(GGUFError, match="changed since"):
         info.load_array("a.u8")
+
+
+def test_long_strings_are_summarised_and_decoded_on_demand(tmp_path: Path) -> None:
+    """A string past MAX_INLINE_STRING (a tokenizer.json, or a damaged length) is not decoded
+    by the read; `text` decodes it, and the typed properties use `text`."""
+    template = "{{ bos_token }}" + "é" * MAX_INLINE_STRING  # 2 bytes a character
+    short = "x" * MAX_INLINE_STRING
+    raw = Raw().scalar("general.architecture", V.STRING, "llama")
+    raw.scalar(spec.Keys.CHAT_TEMPLATE, V.STRING, template).scalar("short", V.STRING, short)
+    raw.array("list", V.STRING, ["a", "🙂" * MAX_INLINE_STRING])
+    path = tmp_path / "m.gguf"
+    path.write_bytes(raw.build())
+    info = read_gguf(path)
+    key = spec.Keys.CHAT_TEMPLATE
+    offset = info.key_offsets[key] + 8 + len(key) + 4
+    assert info.metadata[key] == StringSummary(offset, len(template.encode()))
+    assert info.metadata["short"] == short  # the limit itself is still decoded
+    assert info.chat_template == template == info.text(spec.Keys.CHAT_TEMPLATE)
+    assert isinstance(info.metadata["list"], ArraySummary)
+    assert info.load_array("list") == ["a", "🙂" * MAX_INLINE_STRING]
+    assert read_gguf(path, arrays=True).metadata["list"] == info.metadata["list"]
+    assert info.text("architecture.missing") is None
+    with pytest.raises(GGUFError, match="expected a string"):
+        info.text("list")
+    path.write_bytes(raw.build() + b"\0")
+    with pytest.raises(GGUFError, match="changed since"):
+        info.text(spec.Keys.CHAT_TEMPLATE)
 
 
 def test_invalid_arrays_argument_is_a_programming_error() -> None:
