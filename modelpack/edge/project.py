@@ -19,7 +19,17 @@ from modelpack.core.versions import OllamaVersion
 from modelpack.errors import SetupError, UsageError
 
 DEFAULT_SPEC = "modelpack.yaml"
-BUILTIN_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+
+
+def _builtin_templates() -> Path:
+    """The copy a wheel carries (modelpack/_templates, see pyproject.toml), else the
+    templates/ folder of the source checkout an editable install runs from."""
+    package = Path(__file__).resolve().parents[1]
+    wheel = package / "_templates"
+    return wheel if wheel.is_dir() else package.parent / "templates"
+
+
+BUILTIN_TEMPLATES = _builtin_templates()
 
 
 @dataclass(frozen=True)

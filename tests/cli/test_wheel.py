@@ -1,0 +1,72 @@
+"""The wheel users install carries the built-in templates, and modelpack finds them there.
+
+Built from a copy of the project's files (so nothing is written into the checkout) with the
+test environment's setuptools, offline; the wheel is unpacked and run with it first on the path,
+ahead of the editable install.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def unpacked_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    source = tmp_path_factory.mktemp("source")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    ignore = shutil.ignore_patterns("__pycache__")
+    for name in ("modelpack", "templates"):
+        shutil.copytree(ROOT / name, source / name, ignore=ignore)
+    out = tmp_path_factory.mktemp("wheel")
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
+    options = ["-q", "--no-deps", "--no-build-isolation", "-w", str(out)]
+    subprocess.run([*pip, "wheel", *options, str(source)], check=True, capture_output=True)
+    (wheel,) = out.glob("modelpack-*.whl")
+    site = tmp_path_factory.mktemp("site")
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(site)
+    return site
+
+
+def run_from(site: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Python with the wheel first on the path, run outside the checkout (whose folder would
+    otherwise come first as the current directory)."""
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    return subprocess.run(
+        [sys.executable, *args], env=env, cwd=site, capture_output=True, text=True, check=False
+    )
+
+
+def test_wheel_carries_every_built_in_template(unpacked_wheel: Path) -> None:
+    shipped = {p.relative_to(ROOT / "templates") for p in (ROOT / "templates").rglob("*.*")}
+    carried = unpacked_wheel / "modelpack" / "_templates"
+    assert shipped, "no templates in the checkout"
+    assert {p.relative_to(carried) for p in carried.rglob("*.*")} == shipped
+
+
+def test_installed_wheel_uses_its_own_templates(unpacked_wheel: Path, smollm2_path: Path) -> None:
+    probe = run_from(
+        unpacked_wheel,
+        "-c",
+        "import modelpack; from modelpack.edge.project import BUILTIN_TEMPLATES as t; "
+        "print(modelpack.__file__); print(t)",
+    )
+    assert probe.returncode == 0, probe.stderr
+    module, templates = probe.stdout.splitlines()
+    assert Path(module).is_relative_to(unpacked_wheel)
+    assert Path(templates) == unpacked_wheel / "modelpack" / "_templates"
+    # Detecting SmolLM2's ChatML needs the chat formats the wheel carries.
+    result = run_from(unpacked_wheel, "-m", "modelpack", "inspect", str(smollm2_path), "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["chat_format"]["format"] == "chatml"
