@@ -70,3 +70,10 @@ def test_installed_wheel_uses_its_own_templates(unpacked_wheel: Path, smollm2_pa
     result = run_from(unpacked_wheel, "-m", "modelpack", "inspect", str(smollm2_path), "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["chat_format"]["format"] == "chatml"
+
+
+def test_wheel_carries_every_module(unpacked_wheel: Path) -> None:
+    """pyproject.toml lists the packages by hand (for the templates mapping): a new subpackage
+    must be added there."""
+    ours = {p.relative_to(ROOT) for p in (ROOT / "modelpack").rglob("*.py")}
+    assert ours <= {p.relative_to(unpacked_wheel) for p in unpacked_wheel.rglob("*.py")}
