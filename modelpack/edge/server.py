@@ -125,6 +125,38 @@ def die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
+def spawn_in_group(
+    cmd: list[str], env: Mapping[str, str], log_path: Path, *, tie_to_parent: bool
+) -> subprocess.Popen[bytes]:
+    """Start `cmd` as the leader of a new process group, so that stopping the group also ends
+    what it spawns; with `tie_to_parent`, Linux ends it if this process dies."""
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            cmd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent if tie_to_parent and sys.platform == "linux" else None,
+        )
+
+
+def stop_child_group(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """SIGTERM a child's whole process group, SIGKILL it after `timeout`, and reap the child."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    # What the leader spawned (Ollama's runners) may outlive it by a moment; none may be left.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
 class OllamaServer:
     """A managed `ollama serve` on a loopback port. Use as a context manager, or start()/stop().
 
@@ -206,18 +238,12 @@ class OllamaServer:
             "OLLAMA_MODELS": str(self.models_dir),
             "HOME": str(self.workdir),
         }
-        with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(
-                [str(self.build.binary), "serve"],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=die_with_parent
-                if self.die_with_parent and sys.platform == "linux"
-                else None,
-            )
+        self._process = spawn_in_group(
+            [str(self.build.binary), "serve"],
+            env,
+            self.log_path,
+            tie_to_parent=self.die_with_parent,
+        )
         self.port = port
 
     def _wait_ready(self) -> None:
@@ -261,19 +287,8 @@ class OllamaServer:
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM the whole process group, then SIGKILL what is left after `timeout`."""
         process, self._process = self._process, None
-        if process is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        # Runners in the group may outlive the server by a moment; make sure none is left.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
+        if process is not None:
+            stop_child_group(process, timeout)
 
     def restart(self) -> OllamaServer:
         """Stop (what is left of) the server and start it again on the same port and models
@@ -335,5 +350,7 @@ __all__ = [
     "is_running",
     "port_is_free",
     "server_version",
+    "spawn_in_group",
+    "stop_child_group",
     "stop_process_group",
 ]
