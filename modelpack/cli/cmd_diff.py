@@ -3,13 +3,18 @@
 Each side is one of (tried in this order):
 
 - `live:TAG`: a model on the Ollama server, read with `/api/show`;
+- `build:PACKAGE[:VARIANT][@REF]`: the Modelfile a recorded build created the variant from
+  (kept in `modelfiles/<package>/builds/`, see `modelpack.edge.history`). REF is `latest` (the
+  default), `previous`, `~N` (N builds back) or a build id; VARIANT defaults to the variant
+  that build made stable, and says which on stderr. Its weights compare by the digests
+  recorded at build time. A build made by a modelpack that did not record Modelfiles is an
+  error that says to rebuild;
 - a path to a Modelfile (its FROM and ADAPTER files are hashed, relative to its folder);
 - `PACKAGE:VARIANT`, or `PACKAGE`, rendered from the spec. `PACKAGE` alone means the variant
   the last build made stable, else the first of the chain, and says which on stderr.
 
-Two builds cannot be compared yet: the build record keeps each variant's digests, not its
-Modelfile, so `build:...` is refused with a one-line error that says so. Everything is
-rendered for the server's version when a side is live, else for the project's target.
+Everything is rendered and compared for the server's version when a side is live, else for
+the project's target.
 """
 
 from __future__ import annotations
@@ -32,8 +37,10 @@ BUILD = "build:"
 @dataclass(frozen=True)
 class _Side:
     text: str
-    kind: str  # live | file | spec
+    kind: str  # live | build | file | spec
     label: str
+    variant: str | None = None
+    ref: str = ""
 
 
 @click.command("diff")
@@ -43,7 +50,8 @@ class _Side:
 def diff_command(a: str, b: str, spec_file: Path | None) -> None:
     """Show the differences between models A and B: parameters, template (as a unified
     diff), system prompt, messages, license and GGUF. Each of A and B is PACKAGE:VARIANT or
-    PACKAGE (rendered from the spec), a Modelfile path, or live:TAG (a model on the server).
+    PACKAGE (rendered from the spec), a Modelfile path, live:TAG (a model on the server), or
+    build:PACKAGE[:VARIANT][@REF] (a recorded build; REF is latest, previous, ~N or an id).
 
     Exit status: 0 the same, 1 different, 2 usage or setup error.
     """
@@ -52,7 +60,7 @@ def diff_command(a: str, b: str, spec_file: Path | None) -> None:
     from modelpack.errors import ServerError, SetupError
 
     sides = [_classify(a), _classify(b)]
-    context = _Context(spec_file, needs_spec=any(s.kind == "spec" for s in sides))
+    context = _Context(spec_file, needs_spec=any(s.kind in ("spec", "build") for s in sides))
     try:
         if any(s.kind == "live" for s in sides):
             version = context.client().ollama_version()
@@ -80,11 +88,16 @@ def _classify(text: str) -> _Side:
             raise UsageError(f"{text!r} names no model", hint="write live:TAG, e.g. live:smol:pkg")
         return _Side(text[len(LIVE) :], "live", text)
     if text.startswith(BUILD):
-        raise UsageError(
-            f"{text!r}: comparing builds is not possible yet: the build record keeps each "
-            "variant's digests, not its Modelfile",
-            hint="compare the spec (PACKAGE:VARIANT) or the server (live:TAG) instead",
-        )
+        from modelpack.edge.history import LATEST
+
+        body, at, ref = text[len(BUILD) :].partition("@")
+        package, _, variant = body.partition(":")
+        if not package or (at and not ref):
+            raise UsageError(
+                f"{text!r} names no build",
+                hint="write build:PACKAGE[:VARIANT][@REF], e.g. build:pkg@previous",
+            )
+        return _Side(body, "build", text, variant or None, ref or LATEST)
     if Path(text).is_file():
         return _Side(text, "file", text)
     return _Side(text, "spec", text)
@@ -149,6 +162,15 @@ class _Context:
                     hint="see `ollama list`, or build it with `modelpack build PACKAGE`",
                 )
             return state
+        if side.kind == "build":
+            from modelpack.edge.history import recorded_modelfile
+
+            package = side.text.partition(":")[0]
+            recorded = recorded_modelfile(self.project, package, side.variant, side.ref)
+            if recorded.chosen is not None:
+                click.echo(f"{side.label} means {recorded.label} ({recorded.chosen})", err=True)
+            self.chosen[side.label] = recorded.label
+            return recorded.state(version)
         if side.kind == "file":
             path = Path(side.text)
             text = decode(path.read_bytes(), source=side.text)
@@ -182,7 +204,7 @@ class _Context:
 
 
 def _label(side: _Side, context: _Context) -> str:
-    return context.chosen.get(side.text, side.label)
+    return context.chosen.get(side.label, side.label)
 
 
 def _print(differences: list[Any], labels: list[str]) -> None:

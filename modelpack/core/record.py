@@ -3,7 +3,9 @@
 It says which spec and server built what (digests of every Modelfile, GGUF and model), how
 each variant did in its smoke test, and where the stable tag points. Later commands read it: a
 rebuild skips variants whose inputs and model are unchanged, `status` compares it with the
-server, and `rollback` walks its history.
+server, and `rollback` walks its history. Each build also keeps an immutable copy in
+`modelfiles/<package>/builds/` (see `modelpack.edge.history`), and since each variant's
+Modelfile text is recorded, `diff` can compare two builds.
 """
 
 from __future__ import annotations
@@ -55,6 +57,12 @@ class VariantResult(_Model):
     """Where they first differ, or why the check could not run."""
     warnings: list[str] = Field(default_factory=list)
     prompts: list[PromptResult] = Field(default_factory=list)
+    modelfile: str | None = None
+    """The exact Modelfile text this build rendered for the variant and created it from (or
+    found unchanged on the server); None in records written before it was kept."""
+    file_digests: dict[str, str] = Field(default_factory=dict)
+    """The FROM and ADAPTER values of `modelfile` that name local files, as written, -> the
+    digest each file had at build time (`modelpack diff build:...` compares weights by them)."""
 
     def metric(self, name: str) -> float | None:
         """The first prompt's value of a metric (the one the summary table shows)."""

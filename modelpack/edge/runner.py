@@ -15,7 +15,7 @@ model, keeps its recorded result (unless forced).
 from __future__ import annotations
 
 import hashlib
-import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -24,7 +24,7 @@ from pathlib import Path
 from modelpack.core.chat import parity
 from modelpack.core.gguf import read_gguf
 from modelpack.core.memory import default_num_ctx, fit
-from modelpack.core.modelfile import parse
+from modelpack.core.modelfile import Modelfile, parse
 from modelpack.core.record import BuildRecord, PromptResult, VariantResult
 from modelpack.core.render import Rendered
 from modelpack.core.request import local_files, plan_create
@@ -33,7 +33,7 @@ from modelpack.core.spec import MemoryBudget, Smoke
 from modelpack.core.versions import OllamaVersion
 from modelpack.edge.blobs import Blobs, DigestCache
 from modelpack.edge.client import OllamaClient
-from modelpack.edge.files import atomic_write_text
+from modelpack.edge.history import record_path, write_build
 from modelpack.edge.lifecycle import move_stable
 from modelpack.edge.probe import Prober
 from modelpack.edge.project import Project
@@ -52,10 +52,6 @@ class Event:
     message: str
     done: int | None = None
     total: int | None = None
-
-
-def record_path(project: Project, package: str) -> Path:
-    return project.spec_dir / "modelfiles" / package / "build.json"
 
 
 def _sha256(text: str) -> str:
@@ -123,9 +119,19 @@ class Builder:
                 )
                 self.emit(Event("verdict", item.variant, f"skipped: {too_big}"))
                 continue
+            digests, written = self._hash(item)
             try:
                 result = self._variant(
-                    item, tag, version, spec.smoke, smoke_key, previous, force=force, smoke=smoke
+                    item,
+                    tag,
+                    version,
+                    spec.smoke,
+                    smoke_key,
+                    previous,
+                    digests=digests,
+                    written=written,
+                    force=force,
+                    smoke=smoke,
                 )
             except ServerGoneError as exc:
                 result = VariantResult(
@@ -133,6 +139,8 @@ class Builder:
                     tag=tag,
                     verdict="failed",
                     reason=f"server went away: {exc.message}",
+                    modelfile=item.text,
+                    file_digests=written,
                 )
                 results.append(result)
                 self.emit(Event("verdict", item.variant, f"failed: {result.reason}"))
@@ -173,6 +181,17 @@ class Builder:
             return f"does not fit on the GPU (smoke.gpu is require): {result.reason}"
         return None
 
+    def _hash(self, item: Rendered) -> tuple[dict[Path, str], dict[str, str]]:
+        """The digests of the local files the variant's FROM and ADAPTER name: by path (to
+        upload them) and by the value as the Modelfile writes it (for the record)."""
+        base = item.path.parent
+        modelfile = parse(item.text)
+        digests: dict[Path, str] = {}
+        for path in local_files(modelfile, base):
+            self.emit(Event("hash", item.variant, f"digest of {path.name}"))
+            digests[path] = self.blobs.cache.digest(path)
+        return digests, _written_digests(modelfile, base, digests)
+
     def _variant(
         self,
         item: Rendered,
@@ -182,16 +201,13 @@ class Builder:
         smoke_key: str,
         previous: BuildRecord | None,
         *,
+        digests: dict[Path, str],
+        written: dict[str, str],
         force: bool,
         smoke: bool,
     ) -> VariantResult:
         base = item.path.parent
         modelfile_digest = _sha256(item.text + smoke_key)
-        files = local_files(parse(item.text), base)
-        digests: dict[Path, str] = {}
-        for path in files:
-            self.emit(Event("hash", item.variant, f"digest of {path.name}"))
-            digests[path] = self.blobs.cache.digest(path)
         gguf_digest = ",".join(sorted(digests.values())) or None
         model_digest = self.client.model_digest(tag)
 
@@ -205,11 +221,15 @@ class Builder:
             and last.model_digest == model_digest
         )
         if unchanged and last is not None:
+            # The same text (its digest matched): recorded also when the last record lacks it.
+            kept = last.model_copy(
+                update={"created": False, "modelfile": item.text, "file_digests": written}
+            )
             if not smoke or last.verdict != "skipped":
                 self.emit(Event("create", item.variant, f"{tag} unchanged, keeping its result"))
-                return last.model_copy(update={"created": False})
+                return kept
             # Created earlier without a smoke test: test the model that is there.
-            return self.smoke_test(last.model_copy(update={"created": False}), spec_smoke)
+            return self.smoke_test(kept, spec_smoke)
 
         base_result = VariantResult(
             variant=item.variant,
@@ -217,6 +237,8 @@ class Builder:
             verdict="failed",
             modelfile_digest=modelfile_digest,
             gguf_digest=gguf_digest,
+            modelfile=item.text,
+            file_digests=written,
         )
         for path in digests:
 
@@ -356,8 +378,9 @@ class Builder:
         reachable: bool,
     ) -> BuildRecord:
         """Move the stable tag to the first passing variant (if the server is still there)
-        and write the record. An unreachable server is not asked anything: the record then
-        keeps the stable digest it had."""
+        and write the record, as `build.json` and as a copy in the package's build history
+        (:func:`modelpack.edge.history.write_build`). An unreachable server is not asked
+        anything: the record then keeps the stable digest it had."""
         spec = self.project.loaded.package(package)
         stable_tag = f"{spec.model}:{package}"
         winner = next((r for r in results if r.verdict == "passed"), None) if reachable else None
@@ -398,9 +421,19 @@ class Builder:
             history=history,
             published=previous.published if previous else [],
         )
-        path = record_path(self.project, package)
-        atomic_write_text(path, json.dumps(record.model_dump(mode="json"), indent=2) + "\n")
+        write_build(self.project, package, record)
         return record
+
+
+def _written_digests(modelfile: Modelfile, base: Path, digests: dict[Path, str]) -> dict[str, str]:
+    """FROM and ADAPTER values as written -> the digest of the local file each names."""
+    written: dict[str, str] = {}
+    for command in modelfile.commands:
+        if command.name in {"from", "adapter"}:
+            path = (base / os.path.expanduser(command.args)).resolve()
+            if path in digests:
+                written[command.args] = digests[path]
+    return written
 
 
 def _read_record(path: Path) -> BuildRecord | None:

@@ -1,5 +1,6 @@
 """`modelpack diff` between variants of a spec and Modelfiles, and the setup errors of `diff` and
-`status` (no server needed; the live side is tested in tests/integration/test_status_real.py)."""
+`status` (no server needed; the live side is tested in tests/integration/test_status_real.py,
+recorded builds in tests/cli/test_diff_builds_cli.py)."""
 
 from __future__ import annotations
 
@@ -82,13 +83,6 @@ def test_a_different_gguf_is_a_difference(project: Path) -> None:
     assert code == 1
     assert out.splitlines()[1].split()[0] == "gguf"
     assert diff("a.Modelfile", "a.Modelfile")[0] == 0
-
-
-def test_builds_cannot_be_compared_yet(project: Path) -> None:
-    code, _, err = diff("build:pkg", "pkg:full")
-    assert code == 2
-    assert err.startswith("error: 'build:pkg': comparing builds is not possible yet")
-    assert len(err.splitlines()) == 1
 
 
 def test_a_side_that_is_nothing_known(project: Path) -> None:

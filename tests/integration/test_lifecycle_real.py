@@ -102,12 +102,27 @@ def test_rollback_after_a_spec_change_and_rebuild_needs_no_rebuild(
     first = digest(host, "smol:pkg")
     project = project_for(tmp_path / "next", smollm2_path, system="Answer in one word.")
     # Same package in a second folder would keep its own record; switch in place instead.
-    (tmp_path / "modelpack.yaml").write_text((tmp_path / "next/modelpack.yaml").read_text())
+    spec = (tmp_path / "next/modelpack.yaml").read_text()
+    spec = spec.replace("{temperature: 0,", "{temperature: 0, num_ctx: 2048,")
+    (tmp_path / "modelpack.yaml").write_text(spec)
     project = open_project(tmp_path / "modelpack.yaml")
     record, _, _ = build(project, host)
     switched = digest(host, "smol:pkg")
     assert record.stable_variant == "full" and switched != first
     assert digest(host, "smol:pkg-full") != first  # the old model survives only in its archive
+
+    # Each build kept the Modelfile it created each variant from, in its own history file.
+    full = record.variant("full")
+    assert full is not None and full.modelfile is not None
+    assert "PARAMETER num_ctx 2048" in full.modelfile and full.file_digests
+    assert len(list((tmp_path / "modelfiles/pkg/builds").glob("*.json"))) == 2
+    code, output = cli_run(project, host, "diff", "build:pkg@previous", "build:pkg")
+    assert code == 1, output
+    rows = [line.split() for line in output.splitlines()]
+    assert ["num_ctx", "8192", "2048"] in rows
+    system = next(line for line in output.splitlines() if line.startswith("system "))
+    assert system.endswith("'You are a helpful assistant.'   'Answer in one word.'")
+    assert not any(row[0] in ("gguf", "template:") for row in rows if row)
 
     with OllamaClient(host) as client:
         record = Lifecycle(project, client).rollback("pkg")

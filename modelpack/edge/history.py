@@ -1,0 +1,248 @@
+"""Past builds of a package, so that `modelpack diff` can compare two of them.
+
+`modelfiles/<package>/build.json` is the last build, and `promote`, `rollback` and `push`
+rewrite it. Each finished build also leaves an immutable copy of its record in
+`modelfiles/<package>/builds/<id>.json`, which nothing rewrites. The id is the build's start
+time in UTC, made filename-safe (`20250102T030405Z`), with `-2`, `-3`, ... when two builds
+started within the same second, so ids sort by time. Only the last :data:`KEEP` (20) copies
+are kept; writing a new one deletes the older ones. Every file is written atomically.
+
+A build is named by a reference (:func:`resolve_build`): `latest` (the default), `previous`,
+`~N` (N builds before the latest) or an id (or a prefix of one that matches a single build).
+Since build records store the exact Modelfile text each variant was created from (with the
+digests of the files its FROM and ADAPTER named), a past build's variant can be compared with
+anything `diff` compares, without the files it was built from.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from modelpack.core.drift import ModelState
+from modelpack.core.modelfile import parse
+from modelpack.core.record import BuildRecord
+from modelpack.core.versions import OllamaVersion
+from modelpack.edge.files import atomic_write_text
+from modelpack.edge.project import Project
+from modelpack.errors import UsageError
+
+__all__ = [
+    "KEEP",
+    "LATEST",
+    "PastBuild",
+    "RecordedModelfile",
+    "build_id",
+    "history_dir",
+    "list_builds",
+    "record_path",
+    "recorded_modelfile",
+    "resolve_build",
+    "write_build",
+]
+
+KEEP = 20
+"""How many past builds each package keeps in `modelfiles/<package>/builds/`."""
+
+LATEST = "latest"
+_PREVIOUS = "previous"
+_REF_HINT = "write latest, previous, ~N (N builds back) or a build id"
+
+
+def record_path(project: Project, package: str) -> Path:
+    """The last build's record, `modelfiles/<package>/build.json`."""
+    return project.spec_dir / "modelfiles" / package / "build.json"
+
+
+def history_dir(project: Project, package: str) -> Path:
+    """Where the package's past builds are kept, `modelfiles/<package>/builds/`."""
+    return project.spec_dir / "modelfiles" / package / "builds"
+
+
+def build_id(started_at: str) -> str:
+    """`2025-01-02T03:04:05+00:00` -> `20250102T030405Z` (UTC; a naive time is taken as UTC).
+    A time that does not parse keeps its letters and digits only."""
+    try:
+        moment = datetime.fromisoformat(started_at)
+    except ValueError:
+        return "".join(c for c in started_at if c.isascii() and c.isalnum()) or "build"
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment.strftime("%Y%m%dT%H%M%SZ")
+
+
+def _dump(record: BuildRecord) -> str:
+    return json.dumps(record.model_dump(mode="json"), indent=2) + "\n"
+
+
+def write_build(project: Project, package: str, record: BuildRecord) -> Path:
+    """Write a finished build: `build.json`, and its immutable copy in the history (returned).
+
+    The copy gets the first free id for its start time; then all but the last :data:`KEEP`
+    copies are deleted. Each file is written atomically.
+    """
+    text = _dump(record)
+    folder = history_dir(project, package)
+    stem = build_id(record.started_at)
+    copy, number = folder / f"{stem}.json", 1
+    while copy.exists():
+        number += 1
+        copy = folder / f"{stem}-{number}.json"
+    atomic_write_text(record_path(project, package), text)
+    atomic_write_text(copy, text)
+    for old in _history(folder)[:-KEEP]:
+        old.path.unlink(missing_ok=True)
+    return copy
+
+
+@dataclass(frozen=True)
+class PastBuild:
+    id: str
+    path: Path
+
+    def read(self) -> BuildRecord:
+        try:
+            return BuildRecord.model_validate_json(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UsageError(
+                f"{self.path}: the build record is gone", hint="run the command again"
+            ) from None
+        except ValueError as exc:
+            raise UsageError(
+                f"{self.path}: not a readable build record ({str(exc).splitlines()[0]})",
+                hint="name another build, or delete the file",
+            ) from None
+
+
+def _sort_key(stem: str) -> tuple[str, int]:
+    base, _, number = stem.rpartition("-")
+    if base and number.isdigit():
+        return base, int(number)
+    return stem, 1
+
+
+def _history(folder: Path) -> list[PastBuild]:
+    if not folder.is_dir():
+        return []
+    stems = [p.stem for p in folder.glob("*.json") if not p.name.startswith(".")]
+    return [PastBuild(s, folder / f"{s}.json") for s in sorted(stems, key=_sort_key)]
+
+
+def list_builds(project: Project, package: str) -> list[PastBuild]:
+    """The package's recorded builds, oldest first.
+
+    With no history yet (builds made before modelpack kept one), the last build's
+    `build.json` stands for the only build, named by its start time.
+    """
+    builds = _history(history_dir(project, package))
+    if builds:
+        return builds
+    last = record_path(project, package)
+    if not last.is_file():
+        return []
+    return [PastBuild(build_id(PastBuild("", last).read().started_at), last)]
+
+
+def resolve_build(project: Project, package: str, ref: str = LATEST) -> PastBuild:
+    """The build `ref` names: `latest`, `previous`, `~N`, or an id (or a unique prefix)."""
+    builds = list_builds(project, package)
+    if not builds:
+        spec = project.loaded.spec
+        if package not in spec.packages:
+            raise UsageError(
+                f"no package {package!r} in {project.loaded.source}, and no recorded build of it",
+                hint=f"packages here: {', '.join(spec.packages) or 'none'}",
+            )
+        raise UsageError(
+            f"no recorded build of {package}", hint=f"run `modelpack build {package}` first"
+        )
+    if ref in (LATEST, _PREVIOUS) or ref.startswith("~"):
+        back = {LATEST: 0, _PREVIOUS: 1}.get(ref)
+        if back is None:
+            if not ref[1:].isdigit():
+                raise UsageError(f"{ref!r} is not a build reference", hint=_REF_HINT)
+            back = int(ref[1:])
+        if back >= len(builds):
+            raise UsageError(
+                f"{package} has {len(builds)} recorded build(s), so {ref!r} goes back too far",
+                hint=f"the last {KEEP} builds are kept in {history_dir(project, package)}",
+            )
+        return builds[-1 - back]
+    exact = [b for b in builds if b.id == ref]
+    matches = exact or [b for b in builds if b.id.startswith(ref)]
+    if len(matches) == 1:
+        return matches[0]
+    recent = ", ".join(b.id for b in builds[-5:])
+    if not matches:
+        raise UsageError(
+            f"{package} has no build {ref!r}",
+            hint=f"{_REF_HINT}; the most recent: {recent} (newest last)",
+        )
+    raise UsageError(
+        f"{ref!r} names {len(matches)} builds of {package}",
+        hint=f"give more of the id: {', '.join(b.id for b in matches[-5:])}",
+    )
+
+
+@dataclass(frozen=True)
+class RecordedModelfile:
+    """One variant's Modelfile as a past build created it."""
+
+    package: str
+    variant: str
+    build: str
+    """The build's id."""
+    text: str
+    digests: dict[str, str] = field(default_factory=dict)
+    """FROM and ADAPTER values as written -> the digest of the file each named then."""
+    chosen: str | None = None
+    """Why this variant, when none was asked for (the build's stable variant, or its first)."""
+
+    @property
+    def label(self) -> str:
+        return f"build:{self.package}:{self.variant}@{self.build}"
+
+    def state(self, version: OllamaVersion) -> ModelState:
+        """What the model was, for `diff`. Weights compare by the digests recorded at build
+        time (the files may have changed since); without them, by FROM's text."""
+        modelfile = parse(self.text, source=self.label)
+        return ModelState.from_modelfile(modelfile, digests=self.digests, version=version)
+
+
+def recorded_modelfile(
+    project: Project, package: str, variant: str | None = None, ref: str = LATEST
+) -> RecordedModelfile:
+    """The Modelfile of `variant` (default: the stable variant of that build) in build `ref`."""
+    past = resolve_build(project, package, ref)
+    record = past.read()
+    chosen = None
+    if variant is None:
+        if record.stable_variant is not None:
+            variant, chosen = record.stable_variant, "the variant that build made stable"
+        elif record.variants:
+            variant = record.variants[0].variant
+            chosen = "no variant passed in that build: its first"
+        else:
+            raise UsageError(f"build {past.id} of {package} built no variant", hint=_REF_HINT)
+    result = record.variant(variant)
+    if result is None:
+        built = ", ".join(v.variant for v in record.variants) or "none"
+        raise UsageError(
+            f"build {past.id} of {package} has no variant {variant!r}", hint=f"it built: {built}"
+        )
+    if result.modelfile is None and any(v.modelfile is not None for v in record.variants):
+        raise UsageError(
+            f"build {past.id} of {package} created no {variant} "
+            f"({result.verdict}: {result.reason or 'no reason recorded'})",
+            hint="name another variant or build",
+        )
+    if result.modelfile is None:
+        raise UsageError(
+            f"build {past.id} of {package} did not record the Modelfile of {variant}: "
+            "it was built by an older modelpack",
+            hint=f"rebuild to record it: `modelpack build {package}`",
+        )
+    return RecordedModelfile(
+        package, variant, past.id, result.modelfile, dict(result.file_digests), chosen
+    )
