@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 from modelpack.core.record import BuildRecord, StableChange, VariantResult
 from modelpack.edge.blobs import DigestCache
 from modelpack.edge.client import OllamaClient
+from modelpack.edge.clock import now
 from modelpack.edge.files import atomic_write_text
 from modelpack.edge.project import Project
 from modelpack.errors import ModelpackError, UsageError
@@ -54,7 +54,7 @@ def move_stable(
     archive = archive_tag(stable_tag, digest)
     client.copy(stable_tag, archive)
     return StableChange(
-        at=_now(), tag=stable_tag, variant=variant, digest=digest, reason=reason, archive=archive
+        at=now(), tag=stable_tag, variant=variant, digest=digest, reason=reason, archive=archive
     )
 
 
@@ -195,7 +195,3 @@ class Lifecycle:
 def _with_variant(record: BuildRecord, result: VariantResult) -> BuildRecord:
     variants = [result if v.variant == result.variant else v for v in record.variants]
     return record.model_copy(update={"variants": variants})
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -12,12 +12,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
 
 from modelpack.core.matrix import Cell, MatrixResult, Run
 from modelpack.core.smoke import judge
 from modelpack.core.spec import Package, SmokePrompt
 from modelpack.edge.client import OllamaClient
+from modelpack.edge.clock import now
 from modelpack.edge.openai_target import OpenAITarget
 from modelpack.edge.probe import Prober
 from modelpack.edge.project import Project
@@ -25,10 +25,6 @@ from modelpack.edge.runner import Event
 from modelpack.errors import ServerError, ServerGoneError, UsageError
 
 __all__ = ["MatrixRunner", "run_openai", "select"]
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def select(
@@ -68,7 +64,7 @@ class MatrixRunner:
         repeat: int = 1,
         fail_fast: bool = False,
     ) -> MatrixResult:
-        started, clock = _now(), time.perf_counter()
+        started, clock = now(), time.perf_counter()
         plan = []
         for name in packages:
             package = self.project.loaded.package(name)
@@ -95,7 +91,7 @@ class MatrixRunner:
             server_version=self.client.version(),
             host=self.client.base_url,
             started_at=started,
-            finished_at=_now(),
+            finished_at=now(),
             wall_s=time.perf_counter() - clock,
             repeat=repeat,
             cells=cells,
@@ -182,7 +178,7 @@ def run_openai(
     There are no variants there, so each prompt is one cell of variant "openai". Temperature
     0 is sent: servers differ in their default sampling, and a smoke answer must not.
     """
-    started, clock = _now(), time.perf_counter()
+    started, clock = now(), time.perf_counter()
     cells: list[Cell] = []
     for name in packages:
         package = project.loaded.package(name)
@@ -216,7 +212,7 @@ def run_openai(
         target="openai",
         host=target.base_url,
         started_at=started,
-        finished_at=_now(),
+        finished_at=now(),
         wall_s=time.perf_counter() - clock,
         repeat=repeat,
         cells=cells,

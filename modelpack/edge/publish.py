@@ -37,13 +37,13 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from modelpack.core.record import BuildRecord, Published, PublishedLayer, VariantResult
 from modelpack.edge.blobs import DigestCache
 from modelpack.edge.client import OllamaClient
+from modelpack.edge.clock import now
 from modelpack.edge.files import atomic_write_text
 from modelpack.edge.lifecycle import read_record
 from modelpack.edge.project import Project
@@ -215,10 +215,6 @@ def _sha(digest: str | None) -> str | None:
     return digest if digest.startswith("sha256:") else f"sha256:{digest}"
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
 class Publisher:
     """Pushes one project's packages from one Ollama (`client`, the build's server) to the
     registry named by the spec or by `namespace`/`insecure`. `verify_pull` starts its own
@@ -381,7 +377,7 @@ class Publisher:
                 )
                 for layer in manifest.get("layers") or []
             ],
-            at=_now(),
+            at=now(),
         )
         self.emit(PublishEvent("pushed", target.name, digest))
         return published
@@ -439,11 +435,11 @@ class Publisher:
             digest = line.get("digest")
             if isinstance(digest, str) and digest not in blobs:
                 blobs.append(digest)
-            now = time.monotonic()
+            tick = time.monotonic()
             state = (line.get("status"), digest, line.get("completed"))
             if state != last:
-                last, moved = state, now
-            elif now - moved >= self.stall_timeout:
+                last, moved = state, tick
+            elif tick - moved >= self.stall_timeout:
                 raise _Stalled
             self.emit(
                 PublishEvent(

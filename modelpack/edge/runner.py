@@ -18,7 +18,6 @@ import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 from modelpack.core.chat import parity
@@ -33,6 +32,7 @@ from modelpack.core.spec import MemoryBudget, Smoke
 from modelpack.core.versions import OllamaVersion
 from modelpack.edge.blobs import Blobs, DigestCache
 from modelpack.edge.client import OllamaClient
+from modelpack.edge.clock import now
 from modelpack.edge.history import record_path, write_build
 from modelpack.edge.lifecycle import move_stable
 from modelpack.edge.probe import Prober
@@ -56,10 +56,6 @@ class Event:
 
 def _sha256(text: str) -> str:
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class Builder:
@@ -102,7 +98,7 @@ class Builder:
         stable tag does not move, since nothing was proven to work). With a memory `budget`
         (default: the spec's `ollama.memory`), a variant that cannot fit is skipped before
         anything is created for it."""
-        started = _now()
+        started = now()
         spec = self.project.loaded.package(package)
         version = self.client.ollama_version()
         rendered = self.render(package, version)
@@ -413,7 +409,7 @@ class Builder:
             ollama_version=str(version),
             host=self.client.base_url,
             started_at=started,
-            finished_at=_now(),
+            finished_at=now(),
             variants=results,
             stable_tag=stable_tag,
             stable_variant=stable_variant if winner is not None else None,
