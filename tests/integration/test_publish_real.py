@@ -7,6 +7,7 @@ import os
 import signal
 from pathlib import Path
 
+import httpx
 import ollama_server as rig
 import pytest
 import registry_rig
@@ -23,6 +24,7 @@ from modelpack.edge.publish import Publisher, PublishEvent, PushFailed
 from modelpack.edge.registry import RegistryClient, manifest_blobs
 from modelpack.edge.runner import Builder
 from modelpack.edge.server import OllamaServer, free_port
+from modelpack.errors import ServerError
 
 pytestmark = pytest.mark.integration
 
@@ -187,6 +189,45 @@ def test_pusher_killed_mid_blob_leaves_no_tag(
         assert gguf is not None
         assert not reg.has_blob("halfpush/smollm2", gguf)
     assert read_record(project, "main-gpu").published == []
+
+
+def test_failed_push_deletes_a_tag_left_pointing_at_a_missing_blob(
+    smollm2_path: Path, registry: registry_rig.Registry, tmp_path: Path
+) -> None:
+    """A half-written tag, made for real: push, then delete the GGUF blob through v2 (as a
+    registry garbage collection or a lost disk would). The next push of that tag fails midway;
+    modelpack finds the old manifest naming a missing blob and deletes it, so no user pulls it."""
+    namespace = f"{registry.host}/brokentag"
+    project = make_project(
+        tmp_path / "p",
+        spec_text(namespace, variants="      - lightweight\n"),
+        {smollm2_path.name: smollm2_path},
+    )
+    repo = "brokentag/smollm2"
+    with OllamaServer(rig.install("current"), tmp_path / "srv", ready_timeout=60) as server:
+        build_on(project, server.host)
+        with OllamaClient(server.host) as client:
+            Publisher(project, client).push("main-gpu")
+        with RegistryClient(registry.host, insecure=True) as reg:
+            digest, manifest = reg.manifest(repo, "main-gpu-lightweight")
+            gguf = next(x["digest"] for x in manifest["layers"] if x["mediaType"] == MODEL_LAYER)
+            deleted = httpx.delete(f"{registry.direct_url}/v2/{repo}/blobs/{gguf}")
+            assert deleted.status_code == 202, deleted.text
+            assert reg.missing_blobs(repo, "main-gpu-lightweight") == [gguf]
+
+        def kill_mid_blob(event: PublishEvent) -> None:
+            if event.kind == "push" and (event.total or 0) > 50e6 and (event.done or 0) > 5e6:
+                server.stop()
+
+        with OllamaClient(server.host) as client, pytest.raises(PushFailed) as failed:
+            Publisher(project, client, on_event=kill_mid_blob).push("main-gpu")
+    assert f"deleted {namespace}/smollm2:main-gpu-lightweight" in str(failed.value)
+    assert "named 1 missing blob(s)" in str(failed.value)
+    with RegistryClient(registry.host, insecure=True) as reg:
+        assert "main-gpu-lightweight" not in reg.tags(repo)
+        with pytest.raises(ServerError) as gone:
+            reg.manifest(repo, digest)
+        assert gone.value.status_code == 404
 
 
 def test_push_retries_when_the_registry_comes_back(
