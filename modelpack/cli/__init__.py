@@ -42,7 +42,16 @@ class Reported(click.ClickException):
     def __init__(self, error: ModelpackError) -> None:
         super().__init__(str(error))
         self.error = error
-        self.exit_code = error.exit_code
+        self._exit_code = error.exit_code
+
+    # click declares exit_code a class constant; here it is the error's, so per instance.
+    @property
+    def exit_code(self) -> int:
+        return self._exit_code
+
+    @exit_code.setter
+    def exit_code(self, value: int) -> None:
+        self._exit_code = value
 
     def show(self, file: Any = None) -> None:
         for line in getattr(self.error, "lines", None) or [str(self.error)]:

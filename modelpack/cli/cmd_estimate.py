@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from modelpack.core.memory import Estimate, Fit, ModelShape
 
 KV_CHOICES = ("f16", "q8_0", "q4_0")
 
@@ -96,7 +100,7 @@ def estimate_command(
         raise click.exceptions.Exit(1)
 
 
-def _print_table(path, shape, result, answer) -> None:  # type: ignore[no-untyped-def]
+def _print_table(path: Path, shape: ModelShape, result: Estimate, answer: Fit | None) -> None:
     from modelpack.core.memory import format_size, swa_summary
 
     def cell(n: int) -> str:

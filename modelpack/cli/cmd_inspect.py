@@ -80,7 +80,9 @@ def _memory(info: GGUFInfo, ctx: int | None) -> dict[str, Any] | None:
     return {"ctx": context, "gpu": gpu.as_dict(), "cpu": cpu.as_dict()}
 
 
-def _print_facts(facts: ModelFacts, chat: dict[str, Any] | None, memory: dict[str, Any] | None):
+def _print_facts(
+    facts: ModelFacts, chat: dict[str, Any] | None, memory: dict[str, Any] | None
+) -> None:
     from modelpack.core.gguf import sanitize
 
     def show(label: str, value: object) -> None:

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from modelpack.core.diagnostics import Diagnostic
+    from modelpack.core.lint import LintReport
+    from modelpack.core.versions import OllamaVersion
 
 FORMATS = ("text", "json", "github")
 MODELFILE_NAMES = ("Modelfile", "*.Modelfile", "*.modelfile")
@@ -81,7 +88,7 @@ def lint_command(
         raise click.exceptions.Exit(1)
 
 
-def _target_version(text: str | None):  # type: ignore[no-untyped-def]
+def _target_version(text: str | None) -> tuple[OllamaVersion, str]:
     from modelpack.core.params import NEWEST
     from modelpack.core.versions import OllamaVersion
 
@@ -117,7 +124,7 @@ def _collect(paths: tuple[Path, ...]) -> list[Path]:
     return files
 
 
-def _json(reports, version, origin):  # type: ignore[no-untyped-def]
+def _json(reports: Sequence[LintReport], version: OllamaVersion, origin: str) -> dict[str, Any]:
     return {
         "ollama_version": str(version),
         "version_from": origin,
@@ -144,7 +151,7 @@ def _json(reports, version, origin):  # type: ignore[no-untyped-def]
     }
 
 
-def _github(diagnostic, source: str) -> str:  # type: ignore[no-untyped-def]
+def _github(diagnostic: Diagnostic, source: str) -> str:
     """A GitHub Actions workflow command, escaped as the runner expects."""
 
     def data(text: str) -> str:

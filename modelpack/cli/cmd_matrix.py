@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -168,7 +169,7 @@ def _emit(
     from modelpack.edge.files import atomic_write_text
 
     Console().print(terminal_table(result))
-    outputs = {
+    outputs: dict[Path | None, Callable[[], str]] = {
         json_file: lambda: to_json(result),
         junit_file: lambda: to_junit(result),
         markdown_file: lambda: to_markdown(result, comparison=comparison),

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from modelpack.cli.options import spec_file_option
+
+if TYPE_CHECKING:
+    from modelpack.core.render import Rendered, Renderer
 
 
 @click.command("render")
@@ -69,8 +74,14 @@ def render_command(
         click.echo(_relative(result.path))
 
 
-def _stale(rendered, names, renderer, *, all_variants: bool) -> list[str]:  # type: ignore[no-untyped-def]
-    out = []
+def _stale(
+    rendered: Sequence[Rendered],
+    names: Sequence[str],
+    renderer: Renderer,
+    *,
+    all_variants: bool,
+) -> list[str]:
+    out: list[str] = []
     for result in rendered:
         if not result.path.is_file():
             out.append(f"{_relative(result.path)}: missing")

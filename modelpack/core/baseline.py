@@ -236,7 +236,9 @@ def _compare_metric(
 
 def deviation(cell: Cell, metric: str) -> float:
     """The median absolute deviation of a metric over a cell's runs (0 for one run)."""
-    values = [value for value in (getattr(run, metric) for run in cell.runs) if value is not None]
+    values: list[float] = [
+        value for value in (getattr(run, metric) for run in cell.runs) if value is not None
+    ]
     if not values:
         return 0.0
     middle = statistics.median(values)

@@ -8,12 +8,12 @@ result can be re-rendered later (`modelpack report`) exactly as it was first sho
 from __future__ import annotations
 
 import statistics
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-MATRIX_FORMAT = "modelpack-matrix"
-MATRIX_VERSION = 1
+MATRIX_FORMAT: Final = "modelpack-matrix"
+MATRIX_VERSION: Final = 1
 
 # The metrics a run has, the direction that is better, and their unit, for reports and
 # baselines. TTFT and load are times (lower is better); rates are higher-is-better.

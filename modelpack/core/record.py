@@ -10,11 +10,11 @@ Modelfile text is recorded, `diff` can compare two builds.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-RECORD_VERSION = 1
+RECORD_VERSION: Final = 1
 
 Verdict = Literal["passed", "failed", "skipped"]
 

@@ -166,6 +166,12 @@ class Renderer:
         user = self._check(spec_values, warnings)
 
         template_path = self._template_path(variant, at_variant)
+        # The values header() and footer() write, kept typed here rather than read back from
+        # the (heterogeneous) context dict.
+        chat_template = chat.template if chat else None
+        system = variant.system if variant.system is not None else package.system
+        licenses = package.licenses
+        messages = [m.model_dump() for m in package.messages]
         context = {
             "package": name,
             "variant": variant.name,
@@ -173,10 +179,10 @@ class Renderer:
             "tag": f"{package.model}:{name}-{variant.name}",
             "source": source,
             "adapter": adapter,
-            "chat_template": chat.template if chat else None,
-            "system": variant.system if variant.system is not None else package.system,
-            "license": package.licenses,
-            "messages": [m.model_dump() for m in package.messages],
+            "chat_template": chat_template,
+            "system": system,
+            "license": licenses,
+            "messages": messages,
             "parameters": dict(user),
         }
         state: dict[str, dict[str, ParamValue]] = {"emitted": {}}
@@ -199,17 +205,15 @@ class Renderer:
             ]
             if adapter is not None:
                 lines.append(_line(Command("adapter", adapter)))
-            if context["chat_template"] is not None:
-                lines.append(_line(Command("template", context["chat_template"])))
-            if context["system"] is not None:
-                lines.append(_line(Command("system", context["system"])))
+            if chat_template is not None:
+                lines.append(_line(Command("template", chat_template)))
+            if system is not None:
+                lines.append(_line(Command("system", system)))
             return "\n".join(lines)
 
         def footer() -> str:
-            lines = [
-                _line(Command("message", m["content"], role=m["role"])) for m in context["messages"]
-            ]
-            lines += [_line(Command("license", text)) for text in context["license"]]
+            lines = [_line(Command("message", m["content"], role=m["role"])) for m in messages]
+            lines += [_line(Command("license", text)) for text in licenses]
             return "\n".join(lines)
 
         def instruction(keyword: str, value: str, name: str | None = None) -> str:

@@ -32,7 +32,7 @@ import re
 import types
 import typing
 from pathlib import PurePosixPath
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     BaseModel,
@@ -48,7 +48,7 @@ from modelpack.core.versions import OllamaVersion
 from modelpack.core.yamlsource import Located, dotted, load
 from modelpack.errors import InputError, SpecError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 
 # Ollama's name rules allow more; modelpack keeps package and variant names to what is safe as a
 # tag suffix, a folder name and a file name everywhere.
@@ -401,7 +401,7 @@ def _data_path(loc: tuple[Any, ...], data: Any) -> tuple[tuple[str | int, ...], 
         in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
         if in_dict or in_list:
             path.append(part)
-            node = node[part]  # type: ignore[index]
+            node = node[part]
         elif index == len(loc) - 1 and isinstance(part, str) and isinstance(node, dict):
             path.append(part)
             node = None

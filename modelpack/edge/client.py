@@ -125,10 +125,12 @@ class OllamaClient:
         `timeout` bounds each wait for the next bytes (Ollama loads the model before the first
         chunk, so for generate it bounds load plus first token); expiry is a ServerTimeout.
         """
-        extra = {"timeout": httpx.Timeout(timeout, connect=5.0)} if timeout else {}
+        request_timeout = (
+            httpx.Timeout(timeout, connect=5.0) if timeout else httpx.USE_CLIENT_DEFAULT
+        )
         with (
             self._transport(f"POST {path}", timeout),
-            self._http.stream("POST", path, json=dict(body), **extra) as response,
+            self._http.stream("POST", path, json=dict(body), timeout=request_timeout) as response,
         ):
             if response.status_code >= 400:
                 response.read()

@@ -77,7 +77,8 @@ def _sse_events(lines: Iterable[str]) -> Iterator[tuple[str, str]]:
     Data lines of one event are joined as the SSE spec says; llama.cpp's older `error: {...}`
     field counts as an error event.
     """
-    event, data = "message", []
+    event = "message"
+    data: list[str] = []
     for line in lines:
         if not line:
             if data:

@@ -220,7 +220,8 @@ class RegistryClient:
                     hint="point it at the registry's host:port, not at an Ollama or a web page",
                 ) from None
             raise
-        return response.headers.get("Docker-Distribution-API-Version", "registry/2.0")
+        version: str = response.headers.get("Docker-Distribution-API-Version", "registry/2.0")
+        return version
 
     def catalog(self) -> list[str]:
         """Every repository the registry lists (distribution pages it; all pages are read)."""
