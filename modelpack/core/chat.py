@@ -267,7 +267,7 @@ def _cut_after_response(nodes: list[Node]) -> list[Node]:
         commands = []
         for command in pipe.commands:
             args = []
-            for operand in goexec.split_chains(command):
+            for operand in command:
                 if cut:
                     continue
                 if operand.kind == "field" and "Response" in operand.value:  # type: ignore[operator]

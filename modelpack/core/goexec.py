@@ -18,8 +18,9 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
-from modelpack.core.gotemplate import Node, Operand, Pipeline
+from modelpack.core.gotemplate import Node, Operand, Pipeline, go_char, go_number, go_quote
 
 __all__ = [
     "NO_VALUE",
@@ -31,7 +32,6 @@ __all__ = [
     "go_quote",
     "go_unquote",
     "is_true",
-    "split_chains",
 ]
 
 
@@ -80,31 +80,6 @@ def is_true(value: object) -> bool:
 # -- printing ----------------------------------------------------------------------------------
 
 
-def go_quote(text: str) -> str:
-    """strconv.Quote: Go's double-quoted form (what `%q` and `printf "%q"` print)."""
-    out = ['"']
-    for char in text:
-        code = ord(char)
-        if char in '"\\':
-            out.append("\\" + char)
-        elif char in _SHORT_ESCAPES:
-            out.append(_SHORT_ESCAPES[char])
-        elif char.isprintable():
-            out.append(char)
-        elif code < 0x80:
-            out.append(f"\\x{code:02x}")
-        elif code < 0x10000:
-            out.append(f"\\u{code:04x}")
-        else:
-            out.append(f"\\U{code:08x}")
-    out.append('"')
-    return "".join(out)
-
-
-_SHORT_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
-_SHORT_ESCAPES["\v"] = "\\v"
-
-
 def _fmt_v(value: object) -> str:
     """fmt's %v for the values a template meets."""
     if value is NO_VALUE:
@@ -115,6 +90,9 @@ def _fmt_v(value: object) -> str:
         return "true" if value else "false"
     if isinstance(value, float):
         return repr(value).removesuffix(".0") if value.is_integer() else repr(value)
+    if isinstance(value, complex):
+        imag = _fmt_v(value.imag)
+        return f"({_fmt_v(value.real)}{'' if imag.startswith('-') else '+'}{imag}i)"
     if isinstance(value, Struct):
         return "{" + " ".join(_fmt_v(v) for v in value.values()) + "}"
     if isinstance(value, dict):
@@ -224,8 +202,10 @@ def _len(value: object) -> int:
 
 def _index(value: object, *keys: object) -> object:
     for key in keys:
+        if isinstance(value, Struct):
+            raise GoExecError("can't index item of type struct")  # Go indexes maps, not structs
         if isinstance(value, dict):
-            value = value.get(key, NO_VALUE) if not isinstance(value, Struct) else value[key]
+            value = value.get(key, NO_VALUE)
         elif isinstance(value, list | tuple | str):
             if not isinstance(key, int) or isinstance(key, bool):
                 raise GoExecError("cannot index slice/array with non-int")
@@ -246,10 +226,11 @@ def _slice(value: object, *bounds: object) -> object:
     if len(bounds) > 3 or (isinstance(value, str) and len(bounds) > 2):
         raise GoExecError("too many slice indexes")
     seq = value.encode() if isinstance(value, str) else value
-    idx = list(bounds)
-    for b in idx:
+    idx: list[int] = []
+    for b in bounds:
         if not isinstance(b, int) or isinstance(b, bool):
             raise GoExecError("cannot index slice/array with non-int")
+        idx.append(b)
     low = idx[0] if idx else 0
     high = idx[1] if len(idx) > 1 else len(seq)
     if not 0 <= low <= high <= len(seq):
@@ -502,35 +483,14 @@ class _Unset:
 _UNSET = _Unset()
 
 
-# Operands that cannot carry a field chain in Go: a chain the parser attached to one of them
-# was a separate `.Field` argument (its lexer drops the blank between `eq .Role`).
-_UNCHAINABLE = frozenset({"func", "string", "rawstring", "number", "char", "bool", "nil", "dot"})
-
-
-def split_chains(command: Sequence[Operand]) -> list[Operand]:
-    """The command's real arguments: `f .X` and `.A .B` as Go reads them.
-
-    gotemplate's parser lexes without blanks, so it attaches a field that follows any operand
-    as that operand's chain. That is right for `$x.Field` and `(pipe).Field` but not for a
-    function, literal or field: `.A.B` is one field token, so a field with a chain was `.A .B`.
-    (`$x .Y` with a blank still reads as `$x.Y`; chat templates do not write that.)
-    """
-    out: list[Operand] = []
-    for operand in command:
-        if operand.chain and (operand.kind in _UNCHAINABLE or operand.kind == "field"):
-            out.append(Operand(operand.kind, operand.value))
-            out.append(Operand("field", operand.chain))
-        else:
-            out.append(operand)
-    return out
-
-
 def _command(
     state: _State, command: list[Operand], dot: object, final: object, line: int
 ) -> object:
-    command = split_chains(command)
+    """Go's evalCommand: the first operand decides; only a function or a method (a field
+    that names one; plain data has none) takes the other operands and the piped value."""
     head = command[0]
-    if head.kind == "func":
+    has_args = len(command) > 1 or final is not _UNSET
+    if head.kind == "func" and not head.chain:
         name = str(head.value)
         function = state.functions.get(name)
         if function is None:
@@ -547,8 +507,15 @@ def _command(
         except TypeError as exc:
             raise GoExecError(f"wrong number of args for {name}: {exc}", line) from None
         return result
-    if len(command) > 1 or final is not _UNSET:
-        raise GoExecError(f"can't give argument to non-function {_describe(head)}", line)
+    if head.kind == "field":
+        return _chain(dot, _field_names(head), line, has_args=has_args)
+    if head.chain:  # `$x.F`, or Go's ChainNode `(pipe).F` / `fn.F`: the last field gets the args
+        base = _operand(state, Operand(head.kind, head.value), dot, line)
+        return _chain(base, head.chain, line, has_args=has_args)
+    if head.kind == "variable":
+        _variable(state, str(head.value), line)  # an undefined one is the first error in Go
+    if has_args:
+        raise GoExecError(f"can't give argument to non-function {_node_string(head)}", line)
     return _operand(state, head, dot, line)
 
 
@@ -557,7 +524,7 @@ def _and_or(
 ) -> object:
     """Go 1.18+: evaluate left to right, stop at the first false (and) / true (or) operand."""
     values: list[Callable[[], object]] = [
-        (lambda op=op: _operand(state, op, dot, line)) for op in operands
+        partial(_operand, state, op, dot, line) for op in operands
     ]
     if final is not _UNSET:
         values.append(lambda: final)
@@ -571,32 +538,63 @@ def _and_or(
     return result
 
 
-def _describe(operand: Operand) -> str:
-    if operand.kind == "field":
-        return "." + ".".join(operand.value)  # type: ignore[arg-type]
-    return str(operand.value)
+def _field_names(operand: Operand) -> tuple[str, ...]:
+    names = operand.value
+    assert isinstance(names, tuple)
+    return (*names, *operand.chain)
+
+
+def _node_string(operand: Operand) -> str:
+    """Go's Node.String() for an operand, as exec errors quote it."""
+    kind, value = operand.kind, operand.value
+    if kind == "field":
+        return "." + ".".join(_field_names(operand))
+    if kind == "dot":
+        text = "."
+    elif kind == "nil":
+        text = "nil"
+    elif kind == "bool":
+        text = "true" if value else "false"
+    elif kind == "pipe":
+        assert isinstance(value, Pipeline)
+        text = _pipe_string(value)
+        if operand.chain:
+            text = f"({text})"
+    else:
+        text = str(value)
+    return text + "".join("." + name for name in operand.chain)
+
+
+def _pipe_string(pipe: Pipeline) -> str:
+    commands = " | ".join(
+        " ".join(
+            f"({_node_string(op)})" if op.kind == "pipe" and not op.chain else _node_string(op)
+            for op in command
+        )
+        for command in pipe.commands
+    )
+    return f"{', '.join(pipe.decl)} := {commands}" if pipe.decl else commands
 
 
 def _operand(state: _State, operand: Operand, dot: object, line: int) -> object:
     kind = operand.kind
     if kind == "field":
-        return _chain(dot, tuple(operand.value) + operand.chain, line)  # type: ignore[arg-type]
+        return _chain(dot, _field_names(operand), line)
     if kind == "variable":
-        name = str(operand.value)
-        for scope in reversed(state.scopes):
-            if name in scope:
-                return _chain(scope[name], operand.chain, line)
-        raise GoExecError(f'undefined variable "{name}"', line)
+        return _chain(_variable(state, str(operand.value), line), operand.chain, line)
     if kind == "dot":
         return _chain(dot, operand.chain, line)
     if kind == "string":
         return go_unquote(str(operand.value), line)
     if kind == "rawstring":
         return str(operand.value)[1:-1]
-    if kind == "number":
-        return _number(str(operand.value), line)
+    if kind in {"number", "complex"}:
+        return _number(str(operand.value), kind, line)
     if kind == "char":
-        return ord(go_unquote('"' + str(operand.value)[1:-1] + '"', line))
+        try:
+            return go_char(str(operand.value))
+        except ValueError as exc:
+            raise GoExecError(str(exc), line) from None
     if kind == "bool":
         return bool(operand.value)
     if kind == "nil":
@@ -609,13 +607,27 @@ def _operand(state: _State, operand: Operand, dot: object, line: int) -> object:
     raise GoExecError(f"can't evaluate operand of kind {kind}", line)
 
 
-def _chain(value: object, names: Sequence[str], line: int) -> object:
-    for name in names:
+def _variable(state: _State, name: str, line: int) -> object:
+    for scope in reversed(state.scopes):
+        if name in scope:
+            return scope[name]
+    raise GoExecError(f'undefined variable "{name}"', line)
+
+
+def _chain(value: object, names: Sequence[str], line: int, *, has_args: bool = False) -> object:
+    """Go's evalFieldChain: each field of the value in turn; with has_args the last one is
+    given arguments, which only a method could take (the data here has none)."""
+    for i, name in enumerate(names):
+        with_args = has_args and i == len(names) - 1
         if isinstance(value, Struct):
             if name not in value:
                 raise GoExecError(f"can't evaluate field {name} in type struct", line)
+            if with_args:
+                raise GoExecError(f"{name} has arguments but cannot be invoked as function", line)
             value = value[name]
         elif isinstance(value, dict):
+            if with_args:
+                raise GoExecError(f"{name} is not a method but has arguments", line)
             value = value.get(name, NO_VALUE)
         elif value is None or value is NO_VALUE:
             raise GoExecError(f"nil pointer evaluating interface {{}}.{name}", line)
@@ -630,22 +642,15 @@ def _go_type(value: object) -> str:
     )
 
 
-def _number(text: str, line: int) -> int | float:
-    clean = text.replace("_", "")
+def _number(text: str, kind: str, line: int) -> int | float | complex:
+    """The value of a number literal (Go's idealConstant: an int must fit in int64)."""
     try:
-        if re.fullmatch(r"[+-]?(0[xX][0-9a-fA-F]+|0[bB][01]+|0[oO][0-7]+|\d+)", clean):
-            sign = -1 if clean.startswith("-") else 1
-            body = clean.lstrip("+-")
-            base = 10
-            if body[:2].lower() in {"0x", "0b", "0o"}:
-                base = {"x": 16, "b": 2, "o": 8}[body[1].lower()]
-                body = body[2:]
-            elif len(body) > 1 and body.startswith("0"):
-                base = 8
-            return sign * int(body, base)
-        return float(clean)
-    except ValueError:
-        raise GoExecError(f"illegal number syntax: {text}", line) from None
+        value = go_number(text, kind)
+    except ValueError as exc:
+        raise GoExecError(str(exc), line) from None
+    if isinstance(value, int) and not -(1 << 63) <= value < 1 << 63:
+        raise GoExecError(f"{text} overflows int", line)
+    return value
 
 
 _ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[0-7]{3}|.)", re.S)

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from modelpack.core.goexec import GoExecError, Struct, execute, go_quote, go_unquote
+from modelpack.core.goexec import (
+    GoExecError,
+    Struct,
+    execute,
+    go_quote,
+    go_unquote,
+)
 from modelpack.core.gotemplate import GO_BUILTINS, parse
 
 
@@ -114,3 +120,80 @@ def test_go_quote_round_trip() -> None:
     text = 'a "q" é\t\n\x01'
     assert go_quote(text) == '"a \\"q\\" é\\t\\n\\x01"'
     assert go_unquote(go_quote(text)) == text
+
+
+DATA = {"A": {"B": "ab"}, "B": "b", "X": {"Y": "xy"}, "Y": "y", "S": Struct(Role="user")}
+
+
+@pytest.mark.parametrize(
+    ("source", "output"),
+    [
+        # A field written right after a term is a field of it; after a blank it is a separate
+        # argument, evaluated on dot (outputs from Go's text/template on the same data).
+        ("{{ $x := .X }}{{ $x.Y }}", "xy"),
+        ('{{ $x := .X }}{{ printf "%v %v" $x .Y }}', "map[Y:xy] y"),
+        ('{{ $x := .X }}{{ printf "%v" $x.Y }}', "xy"),
+        ("{{ $x := .X }}{{ index $x .Y }}", "<no value>"),  # index $x "y": no such key
+        ('{{ $x := .X }}{{ index $x "Y" }}', "xy"),
+        ("{{ (.A).B }}", "ab"),
+        ('{{ printf "%v %v" (.A) .B }}', "map[B:ab] b"),
+        ('{{ printf "%v" (.A).B }}', "ab"),
+        ('{{ printf "%v %v" .A .B }}', "map[B:ab] b"),
+        ('{{ eq .B "b" }}', "true"),
+        ('{{ "a" | printf "%s%v" .B }}', "ba"),
+    ],
+)
+def test_a_blank_between_a_term_and_a_field_makes_two_arguments(source: str, output: str) -> None:
+    assert run(source, DATA) == output
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        # Only a function (or a method, which plain data has none of) takes arguments; Go's
+        # messages for each kind of first operand that was given some.
+        ("{{ $x := .X }}{{ $x .Y }}", "can't give argument to non-function $x"),
+        ("{{ (.A) .B }}", "can't give argument to non-function .A"),
+        ('{{ (printf "a") .B }}', 'can\'t give argument to non-function printf "a"'),
+        ("{{ . .B }}", "can't give argument to non-function ."),
+        ('{{ "s" .B }}', 'can\'t give argument to non-function "s"'),
+        ("{{ .A .B }}", "A is not a method but has arguments"),
+        ("{{ $.A .B }}", "A is not a method but has arguments"),
+        ("{{ $x := . }}{{ $x.X.Y .Z }}", "Y is not a method but has arguments"),
+        ("{{ (.X).Y .B }}", "Y is not a method but has arguments"),
+        ("{{ 1 | .A }}", "A is not a method but has arguments"),
+        ("{{ .S.Role .B }}", "Role has arguments but cannot be invoked as function"),
+        ("{{ .Missing.Y }}", "nil pointer evaluating interface {}.Y"),
+    ],
+)
+def test_arguments_to_what_is_not_a_function_fail_as_in_go(source: str, message: str) -> None:
+    with pytest.raises(GoExecError) as info:
+        run(source, DATA)
+    assert info.value.message == message
+
+
+@pytest.mark.parametrize(
+    ("source", "output"),
+    [
+        ("{{ 1. }}", "1"),
+        ("{{ 1.e5 }}", "100000"),
+        ("{{ 0x1p4 }}", "16"),
+        ("{{ 017 }}", "15"),
+        ("{{ 0x1e }}", "30"),
+        ("{{ -0x1e }}", "-30"),
+        ("{{ 0_7 }}", "7"),
+        ("{{ 1_000.5 }}", "1000.5"),
+        ("{{ 'a' }}", "97"),
+        ("{{ '\\xff' }}", "255"),
+        ("{{ 2i }}", "(0+2i)"),
+        ("{{ 1.5-2.5i }}", "(1.5-2.5i)"),
+        ("{{ -9223372036854775808 }}", "-9223372036854775808"),
+    ],
+)
+def test_number_literals_print_as_in_go(source: str, output: str) -> None:
+    assert run(source) == output
+
+
+def test_an_int_literal_outside_int64_overflows_when_executed() -> None:
+    with pytest.raises(GoExecError, match="9223372036854775808 overflows int"):
+        run("{{ 9223372036854775808 }}")

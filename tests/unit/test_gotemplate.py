@@ -7,8 +7,11 @@ from data.go_templates import CASES
 
 from modelpack.core.gotemplate import (
     GO_BUILTINS,
+    Pipeline,
     TemplateSyntaxError,
     crashing_template_calls,
+    go_char,
+    go_number,
     ollama_functions,
     parse,
     walk,
@@ -105,3 +108,171 @@ def test_template_call_without_argument_is_flagged_where_it_crashes_ollama() -> 
         assert crashing_template_calls(nodes, OllamaVersion.parse(version)) == [calls[0]]
     for version in ["0.2.1", "0.12.4", "0.33.0-rc2"]:
         assert crashing_template_calls(nodes, OllamaVersion.parse(version)) == []
+
+
+def _args(template: str) -> list[list[tuple[str, object, tuple[str, ...]]]]:
+    """The commands of the template's last action as (kind, value, chain) per operand."""
+    pipe = parse(template, functions=GO_BUILTINS)[-1].pipe
+    assert pipe is not None
+    return [
+        [(op.kind, "(...)" if op.kind == "pipe" else op.value, op.chain) for op in command]
+        for command in pipe.commands
+    ]
+
+
+@pytest.mark.parametrize(
+    ("template", "commands"),
+    [
+        # Written together, a field chains onto the term before it; after a blank, as in Go,
+        # it is an argument of its own (evaluated on dot).
+        ("{{ $x := . }}{{ $x.Y }}", [[("variable", "$x", ("Y",))]]),
+        ("{{ $x := . }}{{ $x .Y }}", [[("variable", "$x", ()), ("field", ("Y",), ())]]),
+        ("{{ $x := . }}{{ $x.Y.Z .W }}", [[("variable", "$x", ("Y", "Z")), ("field", ("W",), ())]]),
+        ("{{ $.A .B }}", [[("variable", "$", ("A",)), ("field", ("B",), ())]]),
+        ("{{ (.A).B }}", [[("pipe", "(...)", ("B",))]]),
+        ("{{ (.A) .B }}", [[("pipe", "(...)", ()), ("field", ("B",), ())]]),
+        ("{{ .A.B }}", [[("field", ("A", "B"), ())]]),
+        ("{{ .A .B }}", [[("field", ("A",), ()), ("field", ("B",), ())]]),
+        ("{{ . .B }}", [[("dot", None, ()), ("field", ("B",), ())]]),
+        (
+            "{{ $x := . }}{{ index $x .Y }}",
+            [[("func", "index", ()), ("variable", "$x", ()), ("field", ("Y",), ())]],
+        ),
+        (
+            '{{ $x := . }}{{ printf "%s" $x .Y }}',
+            [
+                [
+                    ("func", "printf", ()),
+                    ("string", '"%s"', ()),
+                    ("variable", "$x", ()),
+                    ("field", ("Y",), ()),
+                ]
+            ],
+        ),
+        (
+            '{{ eq .Role "user" }}',
+            [[("func", "eq", ()), ("field", ("Role",), ()), ("string", '"user"', ())]],
+        ),
+        ("{{ len.B }}", [[("func", "len", ("B",))]]),  # Go's ChainNode on a function
+        (
+            "{{ .A | printf .B }}",
+            [[("field", ("A",), ())], [("func", "printf", ()), ("field", ("B",), ())]],
+        ),
+        ("{{ $x := . }}{{ $x|len }}", [[("variable", "$x", ())], [("func", "len", ())]]),
+    ],
+)
+def test_a_blank_between_a_term_and_a_field_makes_two_arguments(
+    template: str, commands: list[list[tuple[str, object, tuple[str, ...]]]]
+) -> None:
+    assert _args(template) == commands
+
+
+def test_a_parenthesised_pipeline_keeps_its_own_arguments() -> None:
+    (node,) = parse('{{ printf "%v %v" (index . "A") .B }}')
+    assert node.pipe is not None
+    (command,) = node.pipe.commands
+    assert [op.kind for op in command] == ["func", "string", "pipe", "field"]
+    inner = command[2].value
+    assert isinstance(inner, Pipeline)
+    assert [(op.kind, op.value) for op in inner.commands[0]] == [
+        ("func", "index"),
+        ("dot", None),
+        ("string", '"A"'),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        # Go's parser reads left to right: an earlier error wins over a lexer error after it,
+        # in the same action or a later one.
+        ('{{ bogus .A" }}', 'function "bogus" not defined'),
+        ("{{ bogus }}{{ .X", 'function "bogus" not defined'),
+        ('{{ if | .A" }}', 'unexpected "|" in if'),
+        ('{{ .A" }}{{ bogus }}', "bad character U+0022 '\"'"),
+    ],
+)
+def test_errors_come_in_the_order_go_meets_them(template: str, message: str) -> None:
+    with pytest.raises(TemplateSyntaxError) as error:
+        parse(template)
+    assert error.value.message == message
+
+
+@pytest.mark.parametrize(
+    ("template", "line", "message"),
+    [
+        # Go names the line of the furthest token it has read, and where the action started
+        # when a lexer error is on another line.
+        ("{{\n$y\nnil }}", 3, 'undefined variable "$y"'),
+        ("{{ .X\n # }}", 2, 'unexpected "#" in operand'),
+        ("{{ .X\n.Y# }}", 2, "bad character U+0023 '#' in action started at :1"),
+        ("{{ (\n.X }}", 2, "unclosed left paren in action started at :1"),
+        ('{{ .X\n"a }}', 2, "unterminated quoted string in action started at :1"),
+        ("a\n{{ .X\n\n", 4, "unclosed action started at :2"),
+        (
+            "{{ if .A\n}}{{/* c */ }}{{ end }}",
+            2,
+            "comment ends before closing delimiter in action started at :1",
+        ),
+        (
+            '{{ block "b" .\n}}{{ .A }}\n{{ else }}{{ end }}',
+            2,
+            "unexpected {{else}} in block clause",
+        ),
+    ],
+)
+def test_lines_and_action_starts_in_messages_are_gos(
+    template: str, line: int, message: str
+) -> None:
+    with pytest.raises(TemplateSyntaxError) as error:
+        parse(template)
+    assert (error.value.line, error.value.message) == (line, message)
+
+
+def test_define_bodies_see_only_dollar_and_break_needs_a_range_body() -> None:
+    parse('{{ define "d" }}{{ $ }}{{ end }}{{ range . }}{{ if . }}{{ break }}{{ end }}{{ end }}')
+    for template, message in [
+        ('{{ $x := 1 }}{{ define "d" }}{{ $x }}{{ end }}', 'undefined variable "$x"'),
+        (
+            '{{ range . }}{{ block "b" . }}{{ continue }}{{ end }}{{ end }}',
+            "{{continue}} outside {{range}}",
+        ),
+        ("{{ range . }}{{ else }}{{ break }}{{ end }}", "{{break}} outside {{range}}"),
+    ]:
+        with pytest.raises(TemplateSyntaxError) as error:
+            parse(template)
+        assert error.value.message == message
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("1", 1),
+        ("017", 15),
+        ("0x1e", 30),
+        ("-0x1e", -30.0),  # Go: a sign keeps it from being a hex int, so the `e` makes a float
+        ("0b101", 5),
+        ("0o17", 15),
+        ("1_000", 1000),
+        ("1.", 1.0),
+        (".5", 0.5),
+        ("1.e5", 100000.0),
+        ("0x1p4", 16.0),
+        ("2i", 2j),
+        ("9223372036854775808", 1 << 63),  # parses; `overflows int` when executed
+    ],
+)
+def test_number_literals_take_gos_values(text: str, value: object) -> None:
+    result = go_number(text)
+    assert result == value
+    assert type(result) is type(value)
+
+
+def test_char_and_complex_literals() -> None:
+    assert go_char("'a'") == 97
+    assert go_char("'\\xff'") == 255
+    assert go_char("'é'") == 233
+    assert go_number("1.5-2.5i", "complex") == complex(1.5, -2.5)
+    for bad, message in [("''", "invalid syntax"), ("'ab'", "malformed character constant: 'ab'")]:
+        with pytest.raises(ValueError, match=message):
+            go_char(bad)
