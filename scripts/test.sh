@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+# Type-check the package, strict ([tool.mypy] in pyproject.toml).
+.venv/bin/mypy
 # The committed Modelfiles of the embedded default must be what its spec renders.
 .venv/bin/modelpack render --check
 exec .venv/bin/python -m pytest "$@"
