@@ -20,6 +20,13 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from modelpack.core.gostrconv import (
+    GoParseError,
+    parse_float,
+    parse_int,
+    parse_uint,
+    special_float,
+)
 from modelpack.core.versions import OllamaVersion
 
 # text/template's builtins (Go's text/template/funcs.go).
@@ -455,98 +462,32 @@ def go_number(text: str, kind: str = "number") -> int | float | complex:
 
 
 def _parse_uint(text: str) -> int | None:
-    """strconv.ParseUint(text, 0, 64)."""
-    if not text:
+    """strconv.ParseUint(text, 0, 64); None on a syntax or range error."""
+    try:
+        return parse_uint(text, 0)
+    except GoParseError:
         return None
-    base, digits = 10, text
-    if text[0] == "0":
-        prefix = text[1:2].lower()
-        if len(text) >= 3 and prefix in {"b", "o", "x"}:
-            base, digits = {"b": 2, "o": 8, "x": 16}[prefix], text[2:]
-        else:
-            base, digits = 8, text[1:]
-    value = 0
-    for char in digits:
-        if char == "_":
-            continue
-        digit = int(char, 36) if char.isascii() and char.isalnum() else 36
-        if digit >= base:
-            return None
-        value = value * base + digit
-    if "_" in text and not _underscore_ok(text):
-        return None
-    return value if value < 1 << 64 else None
 
 
 def _parse_int(text: str) -> int | None:
-    """strconv.ParseInt(text, 0, 64)."""
-    negative = text[:1] == "-"
-    magnitude = _parse_uint(text[1:] if text[:1] in {"+", "-"} else text)
-    if magnitude is None:
+    """strconv.ParseInt(text, 0, 64); None on a syntax or range error."""
+    try:
+        return parse_int(text, 0)
+    except GoParseError:
         return None
-    if negative:
-        return -magnitude if magnitude <= 1 << 63 else None
-    return magnitude if magnitude < 1 << 63 else None
 
 
 def _parse_float(text: str) -> float | None:
-    """strconv.ParseFloat(text, 64); None on a syntax or range error."""
-    i = 1 if text[:1] in {"+", "-"} else 0
-    hexa = len(text) > i + 2 and text[i] == "0" and text[i + 1] in "xX"
-    if hexa:
-        i += 2
-    digits = "0123456789abcdefABCDEF" if hexa else "0123456789"
-    seen_dot = seen_digit = False
-    while i < len(text):
-        char = text[i]
-        if char == "." and not seen_dot:
-            seen_dot = True
-        elif char in digits:
-            seen_digit = True
-        elif char != "_":
-            break
-        i += 1
-    if not seen_digit:
+    """strconv.ParseFloat(text, 64) of number text; None on a syntax or range error.
+
+    Go's lexer never makes a number of `inf` or `nan`, so those spellings are no number here.
+    """
+    if special_float(text) is not None:
         return None
-    if text[i : i + 1].lower() == ("p" if hexa else "e"):
-        i += 2 if text[i + 1 : i + 2] in {"+", "-"} else 1
-        if not "0" <= text[i : i + 1] <= "9" or i >= len(text):
-            return None
-        while i < len(text) and text[i] in "0123456789_":
-            i += 1
-    elif hexa:
-        return None  # a hexadecimal mantissa needs a p exponent
-    if i != len(text) or ("_" in text and not _underscore_ok(text)):
-        return None
-    clean = text.replace("_", "")
     try:
-        value = float.fromhex(clean) if hexa else float(clean)
-    except (ValueError, OverflowError):
+        return parse_float(text, 64)
+    except GoParseError:
         return None
-    return None if value in {float("inf"), float("-inf")} else value
-
-
-def _underscore_ok(text: str) -> bool:
-    """strconv's underscoreOK: underscores only between digits or after a base prefix."""
-    saw = "^"
-    i = 0
-    if text[:1] in {"+", "-"}:
-        text = text[1:]
-    hexa = False
-    if len(text) >= 2 and text[0] == "0" and text[1].lower() in {"b", "o", "x"}:
-        i, saw, hexa = 2, "0", text[1].lower() == "x"
-    for char in text[i:]:
-        if "0" <= char <= "9" or (hexa and "a" <= char.lower() <= "f"):
-            saw = "0"
-        elif char == "_":
-            if saw != "0":
-                return False
-            saw = "_"
-        elif saw == "_":
-            return False
-        else:
-            saw = "!"
-    return saw != "_"
 
 
 # -- splitting text and actions ----------------------------------------------------------------

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import difflib
 import math
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_FLOOR, Decimal, localcontext
@@ -21,6 +20,16 @@ from fractions import Fraction
 from typing import Literal, TypeAlias
 
 from modelpack.core.diagnostics import Diagnostic
+from modelpack.core.gostrconv import (
+    BOOL_TEXTS,
+    INT64_MAX,
+    INT64_MIN,
+    GoParseError,
+    parse_bool,
+    parse_float,
+    parse_int,
+    round_float,
+)
 from modelpack.core.versions import OllamaVersion
 from modelpack.errors import UsageError
 
@@ -51,12 +60,9 @@ ParamValue: TypeAlias = int | float | bool | list[str]
 # The newest Ollama tag the table was checked against (api/types.go, parser/parser.go).
 NEWEST = OllamaVersion.parse("0.33.0-rc2")
 
-INT64_MIN = -(2**63)
-INT64_MAX = 2**63 - 1
 # Ollama reads the stored params layer back with encoding/json into map[string]any, so every
 # number becomes a float64: integers beyond +-2**53 come back changed (server/images.go).
 _EXACT_INT_LIMIT = 2**53
-_FLOAT32_LIMIT = 2.0**128  # the smallest magnitude that rounds to infinity in float32
 
 
 class ParamKind(StrEnum):
@@ -77,192 +83,22 @@ class ParamStatus(StrEnum):
     REMOVED = "removed"  # gone from api.Options and not on the list: `unknown parameter`
 
 
-# --- Go strconv, reimplemented ---------------------------------------------------------------
-
-
-class GoParseError(ValueError):
-    """A value Go's strconv refuses; `why` is "syntax" or "range", like strconv's NumError."""
-
-    def __init__(self, text: str, why: Literal["syntax", "range"]) -> None:
-        super().__init__(f"{text!r}: {'invalid syntax' if why == 'syntax' else 'out of range'}")
-        self.text = text
-        self.why = why
-
-
-_INT_RE = re.compile(r"[+-]?[0-9]+", re.ASCII)
-_GO_BOOLS = {
-    **dict.fromkeys(("1", "t", "T", "TRUE", "true", "True"), True),
-    **dict.fromkeys(("0", "f", "F", "FALSE", "false", "False"), False),
-}
-_DEC_DIGITS = frozenset("0123456789")
-_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+# --- Go strconv, as FormatParams calls it ------------------------------------------------------
 
 
 def go_parse_int(text: str) -> int:
     """`strconv.ParseInt(text, 10, 64)`: a sign and ASCII digits only (no spaces, `_` or `0x`)."""
-    if not _INT_RE.fullmatch(text):
-        raise GoParseError(text, "syntax")
-    digits = text.lstrip("+-").lstrip("0") or "0"
-    if len(digits) > 19:  # int64 has 19 digits; this also spares int() its 4300-digit limit
-        raise GoParseError(text, "range")
-    value = -int(digits) if text.startswith("-") else int(digits)
-    if not INT64_MIN <= value <= INT64_MAX:
-        raise GoParseError(text, "range")
-    return value
+    return parse_int(text, 10)
 
 
 def go_parse_bool(text: str) -> bool:
     """`strconv.ParseBool`: exactly 1 t T TRUE true True 0 f F FALSE false False."""
-    try:
-        return _GO_BOOLS[text]
-    except KeyError:
-        raise GoParseError(text, "syntax") from None
+    return parse_bool(text)
 
 
 def go_parse_float32(text: str) -> float:
-    """`strconv.ParseFloat(text, 32)`, correctly rounded to float32 and returned widened.
-
-    Like Go it accepts `.5`, `5.`, `1e-3`, `1_000.5` (underscores between digits), hex floats
-    with a `p` exponent (`0x1.8p1`), `inf`/`infinity` with a sign and `nan` without one, and
-    returns 0 on underflow; a finite value beyond float32 is a range error. Checked against Go's
-    own strconv on 200,000 inputs. One Go quirk is not copied: with more than 800 digits before
-    the point and no `.`, Go's slow path misplaces the point; this parses such text exactly.
-    """
-    special = _go_special(text)
-    if special is not None:
-        return special
-    scanned = _scan_go_float(text)
-    if scanned is None:
-        raise GoParseError(text, "syntax")
-    negative, magnitude = scanned
-    try:
-        value = _round_float32(magnitude)
-    except OverflowError:
-        raise GoParseError(text, "range") from None
-    return -value if negative else value
-
-
-def _go_special(text: str) -> float | None:
-    """strconv's special(): `nan` (no sign), `inf` or `infinity` (optional sign), any case."""
-    if not text.isascii():
-        return None
-    lowered = text.lower()
-    if lowered == "nan":
-        return math.nan
-    sign, body = 1.0, lowered
-    if body[:1] in ("+", "-"):
-        sign, body = (-1.0 if body[0] == "-" else 1.0), body[1:]
-    return sign * math.inf if body in ("inf", "infinity") else None
-
-
-def _scan_go_float(text: str) -> tuple[bool, Fraction] | None:
-    """The exact value of a Go float literal (strconv readFloat's grammar), or None."""
-    i, end = 0, len(text)
-    negative = False
-    if i < end and text[i] in "+-":
-        negative = text[i] == "-"
-        i += 1
-    hexadecimal = i + 2 < end and text[i] == "0" and text[i + 1] in "xX"
-    if hexadecimal:
-        i += 2
-    digit_set = _HEX_DIGITS if hexadecimal else _DEC_DIGITS
-    digits: list[str] = []
-    fraction_digits = 0
-    saw_dot = underscores = False
-    while i < end:
-        char = text[i]
-        if char == "_":
-            underscores = True
-        elif char == ".":
-            if saw_dot:
-                break
-            saw_dot = True
-        elif char in digit_set:
-            digits.append(char)
-            fraction_digits += saw_dot
-        else:
-            break
-        i += 1
-    if not digits:
-        return None
-    exponent = 0
-    if i < end and text[i] in ("pP" if hexadecimal else "eE"):
-        i += 1
-        sign = 1
-        if i < end and text[i] in "+-":
-            sign = -1 if text[i] == "-" else 1
-            i += 1
-        if i >= end or text[i] not in _DEC_DIGITS:
-            return None
-        while i < end and (text[i] in _DEC_DIGITS or text[i] == "_"):
-            if text[i] == "_":
-                underscores = True
-            elif exponent < 10000:  # Go stops accumulating here too; the result saturates
-                exponent = exponent * 10 + int(text[i])
-            i += 1
-        exponent *= sign
-    elif hexadecimal:
-        return None  # a hex mantissa needs a p exponent
-    if i != end or (underscores and not _go_underscores_ok(text)):
-        return None
-    mantissa = int("".join(digits), 16) if hexadecimal else _decimal_int("".join(digits))
-    if hexadecimal:
-        return negative, mantissa * Fraction(2) ** (exponent - 4 * fraction_digits)
-    return negative, mantissa * Fraction(10) ** (exponent - fraction_digits)
-
-
-def _decimal_int(digits: str) -> int:
-    """int(digits) in chunks: Python limits one str-to-int conversion to 4300 digits, Go not."""
-    value = 0
-    for start in range(0, len(digits), 4000):
-        chunk = digits[start : start + 4000]
-        value = value * 10 ** len(chunk) + int(chunk)
-    return value
-
-
-def _go_underscores_ok(text: str) -> bool:
-    """strconv's underscoreOK: each `_` sits between digits (a base prefix counts as one)."""
-    body = text[1:] if text[:1] in ("+", "-") else text
-    saw = "^"
-    i = 0
-    hexadecimal = False
-    if len(body) >= 2 and body[0] == "0" and body[1].lower() in "box":
-        i, saw, hexadecimal = 2, "0", body[1].lower() == "x"
-    for char in body[i:]:
-        if char in _DEC_DIGITS or (hexadecimal and char in _HEX_DIGITS):
-            saw = "0"
-        elif char == "_":
-            if saw != "0":
-                return False
-            saw = "_"
-        elif saw == "_":
-            return False
-        else:
-            saw = "!"
-    return saw != "_"
-
-
-def _round_float32(value: Fraction) -> float:
-    """Round a non-negative exact value to the nearest float32 (ties to even)."""
-    if value == 0:
-        return 0.0
-    num, den = value.numerator, value.denominator
-    exp = num.bit_length() - den.bit_length()  # floor(log2(value)) is exp or exp - 1
-    if (num << max(0, -exp)) < (den << max(0, exp)):
-        exp -= 1
-    shift = max(exp, -126) - 23  # 24-bit significand; subnormals share the 2**-149 step
-    if shift >= 0:
-        quotient, remainder = divmod(num, den << shift)
-        half = den << shift
-    else:
-        quotient, remainder = divmod(num << -shift, den)
-        half = den
-    if 2 * remainder > half or (2 * remainder == half and quotient & 1):
-        quotient += 1
-    result = math.ldexp(quotient, shift)
-    if result >= _FLOAT32_LIMIT:
-        raise OverflowError("float32 overflow")
-    return result
+    """`strconv.ParseFloat(text, 32)`, correctly rounded to float32 and returned widened."""
+    return parse_float(text, 32)
 
 
 def _shortest_float32(value: float) -> tuple[bool, str, int]:
@@ -296,7 +132,7 @@ def _odd_last(candidate: Decimal, unit: Decimal) -> int:
 
 def _reads_back_as(candidate: Decimal, magnitude: float) -> bool:
     try:
-        return _round_float32(Fraction(candidate)) == magnitude
+        return round_float(Fraction(candidate), 32) == magnitude
     except OverflowError:  # one step above the largest float32
         return False
 
@@ -306,7 +142,7 @@ def _finite_float32(value: float) -> float:
     if isinstance(value, float) and not math.isfinite(value):
         raise GoParseError(str(value), "range")
     try:
-        rounded = _round_float32(Fraction(abs(value)))
+        rounded = round_float(Fraction(abs(value)), 32)
     except OverflowError:
         raise GoParseError(repr(value), "range") from None
     return math.copysign(rounded, value)
@@ -695,7 +531,7 @@ def _value_hint(spec: ParamSpec, text: str, error: GoParseError) -> str:
     if spec.kind is ParamKind.INT:
         if error.why == "range":
             return "the value does not fit a 64-bit integer"
-        if text in _GO_BOOLS and spec.range_note:
+        if text in BOOL_TEXTS and spec.range_note:
             return spec.range_note
         return f"use a base-10 integer such as {_integer_guess(text) or spec.example}"
     if error.why == "range":
