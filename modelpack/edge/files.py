@@ -31,6 +31,30 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+def create_new_text(path: Path, text: str) -> bool:
+    """Write `path` whole, only if it does not exist yet: False if it does (nothing written).
+
+    The text is staged in a temporary file and hard-linked into place; a link never replaces
+    an existing name, so of two writers racing for one name exactly one wins.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text.encode("utf-8"))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write UTF-8 text exactly as given (no newline translation)."""
     atomic_write_bytes(path, text.encode("utf-8"))

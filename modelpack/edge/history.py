@@ -25,7 +25,7 @@ from modelpack.core.drift import ModelState
 from modelpack.core.modelfile import parse
 from modelpack.core.record import BuildRecord
 from modelpack.core.versions import OllamaVersion
-from modelpack.edge.files import atomic_write_text
+from modelpack.edge.files import atomic_write_text, create_new_text
 from modelpack.edge.project import Project
 from modelpack.errors import UsageError
 
@@ -79,18 +79,18 @@ def _dump(record: BuildRecord) -> str:
 def write_build(project: Project, package: str, record: BuildRecord) -> Path:
     """Write a finished build: `build.json`, and its immutable copy in the history (returned).
 
-    The copy gets the first free id for its start time; then all but the last :data:`KEEP`
-    copies are deleted. Each file is written atomically.
+    The copy gets the first free id for its start time, claimed without overwriting (two
+    builds finishing at once get two ids); then all but the last :data:`KEEP` copies are
+    deleted. Each file is written atomically.
     """
     text = _dump(record)
     folder = history_dir(project, package)
     stem = build_id(record.started_at)
+    atomic_write_text(record_path(project, package), text)
     copy, number = folder / f"{stem}.json", 1
-    while copy.exists():
+    while not create_new_text(copy, text):
         number += 1
         copy = folder / f"{stem}-{number}.json"
-    atomic_write_text(record_path(project, package), text)
-    atomic_write_text(copy, text)
     for old in _history(folder)[:-KEEP]:
         old.path.unlink(missing_ok=True)
     return copy

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -88,6 +90,22 @@ def test_builds_in_the_same_second_get_a_suffix_and_sort_by_it(project: Project)
     assert ids[-2:] == ["20250101T100000Z-10", "20250101T100000Z-11"]
     latest = resolve_build(project, "pkg").read()
     assert latest.variants[0].modelfile == "FROM acme/base\nPARAMETER num_ctx 1010\n"
+
+
+def test_builds_finishing_at_once_never_overwrite_each_other(project: Project) -> None:
+    """Eight writers with the same start second race for ids: each gets its own file."""
+    barrier = threading.Barrier(8)
+
+    def write(n: int) -> Path:
+        barrier.wait()
+        return write_build(project, "pkg", record("2025-01-01T10:00:00+00:00", 1000 + n))
+
+    with ThreadPoolExecutor(8) as pool:
+        paths = list(pool.map(write, range(8)))
+    assert len(set(paths)) == 8
+    kept = {BuildRecord.model_validate_json(p.read_text()).variants[0].modelfile for p in paths}
+    assert kept == {f"FROM acme/base\nPARAMETER num_ctx {1000 + n}\n" for n in range(8)}
+    assert len(list(history_dir(project, "pkg").iterdir())) == 8  # no temporary files left
 
 
 def test_only_the_last_builds_are_kept(project: Project) -> None:
