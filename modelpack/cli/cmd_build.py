@@ -166,6 +166,9 @@ def _dry_run(project: Any, package: str, err: Any) -> None:
     click.echo(f"{spec.model}:{package}: copy of the first variant that passes its smoke test")
 
 
+_VERDICT_STYLE = {"passed": "green", "skipped": "yellow"}
+
+
 class _Display(ProgressLine):
     """A live progress line (with a bar for uploads and create progress) and a line per verdict."""
 
@@ -174,7 +177,8 @@ class _Display(ProgressLine):
 
         label = f"[bold]{escape(event.variant)}[/] " if event.variant else ""
         if event.kind == "verdict":
-            mark = "[green]passed[/]" if event.message.startswith("passed") else "[red]failed[/]"
+            verdict = event.message.split(":", 1)[0]
+            mark = f"[{_VERDICT_STYLE.get(verdict, 'red')}]{verdict}[/]"
             rest = escape(event.message.split(":", 1)[1].strip()) if ":" in event.message else ""
             self.console.print(f"{label}{mark}" + (f": {rest}" if rest else ""))
             return
@@ -191,30 +195,14 @@ class _Display(ProgressLine):
 def _table(record: Any) -> None:
     from rich.console import Console
     from rich.markup import escape
-    from rich.table import Table
 
-    def num(value: float | None, fmt: str) -> str:
-        return format(value, fmt) if value is not None else "-"
+    from modelpack.cli.tables import build_table
 
-    table = Table(title=f"{record.package} on Ollama {record.ollama_version}")
-    columns = ("variant", "verdict", "template", "load s", "TTFT ms cold/warm", "tok/s", "GPU %")
-    for column in (*columns, "reason"):
-        table.add_column(column, overflow="fold")
-    for v in record.variants:
-        stable = " (stable)" if v.variant == record.stable_variant else ""
-        color = "green" if v.verdict == "passed" else "red"
-        kept = "" if v.created or v.verdict == "failed" else " (kept: unchanged)"
-        table.add_row(
-            v.variant + stable,
-            f"[{color}]{v.verdict}[/]{kept}",
-            {True: "= GGUF", False: "[yellow]differs[/]", None: "-"}[v.template_parity],
-            num(v.metric("load_s"), ".2f"),
-            f"{num(v.metric('ttft_cold_ms'), '.0f')}/{num(v.metric('ttft_warm_ms'), '.0f')}",
-            num(v.metric("decode_tps"), ".1f"),
-            num(v.gpu_fraction * 100 if v.gpu_fraction is not None else None, ".0f"),
-            escape(v.reason or ("; ".join(v.warnings) if v.warnings else "")),
-        )
-    Console().print(table)
+    table, notes = build_table(record)
+    out = Console()
+    out.print(table)
+    for note in notes:
+        out.print(escape(note), highlight=False)
     err = Console(stderr=True)
     for v in record.variants:
         if v.template_difference:

@@ -1,0 +1,81 @@
+"""The build's terminal table: readable at 80 columns, with the long sentences below it."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from modelpack.cli.tables import build_table
+from modelpack.core.record import BuildRecord, PromptResult, VariantResult
+
+CPU = "not fully on the GPU (0% offloaded)"
+
+
+def variant(name: str, verdict: str, **fields: object) -> VariantResult:
+    prompt = PromptResult(prompt="p", passed=verdict == "passed", answer="a", load_s=1.406)
+    return VariantResult(
+        variant=name, tag=f"m:pkg-{name}", verdict=verdict, prompts=[prompt], **fields
+    )
+
+
+def render(record: BuildRecord) -> tuple[list[str], list[str]]:
+    table, notes = build_table(record)
+    console = Console(width=80, record=True, color_system=None)
+    console.print(table)
+    return console.export_text().splitlines(), notes
+
+
+def cells(lines: list[str]) -> list[list[str]]:
+    """Each table row's cells, a row that wraps over several lines joined back."""
+    rows: list[list[str]] = []
+    for line in lines:
+        if line.startswith("│"):
+            parts = [part.strip() for part in line.split("│")[1:-1]]
+            if rows and not parts[1]:
+                rows[-1] = [f"{a} {b}".strip() for a, b in zip(rows[-1], parts, strict=True)]
+            else:
+                rows.append(parts)
+    return rows
+
+
+def record(*variants: VariantResult, stable: str | None = None) -> BuildRecord:
+    return BuildRecord(
+        package="pkg",
+        spec_digest="sha256:" + "0" * 64,
+        ollama_version="0.9.3",
+        host="http://127.0.0.1:11434",
+        started_at="2026-11-23T10:00:00+00:00",
+        finished_at="2026-11-23T10:00:09+00:00",
+        variants=list(variants),
+        stable_tag="m:pkg",
+        stable_variant=stable,
+    )
+
+
+def test_rows_fit_80_columns_and_notes_go_below_grouped() -> None:
+    lines, notes = render(
+        record(
+            variant("lightweight", "passed", warnings=[CPU], template_parity=True),
+            variant("simple", "passed", warnings=[CPU], created=True),
+            variant("full", "failed", reason="HTTP 500: model requires more system memory"),
+            stable="simple",
+        )
+    )
+    assert max(len(line) for line in lines) <= 80
+    rows = cells(lines)
+    assert [row[0] for row in rows] == ["lightweight", "simple (stable)", "full"]
+    assert [row[1] for row in rows] == ["passed (kept)", "passed", "failed"]
+    assert rows[0][2:4] == ["= GGUF", "1.41"]
+    assert any("kept: unchanged since the last build" in line for line in lines)
+    assert notes == [
+        f"lightweight, simple: {CPU}",
+        "full: HTTP 500: model requires more system memory",
+    ]
+
+
+def test_a_skipped_variant_says_so_and_why() -> None:
+    too_big = "needs 373.79 MiB of RAM, 300 MiB available"
+    lines, notes = render(record(variant("full", "skipped", reason=too_big)))
+    ((name, verdict, *_),) = cells(lines)
+    assert (name, verdict) == ("full", "skipped")
+    assert not any("kept" in line for line in lines)
+    assert notes == [f"full: {too_big}"]
