@@ -79,3 +79,20 @@ def test_a_skipped_variant_says_so_and_why() -> None:
     assert (name, verdict) == ("full", "skipped")
     assert not any("kept" in line for line in lines)
     assert notes == [f"full: {too_big}"]
+
+
+def test_live_verdict_lines_name_each_verdict() -> None:
+    """The line printed as each variant finishes: a skip is not shown as a failure."""
+    from modelpack.cli.cmd_build import _Display
+    from modelpack.edge.runner import Event
+
+    console = Console(width=80, record=True, color_system=None)
+    display = _Display(console)
+    display.event(Event("verdict", "full", "skipped: needs 373.79 MiB of RAM"))
+    display.event(Event("verdict", "simple", "failed: HTTP 500"))
+    display.event(Event("verdict", "tiny", "passed"))
+    assert console.export_text().splitlines() == [
+        "full skipped: needs 373.79 MiB of RAM",
+        "simple failed: HTTP 500",
+        "tiny passed",
+    ]
