@@ -163,12 +163,17 @@ def _emit(
     markdown_file: Path | None,
 ) -> None:
     from rich.console import Console
+    from rich.markup import escape
 
     from modelpack.cli.tables import terminal_table
     from modelpack.core.reports import to_json, to_junit, to_markdown
     from modelpack.edge.files import atomic_write_text
 
-    Console().print(terminal_table(result))
+    table, notes = terminal_table(result)
+    out = Console()
+    out.print(table)
+    for note in notes:
+        out.print(escape(note), highlight=False)
     outputs: dict[Path | None, Callable[[], str]] = {
         json_file: lambda: to_json(result),
         junit_file: lambda: to_junit(result),

@@ -7,21 +7,50 @@ from rich.table import Table
 
 from modelpack.core.matrix import MatrixResult
 from modelpack.core.record import BuildRecord
-from modelpack.core.reports import COLUMNS, is_numeric, table_rows, table_title
+from modelpack.core.reports import COLUMNS, TableRow, is_numeric, table_rows, table_title
 
 _STYLE = {"passed": "green", "failed": "red", "not run": "yellow", "skipped": "yellow"}
 
 
-def terminal_table(result: MatrixResult) -> Table:
-    """Verdicts in green, red or yellow; every cell escaped, since answers contain anything."""
+def terminal_table(result: MatrixResult) -> tuple[Table, list[str]]:
+    """The matrix as a table narrow enough for 80 columns (CI logs), and the lines to print
+    below it: each prompt's text by number, then each reason with the cells it applies to.
+
+    Verdicts in green, red or yellow; every text escaped, since answers contain anything. The
+    package column is left out when there is one package (the title names it).
+    """
     title, caption = table_title(result)
+    rows = table_rows(result)
+    packages = list(dict.fromkeys(row.texts[0] for row in rows))
+    prompts = list(dict.fromkeys(row.texts[2] for row in rows))
+    if len(packages) == 1:
+        title = f"{packages[0]} on {title}"
     table = Table(title=escape(title), caption=escape(caption))
-    for column in COLUMNS:
-        table.add_column(column, justify="right" if is_numeric(column) else "left", overflow="fold")
-    for row in table_rows(result):
-        texts = [escape(text) for text in row.texts]
-        table.add_row(*texts[:3], f"[{_STYLE[row.state]}]{escape(row.verdict)}[/]", *texts[3:])
-    return table
+    shown = [c for c in COLUMNS if c != "reason" and (c != "package" or len(packages) > 1)]
+    for column in shown:
+        if is_numeric(column):
+            table.add_column(column, justify="right")
+        else:  # names stay whole; the figures wrap instead
+            table.add_column(column, no_wrap=True, min_width=_longest(rows, column))
+    reasons: dict[str, list[str]] = {}
+    for row in rows:
+        package, variant, prompt, *figures, reason = row.texts
+        number = f"#{prompts.index(prompt) + 1}"
+        verdict = f"[{_STYLE[row.state]}]{escape(row.verdict)}[/]"
+        texts = [escape(t) for t in ([package] if len(packages) > 1 else []) + [variant, number]]
+        table.add_row(*texts, verdict, *(escape(f) for f in figures))
+        if reason:
+            where = f"{package}/{variant}" if len(packages) > 1 else variant
+            reasons.setdefault(reason, []).append(f"{where} {number}")
+    notes = [f"#{n}: {prompt}" for n, prompt in enumerate(prompts, 1)]
+    notes += [f"{', '.join(cells)}: {reason}" for reason, cells in reasons.items()]
+    return table, notes
+
+
+def _longest(rows: list[TableRow], column: str) -> int:
+    index = {"package": 0, "variant": 1}.get(column)
+    texts = [row.texts[index] for row in rows] if index is not None else []
+    return max([len(column), *map(len, texts)])
 
 
 def build_table(record: BuildRecord) -> tuple[Table, list[str]]:
@@ -33,16 +62,19 @@ def build_table(record: BuildRecord) -> tuple[Table, list[str]]:
         return format(value, fmt) if value is not None else "-"
 
     table = Table(title=escape(f"{record.package} on Ollama {record.ollama_version}"))
-    for column in ("variant", "verdict", "template"):
-        table.add_column(column)
+    labels = [
+        v.variant + (" *" if v.variant == record.stable_variant else "") for v in record.variants
+    ]
+    table.add_column("variant", no_wrap=True, min_width=max(map(len, ["variant", *labels])))
+    table.add_column("verdict", no_wrap=True)
+    table.add_column("template", no_wrap=True)
     for column in ("load s", "TTFT ms", "tok/s", "GPU %"):
         table.add_column(column, justify="right")
     notes: dict[str, list[str]] = {}
-    for v in record.variants:
-        stable = " (stable)" if v.variant == record.stable_variant else ""
+    for v, label in zip(record.variants, labels, strict=True):
         kept = " (kept)" if not v.created and v.verdict == "passed" else ""
         table.add_row(
-            escape(v.variant) + stable,
+            escape(label),
             f"[{_STYLE.get(v.verdict, 'yellow')}]{v.verdict}[/]{kept}",
             {True: "= GGUF", False: "[yellow]differs[/]", None: "-"}[v.template_parity],
             num(v.metric("load_s"), ".2f"),
@@ -52,9 +84,10 @@ def build_table(record: BuildRecord) -> tuple[Table, list[str]]:
         )
         for note in [v.reason] if v.reason else v.warnings:
             notes.setdefault(note, []).append(v.variant)
+    caption = ["* stable"] if record.stable_variant else []
+    caption.append("TTFT: cold/warm")
     if any(not v.created and v.verdict == "passed" for v in record.variants):
-        table.caption = "TTFT: cold/warm; kept: unchanged since the last build, not recreated"
-    else:
-        table.caption = "TTFT: cold/warm"
+        caption.append("kept: unchanged since the last build")
+    table.caption = "; ".join(caption)
     lines = [f"{', '.join(variants)}: {note}" for note, variants in notes.items()]
     return table, lines

@@ -62,7 +62,7 @@ def test_rows_fit_80_columns_and_notes_go_below_grouped() -> None:
     )
     assert max(len(line) for line in lines) <= 80
     rows = cells(lines)
-    assert [row[0] for row in rows] == ["lightweight", "simple (stable)", "full"]
+    assert [row[0] for row in rows] == ["lightweight", "simple *", "full"]
     assert [row[1] for row in rows] == ["passed (kept)", "passed", "failed"]
     assert rows[0][2:4] == ["= GGUF", "1.41"]
     assert any("kept: unchanged since the last build" in line for line in lines)

@@ -12,6 +12,7 @@ import pytest
 import xmlschema
 from markdown_it import MarkdownIt
 from rich.console import Console
+from rich.markup import escape
 
 from modelpack.cli.tables import terminal_table
 from modelpack.core.baseline import compare
@@ -383,16 +384,47 @@ def test_markdown_includes_the_baseline_comparison(result: MatrixResult):
 
 def test_terminal_table_colours_verdicts_and_keeps_markup_literal(result: MatrixResult):
     result.cells[2].runs[0].failures = ["degenerate: [bold]x[/bold] \x1b[2J"]
-    table = terminal_table(result)
-    assert [column.header for column in table.columns] == list(COLUMNS)
+    table, notes = terminal_table(result)
+    assert [column.header for column in table.columns] == [c for c in COLUMNS if c != "reason"]
     out = io.StringIO()
-    Console(file=out, width=250, force_terminal=True, color_system="standard").print(table)
+    console = Console(file=out, width=250, force_terminal=True, color_system="standard")
+    console.print(table)
+    for note in notes:
+        console.print(escape(note), highlight=False)
     text = out.getvalue()
     assert re.search(r"\x1b\[32mpass\b", text)
     assert re.search(r"\x1b\[31mFAIL\b", text)
-    assert "degenerate: [bold]x[/bold] \\x1b[2J" in text
+    assert "main-gpu/simple #1: degenerate: [bold]x[/bold] \\x1b[2J" in text
     assert "\x1b[2J" not in text
     assert "812 ±4%" in text
+
+
+def test_terminal_table_fits_80_columns_with_prompts_and_reasons_below(result: MatrixResult):
+    """CI logs are 80 columns: prompts are numbered in the table and written out below it,
+    and the reasons follow, each with the cells it applies to."""
+    table, notes = terminal_table(result)
+    console = Console(width=80, record=True, color_system=None)
+    console.print(table)
+    lines = console.export_text().splitlines()
+    assert max(len(line) for line in lines) <= 80
+    rows = [[c.strip() for c in line.split("│")[1:-1]] for line in lines if line[:1] == "│"]
+    assert [row[:4] for row in rows if row[0]] == [
+        ["main-gpu", "full", "#1", "pass"],
+        ["main-gpu", "full", "#2", "pass"],
+        ["main-gpu", "simple", "#1", "FAIL"],
+        ["main-gpu", "lightweight", "#1", "FAIL"],  # names are never cut
+        ["qwen-cpu", "q4", "#1", "pass"],
+        ["qwen-cpu", "q8", "#1", "not run"],
+    ]
+    assert notes[:2] == [f"#1: {FRANCE}", f"#2: {HAIKU}"]
+    assert f"main-gpu/lightweight #1: {OOM}" in notes
+
+
+def test_one_package_goes_into_the_title_not_a_column():
+    table, notes = terminal_table(matrix([cell("main-gpu", "full"), cell("main-gpu", "q4")]))
+    assert [column.header for column in table.columns][:2] == ["variant", "prompt"]
+    assert str(table.title).startswith("main-gpu on ollama 0.9.3")
+    assert notes == [f"#1: {FRANCE}"]
 
 
 # -- JSON -------------------------------------------------------------------------------------
