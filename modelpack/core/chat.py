@@ -283,7 +283,7 @@ def _cut_after_response(nodes: list[Node]) -> list[Node]:
             if not args:
                 return None
             commands.append(args)
-        return Pipeline(pipe.decl, commands, pipe.line) if commands else None
+        return Pipeline(pipe.decl, commands, pipe.line, pipe.is_assign) if commands else None
 
     return walk_list(nodes)
 

@@ -463,17 +463,16 @@ def _pipeline(state: _State, pipe: Pipeline, dot: object) -> object:
 
 
 def _declare_or_assign(state: _State, name: str, value: object, pipe: Pipeline) -> None:
-    """`$x = v` rebinds the innermost visible $x; `$x := v` declares in the current scope.
-
-    The parsed Pipeline does not record which of the two it was, so a name that is already
-    visible is assigned. The one case this gets wrong is `:=` shadowing an outer variable of
-    the same name inside a block, which chat templates do not do.
-    """
+    """`$x = v` rebinds the innermost visible $x (Go's setVar: an unknown one is an exec
+    error); `$x := v` declares in the current scope, shadowing an outer $x."""
+    if not pipe.is_assign:
+        state.scopes[-1][name] = value
+        return
     for scope in reversed(state.scopes):
         if name in scope:
             scope[name] = value
             return
-    state.scopes[-1][name] = value
+    raise GoExecError(f"undefined variable: {name}", pipe.line)
 
 
 class _Unset:

@@ -127,6 +127,8 @@ class Pipeline:
     decl: tuple[str, ...]
     commands: list[list[Operand]]
     line: int
+    is_assign: bool = False
+    """`$x = v` (rebind a visible $x) rather than `$x := v` (declare in this scope)."""
 
 
 @dataclass
@@ -755,12 +757,14 @@ class _Parser:
         """Go's Tree.pipeline: declarations, then commands separated by `|`, up to `end`."""
         line = cur.peek_non_space().line
         decl: list[str] = []
+        is_assign = False
         while (variable := cur.peek_non_space()).kind == "variable":
             start = cur.pos
             cur.next()
             after = cur.peek_non_space()
             if after.kind in {"declare", "assign"}:
                 # Go declares the name for `=` too; an unknown one fails only when executed.
+                is_assign = after.kind == "assign"
                 cur.next_non_space()
                 decl.append(variable.text)
                 self.scopes[-1].add(variable.text)
@@ -791,7 +795,7 @@ class _Parser:
         for stage, command in enumerate(commands[1:], start=2):
             if command[0].kind in _LITERALS:
                 raise cur.error(f"non executable command in pipeline stage {stage}")
-        return Pipeline(tuple(decl), commands, line)
+        return Pipeline(tuple(decl), commands, line, is_assign)
 
     def _command(self, cur: _Cursor) -> list[Operand]:
         """Go's Tree.command: operands separated by blanks, up to `|`, `)` or `}}`."""

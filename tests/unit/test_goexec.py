@@ -42,6 +42,15 @@ def test_root_variable_and_declare_assign() -> None:
         run("{{ if 1 }}{{ $v := 1 }}{{ end }}{{ $v }}")
 
 
+def test_declare_shadows_and_assign_needs_a_visible_variable() -> None:
+    """Go's push and setVar: `:=` in a block makes a new $x that ends with the block; `=`
+    rebinds the visible one, and with none it is an exec error (the parser accepts it)."""
+    assert run("{{ $x := 1 }}{{ if 1 }}{{ $x := 2 }}{{ $x }}{{ end }}{{ $x }}") == "21"
+    assert run("{{ $x := 1 }}{{ if 1 }}{{ $x = 2 }}{{ $x }}{{ end }}{{ $x }}") == "22"
+    with pytest.raises(GoExecError, match=r"undefined variable: \$y"):
+        run("{{ $y = 1 }}")
+
+
 def test_range_with_index_element_and_else() -> None:
     data = {"L": ["a", "b"], "E": []}
     assert run("{{ range $i, $m := .L }}{{ $i }}={{ $m }};{{ end }}", data) == "0=a;1=b;"
