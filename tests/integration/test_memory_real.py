@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,41 @@ def test_estimate_against_api_ps_and_runner_buffers(
         assert ollama["total"] == size
         assert abs(error) <= TOLERANCE
         assert {k: v for k, v in errors.items() if abs(v) > TOLERANCE} == {}
+
+
+# Shapes unlike SmolLM2's, where attention rather than the FFN sets the compute peak (many
+# heads, a long context, a narrow FFN), and one wide-FFN shape: the mechanism must hold for
+# them without refitting (measured: every buffer within 0.01%).
+SHAPES = {
+    "attention, MHA": dict(n_embd=512, n_head=16, n_head_kv=16, n_ff=256, context_length=8192),
+    "attention, GQA 4:1": dict(n_embd=256, n_head=32, n_head_kv=8, n_ff=128, context_length=8192),
+    "wide FFN, GQA 4:1": dict(n_embd=1024, n_head=8, n_head_kv=2, n_ff=4096, context_length=4096),
+}
+
+
+@pytest.mark.parametrize("dims", SHAPES.values(), ids=SHAPES.keys())
+def test_estimate_against_runner_buffers_for_other_shapes(
+    ollama_current: OllamaServer, tiny_gguf: Callable[..., Path], dims: dict[str, int]
+) -> None:
+    path = tiny_gguf(f"shape-{uuid.uuid4().hex[:8]}.gguf", n_layer=2, **dims)
+    shape = model_shape(read_gguf(path))
+    name = f"shape-{uuid.uuid4().hex[:8]}:test"
+    log = Path(ollama_current.log_path)
+    ctx = dims["context_length"]
+    with OllamaClient(ollama_current.host) as client:
+        digest = client.push_blob(path)
+        client.create({"model": name, "files": {"m.gguf": digest}, "template": "{{ .Prompt }}"})
+        try:
+            start = log.stat().st_size
+            for _ in client.generate(name, "hi", options={"num_ctx": ctx, "num_predict": 1}):
+                pass
+            buffers, parallel = _logged(log.read_bytes()[start:].decode(errors="replace"))
+        finally:
+            client.unload(name)
+    ours = estimate(
+        shape, ctx=ctx, num_gpu=0, parallel=parallel, flash_attention=False, all_logits=True
+    )
+    got = {"model": ours.host_weights, "KV": ours.host_kv, "compute": ours.host_compute}
+    errors = {k: (got[k] / MIB - buffers[k]) / buffers[k] for k in buffers}
+    print(f"{dims} x{parallel}: logged {buffers}, errors {errors}")
+    assert {k: v for k, v in errors.items() if abs(v) > TOLERANCE} == {}
