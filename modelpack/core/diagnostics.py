@@ -48,3 +48,21 @@ class Diagnostic:
             where = f"{where}:{self.line}"
         text = f"{where}: {self.severity.value}: {self.message}"
         return f"{text} ({self.hint})" if self.hint else text
+
+
+class Findings:
+    """`errors`, `warnings` and `ok` for a result that carries its `diagnostics`."""
+
+    diagnostics: list[Diagnostic]
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.is_error]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if not d.is_error]
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.is_error for d in self.diagnostics)

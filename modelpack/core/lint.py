@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass, field
 
 from modelpack.core import gotemplate
-from modelpack.core.diagnostics import Diagnostic
+from modelpack.core.diagnostics import Diagnostic, Findings
 from modelpack.core.modelfile import Command, Modelfile, decode, format_command, parse
 from modelpack.core.params import ParamValue, check_parameters
 from modelpack.core.versions import OllamaVersion
@@ -56,7 +56,7 @@ _SEMVER = re.compile(
 
 
 @dataclass(frozen=True)
-class LintReport:
+class LintReport(Findings):
     """The findings for one Modelfile, and the typed parameters a create would send."""
 
     source: str
@@ -64,18 +64,6 @@ class LintReport:
     diagnostics: list[Diagnostic]
     modelfile: Modelfile | None = None
     parameters: dict[str, ParamValue] = field(default_factory=dict)
-
-    @property
-    def errors(self) -> list[Diagnostic]:
-        return [d for d in self.diagnostics if d.is_error]
-
-    @property
-    def warnings(self) -> list[Diagnostic]:
-        return [d for d in self.diagnostics if not d.is_error]
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
 
 
 def lint(text: str | bytes, *, source: str, version: OllamaVersion) -> LintReport:

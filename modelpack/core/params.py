@@ -19,7 +19,7 @@ from enum import StrEnum
 from fractions import Fraction
 from typing import Literal, TypeAlias
 
-from modelpack.core.diagnostics import Diagnostic
+from modelpack.core.diagnostics import Diagnostic, Findings
 from modelpack.core.gostrconv import (
     BOOL_TEXTS,
     INT64_MAX,
@@ -452,23 +452,11 @@ def names_at(version: OllamaVersion | str = NEWEST) -> frozenset[str]:
 
 
 @dataclass(frozen=True)
-class ParamCheck:
+class ParamCheck(Findings):
     """Typed parameters ready for the create API, and every finding on the way."""
 
     parameters: dict[str, ParamValue] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not any(d.is_error for d in self.diagnostics)
-
-    @property
-    def errors(self) -> list[Diagnostic]:
-        return [d for d in self.diagnostics if d.is_error]
-
-    @property
-    def warnings(self) -> list[Diagnostic]:
-        return [d for d in self.diagnostics if not d.is_error]
 
 
 def _name_problem(
