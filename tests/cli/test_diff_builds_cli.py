@@ -20,25 +20,10 @@ from modelpack.core.record import BuildRecord, VariantResult
 from modelpack.edge.history import history_dir, record_path, write_build
 from modelpack.edge.project import Project, open_project
 
-SPEC = """\
-ollama: {version: "0.9.3"}
-packages:
-  pkg:
-    model: acme
-    from: m.gguf
-    chat_template: chatml
-    system: Be brief.
-    variants: [full, lightweight]
-"""
-
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
-    write_tiny_gguf(tmp_path / "m.gguf")
-    (tmp_path / "modelpack.yaml").write_text(SPEC)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("OLLAMA_HOST", "127.0.0.1:9")  # nothing answers there
-    return open_project(tmp_path / "modelpack.yaml")
+def project(offline_project: Path) -> Project:
+    return open_project(offline_project / "modelpack.yaml")
 
 
 def diff(*args: str) -> tuple[int, str, str]:

@@ -12,25 +12,10 @@ from helpers.tiny_gguf import write_tiny_gguf
 
 from modelpack.cli import cli
 
-SPEC = """\
-ollama: {version: "0.9.3"}
-packages:
-  pkg:
-    model: acme
-    from: m.gguf
-    chat_template: chatml
-    system: Be brief.
-    variants: [full, lightweight]
-"""
-
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    write_tiny_gguf(tmp_path / "m.gguf")
-    (tmp_path / "modelpack.yaml").write_text(SPEC)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("OLLAMA_HOST", "127.0.0.1:9")  # nothing answers there
-    return tmp_path
+def project(offline_project: Path) -> Path:
+    return offline_project
 
 
 def diff(*args: str) -> tuple[int, str, str]:
