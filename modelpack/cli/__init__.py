@@ -20,6 +20,7 @@ from modelpack.errors import ModelpackError
 # name -> "module:attribute"; each module imports what it needs inside its callback.
 COMMANDS: dict[str, str] = {
     "build": "modelpack.cli.cmd_build:build_command",
+    "builds": "modelpack.cli.cmd_builds:builds_command",
     "diff": "modelpack.cli.cmd_diff:diff_command",
     "estimate": "modelpack.cli.cmd_estimate:estimate_command",
     "init": "modelpack.cli.cmd_init:init_command",

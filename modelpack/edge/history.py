@@ -32,9 +32,11 @@ from modelpack.errors import UsageError
 __all__ = [
     "KEEP",
     "LATEST",
+    "BuildSummary",
     "PastBuild",
     "RecordedModelfile",
     "build_id",
+    "build_summaries",
     "history_dir",
     "list_builds",
     "record_path",
@@ -183,6 +185,51 @@ def resolve_build(project: Project, package: str, ref: str = LATEST) -> PastBuil
         f"{ref!r} names {len(matches)} builds of {package}",
         hint=f"give more of the id: {', '.join(b.id for b in matches[-5:])}",
     )
+
+
+@dataclass(frozen=True)
+class BuildSummary:
+    """One past build as `modelpack builds` lists it, with the reference `diff` takes."""
+
+    ref: str
+    """`latest`, `previous` or `~N`."""
+    id: str
+    started_at: str
+    ollama_version: str
+    stable_variant: str | None
+    verdicts: dict[str, str]
+    """Variant -> passed, failed or skipped, in chain order."""
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "ref": self.ref,
+            "id": self.id,
+            "started_at": self.started_at,
+            "ollama_version": self.ollama_version,
+            "stable_variant": self.stable_variant,
+            "verdicts": self.verdicts,
+        }
+
+
+def build_summaries(project: Project, package: str) -> list[BuildSummary]:
+    """The package's recorded builds, newest first, each with its `diff` reference."""
+    builds = list(reversed(list_builds(project, package)))
+    if not builds:
+        resolve_build(project, package)  # raises the one-line error that says why
+    summaries = []
+    for back, past in enumerate(builds):
+        record = past.read()
+        summaries.append(
+            BuildSummary(
+                ref={0: LATEST, 1: _PREVIOUS}.get(back, f"~{back}"),
+                id=past.id,
+                started_at=record.started_at,
+                ollama_version=record.ollama_version,
+                stable_variant=record.stable_variant,
+                verdicts={v.variant: v.verdict for v in record.variants},
+            )
+        )
+    return summaries
 
 
 @dataclass(frozen=True)

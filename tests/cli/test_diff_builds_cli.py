@@ -203,3 +203,34 @@ def test_an_unreadable_build_is_one_line(project: Project) -> None:
     (history_dir(project, "pkg") / "20250102T100000Z.json").write_text("{not json")
     message = one_error("build:pkg", "pkg:full")
     assert message.startswith(f"{history_dir(project, 'pkg') / '20250102T100000Z.json'}: not a")
+
+
+def test_builds_lists_newest_first_with_the_refs_diff_takes(project: Project) -> None:
+    build_twice(project, {"full": None, "lightweight": texts(project)["lightweight"]})
+    write_build(
+        project,
+        "pkg",
+        record(project, "2025-01-03T10:00:00+00:00", texts(project), stable="lightweight"),
+    )
+    result = CliRunner().invoke(cli, ["builds", "pkg"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "latest    20250103T100000Z  Ollama 0.9.3  stable lightweight  "
+        "(full passed, lightweight passed)",
+        "previous  20250102T100000Z  Ollama 0.9.3  stable full  (full skipped, lightweight passed)",
+        "~2        20250101T100000Z  Ollama 0.9.3  stable full  (full passed, lightweight passed)",
+    ]
+    listed = json.loads(CliRunner().invoke(cli, ["builds", "pkg", "--json"]).stdout)
+    assert [b["ref"] for b in listed] == ["latest", "previous", "~2"]
+    # Each listed reference names that build for diff.
+    code, out, _ = diff("build:pkg:lightweight@~2", f"build:pkg:lightweight@{listed[0]['id']}")
+    assert code == 0, out
+
+
+def test_builds_of_a_package_never_built_is_one_line(project: Project) -> None:
+    result = CliRunner().invoke(cli, ["builds", "pkg"])
+    assert result.exit_code == 2
+    assert result.output.count("\n") == 1
+    assert "no recorded build of pkg" in result.output
+    result = CliRunner().invoke(cli, ["builds", "nope"])
+    assert result.exit_code == 2 and "no package 'nope'" in result.output
