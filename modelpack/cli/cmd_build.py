@@ -12,7 +12,7 @@ from modelpack.cli.options import spec_file_option
 from modelpack.cli.progress import ProgressLine
 
 
-@click.command("build")
+@click.command("build", short_help="Create and smoke-test variants, then move the stable tag.")
 @click.argument("package")
 @spec_file_option
 @click.option(

@@ -10,7 +10,7 @@ import click
 from modelpack.cli.options import spec_file_option
 
 
-@click.command("builds")
+@click.command("builds", short_help="List a package's recorded builds (refs for diff).")
 @click.argument("package")
 @spec_file_option
 @click.option("--json", "as_json", is_flag=True, help="Print the builds as JSON.")

@@ -43,7 +43,7 @@ class _Side:
     ref: str = ""
 
 
-@click.command("diff")
+@click.command("diff", short_help="Compare two models: variants, builds, files, live.")
 @click.argument("a")
 @click.argument("b")
 @spec_file_option

@@ -28,7 +28,7 @@ def _size(option: str, text: str | None) -> int | None:
         ) from None
 
 
-@click.command("estimate")
+@click.command("estimate", short_help="Estimate a GGUF's memory and what fits a budget.")
 @click.argument("path", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @click.option(
     "--ctx",

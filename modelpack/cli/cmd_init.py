@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 
-@click.command("init")
+@click.command("init", short_help="Write a starter modelpack.yaml for a GGUF.")
 @click.argument("gguf", type=click.Path(path_type=Path))
 @click.option(
     "--chat-template",

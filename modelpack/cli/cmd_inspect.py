@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 _VALUE_WIDTH = 100
 
 
-@click.command("inspect")
+@click.command("inspect", short_help="Show what is inside a GGUF file.")
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the facts as JSON.")
 @click.option("--keys", is_flag=True, help="Print every raw key/value (long arrays summarised).")

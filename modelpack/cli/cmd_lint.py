@@ -19,7 +19,7 @@ FORMATS = ("text", "json", "github")
 MODELFILE_NAMES = ("Modelfile", "*.Modelfile", "*.modelfile")
 
 
-@click.command("lint")
+@click.command("lint", short_help="Check Modelfiles against an Ollama version.")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
     "--ollama-version",

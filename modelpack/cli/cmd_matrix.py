@@ -30,7 +30,7 @@ def _report_options(command: Any) -> Any:
     return command
 
 
-@click.command("matrix")
+@click.command("matrix", short_help="Run the smoke-test matrix and write reports.")
 @click.argument("packages", nargs=-1)
 @spec_file_option
 @click.option("--variant", "variants", multiple=True, help="Only this variant (repeatable).")
@@ -138,7 +138,7 @@ def matrix_command(
         raise click.exceptions.Exit(1)
 
 
-@click.command("report")
+@click.command("report", short_help="Re-render a saved matrix or build record.")
 @click.argument("result_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @_report_options
 def report_command(

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from modelpack.edge.lifecycle import Lifecycle
 
 
-@click.command("promote")
+@click.command("promote", short_help="Point the stable tag at a variant, after a test.")
 @click.argument("package")
 @click.argument("variant")
 @spec_file_option
@@ -37,7 +37,7 @@ def promote_command(
     _report(record, as_json=as_json)
 
 
-@click.command("rollback")
+@click.command("rollback", short_help="Point the stable tag back at its previous target.")
 @click.argument("package")
 @spec_file_option
 @click.option("--json", "as_json", is_flag=True, help="Print the updated build record as JSON.")

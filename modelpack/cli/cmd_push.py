@@ -28,7 +28,7 @@ insecure_option = click.option(
 )
 
 
-@click.command("push")
+@click.command("push", short_help="Push a package's tags to a registry.")
 @click.argument("package")
 @spec_file_option
 @registry_option
@@ -101,7 +101,7 @@ def push_command(
     err.print(f"[green]pushed {len(result.pushed)} tag(s) in {result.seconds:.1f} s[/]")
 
 
-@click.command("verify-pull")
+@click.command("verify-pull", short_help="Prove a clean Ollama can pull and run the package.")
 @click.argument("package")
 @spec_file_option
 @registry_option

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from modelpack.core.render import Rendered, Renderer
 
 
-@click.command("render")
+@click.command("render", short_help="Render a package's Modelfiles from the spec.")
 @click.argument("package", required=False)
 @spec_file_option
 @click.option("--variant", "variants", multiple=True, help="Only this variant (repeatable).")

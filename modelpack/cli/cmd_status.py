@@ -13,7 +13,7 @@ from modelpack.cli.options import spec_file_option
 _NO_SERVER_HINT = "start one and set OLLAMA_HOST, or the spec's ollama.host"
 
 
-@click.command("status")
+@click.command("status", short_help="Report drift between the spec and the server.")
 @click.argument("package", required=False)
 @spec_file_option
 @click.option("--json", "as_json", is_flag=True, help="Print each package's status as JSON.")

@@ -32,6 +32,10 @@ def test_help_lists_every_command() -> None:
     assert "Usage: modelpack" in result.stdout
     for name in COMMANDS:
         assert name in result.stdout
+    # Each command has a short help that fits: click cuts a long one with "...".
+    listing = result.stdout.split("Commands:", 1)[1].splitlines()[1:]
+    assert len(listing) == len(COMMANDS)
+    assert [line for line in listing if line.endswith("...") or len(line) > 80] == []
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))
