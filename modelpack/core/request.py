@@ -22,7 +22,7 @@ from modelpack.errors import InputError
 
 STRUCTURED_SINCE = OllamaVersion(0, 5, 5)
 
-__all__ = ["STRUCTURED_SINCE", "CreatePlan", "local_files", "plan_create"]
+__all__ = ["STRUCTURED_SINCE", "CreatePlan", "local_file_refs", "local_files", "plan_create"]
 
 
 @dataclass(frozen=True)
@@ -34,13 +34,19 @@ class CreatePlan:
     """Local file -> digest, for every file the request refers to."""
 
 
-def local_files(modelfile: Modelfile, base: Path) -> list[Path]:
-    """The local files FROM and ADAPTER name (paths relative to the Modelfile's folder)."""
+def local_file_refs(modelfile: Modelfile, base: Path) -> list[tuple[str, Path]]:
+    """Each FROM and ADAPTER that names a local file: its value as written, and the file
+    (paths are relative to the Modelfile's folder)."""
     out = []
     for command in modelfile.commands:
         if command.name in {"from", "adapter"} and _is_path(command.args, base):
-            out.append(_resolve(command.args, base))
+            out.append((command.args, _resolve(command.args, base)))
     return out
+
+
+def local_files(modelfile: Modelfile, base: Path) -> list[Path]:
+    """The local files FROM and ADAPTER name."""
+    return [path for _, path in local_file_refs(modelfile, base)]
 
 
 def plan_create(

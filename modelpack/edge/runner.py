@@ -15,7 +15,6 @@ model, keeps its recorded result (unless forced).
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -23,10 +22,10 @@ from pathlib import Path
 from modelpack.core.chat import parity
 from modelpack.core.gguf import read_gguf
 from modelpack.core.memory import default_num_ctx, fit
-from modelpack.core.modelfile import Modelfile, parse
+from modelpack.core.modelfile import parse
 from modelpack.core.record import BuildRecord, PromptResult, VariantResult
 from modelpack.core.render import Rendered
-from modelpack.core.request import local_files, plan_create
+from modelpack.core.request import local_file_refs, plan_create
 from modelpack.core.smoke import judge
 from modelpack.core.spec import MemoryBudget, Smoke
 from modelpack.core.versions import OllamaVersion
@@ -180,13 +179,13 @@ class Builder:
     def _hash(self, item: Rendered) -> tuple[dict[Path, str], dict[str, str]]:
         """The digests of the local files the variant's FROM and ADAPTER name: by path (to
         upload them) and by the value as the Modelfile writes it (for the record)."""
-        base = item.path.parent
-        modelfile = parse(item.text)
+        refs = local_file_refs(parse(item.text), item.path.parent)
         digests: dict[Path, str] = {}
-        for path in local_files(modelfile, base):
-            self.emit(Event("hash", item.variant, f"digest of {path.name}"))
-            digests[path] = self.blobs.cache.digest(path)
-        return digests, _written_digests(modelfile, base, digests)
+        for _, path in refs:
+            if path not in digests:
+                self.emit(Event("hash", item.variant, f"digest of {path.name}"))
+                digests[path] = self.blobs.cache.digest(path)
+        return digests, {value: digests[path] for value, path in refs}
 
     def _variant(
         self,
@@ -419,17 +418,6 @@ class Builder:
         )
         write_build(self.project, package, record)
         return record
-
-
-def _written_digests(modelfile: Modelfile, base: Path, digests: dict[Path, str]) -> dict[str, str]:
-    """FROM and ADAPTER values as written -> the digest of the local file each names."""
-    written: dict[str, str] = {}
-    for command in modelfile.commands:
-        if command.name in {"from", "adapter"}:
-            path = (base / os.path.expanduser(command.args)).resolve()
-            if path in digests:
-                written[command.args] = digests[path]
-    return written
 
 
 def _read_record(path: Path) -> BuildRecord | None:
