@@ -32,7 +32,7 @@ def terminal_table(result: MatrixResult) -> tuple[Table, list[str]]:
             table.add_column(column, justify="right")
         else:  # names stay whole; the figures wrap instead
             table.add_column(column, no_wrap=True, min_width=_longest(rows, column))
-    reasons: dict[str, list[str]] = {}
+    reasons: list[tuple[str, str]] = []
     for row in rows:
         package, variant, prompt, *figures, reason = row.texts
         number = f"#{prompts.index(prompt) + 1}"
@@ -41,10 +41,17 @@ def terminal_table(result: MatrixResult) -> tuple[Table, list[str]]:
         table.add_row(*texts, verdict, *(escape(f) for f in figures))
         if reason:
             where = f"{package}/{variant}" if len(packages) > 1 else variant
-            reasons.setdefault(reason, []).append(f"{where} {number}")
+            reasons.append((reason, f"{where} {number}"))
     notes = [f"#{n}: {prompt}" for n, prompt in enumerate(prompts, 1)]
-    notes += [f"{', '.join(cells)}: {reason}" for reason, cells in reasons.items()]
-    return table, notes
+    return table, notes + _grouped(reasons)
+
+
+def _grouped(notes: list[tuple[str, str]]) -> list[str]:
+    """`(note, where)` pairs as one line per distinct note, naming every place it applies to."""
+    places: dict[str, list[str]] = {}
+    for note, where in notes:
+        places.setdefault(note, []).append(where)
+    return [f"{', '.join(where)}: {note}" for note, where in places.items()]
 
 
 def _longest(rows: list[TableRow], column: str) -> int:
@@ -70,7 +77,7 @@ def build_table(record: BuildRecord) -> tuple[Table, list[str]]:
     table.add_column("template", no_wrap=True)
     for column in ("load s", "TTFT ms", "tok/s", "GPU %"):
         table.add_column(column, justify="right")
-    notes: dict[str, list[str]] = {}
+    notes: list[tuple[str, str]] = []
     for v, label in zip(record.variants, labels, strict=True):
         kept = " (kept)" if not v.created and v.verdict == "passed" else ""
         table.add_row(
@@ -82,12 +89,10 @@ def build_table(record: BuildRecord) -> tuple[Table, list[str]]:
             num(v.metric("decode_tps"), ".1f"),
             num(v.gpu_fraction * 100 if v.gpu_fraction is not None else None, ".0f"),
         )
-        for note in [v.reason] if v.reason else v.warnings:
-            notes.setdefault(note, []).append(v.variant)
+        notes += [(note, v.variant) for note in ([v.reason] if v.reason else v.warnings)]
     caption = ["* stable"] if record.stable_variant else []
     caption.append("TTFT: cold/warm")
     if any(not v.created and v.verdict == "passed" for v in record.variants):
         caption.append("kept: unchanged since the last build")
     table.caption = "; ".join(caption)
-    lines = [f"{', '.join(variants)}: {note}" for note, variants in notes.items()]
-    return table, lines
+    return table, _grouped(notes)
