@@ -284,11 +284,11 @@ class GGUFInfo:
 
     @property
     def name(self) -> str | None:
-        return self._str(Keys.NAME)
+        return self.text(Keys.NAME)
 
     @property
     def chat_template(self) -> str | None:
-        return self._str(Keys.CHAT_TEMPLATE)
+        return self.text(Keys.CHAT_TEMPLATE)
 
     @property
     def file_type(self) -> int | None:
@@ -387,9 +387,6 @@ class GGUFInfo:
             offset=self.key_offsets[key],
             hint=_DAMAGED,
         )
-
-    def _str(self, key: str) -> str | None:
-        return self.text(key)
 
     def _int(self, key: str | None) -> int | None:
         value = None if key is None else self.metadata.get(key)
