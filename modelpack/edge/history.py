@@ -42,6 +42,7 @@ __all__ = [
     "record_path",
     "recorded_modelfile",
     "resolve_build",
+    "save_record",
     "write_build",
 ]
 
@@ -78,6 +79,12 @@ def _dump(record: BuildRecord) -> str:
     return json.dumps(record.model_dump(mode="json"), indent=2) + "\n"
 
 
+def save_record(project: Project, package: str, record: BuildRecord) -> None:
+    """Rewrite `build.json` only (promote, rollback and push update the last build; they
+    are not builds, so the history is not touched)."""
+    atomic_write_text(record_path(project, package), _dump(record))
+
+
 def write_build(project: Project, package: str, record: BuildRecord) -> Path:
     """Write a finished build: `build.json`, and its immutable copy in the history (returned).
 
@@ -88,7 +95,7 @@ def write_build(project: Project, package: str, record: BuildRecord) -> Path:
     text = _dump(record)
     folder = history_dir(project, package)
     stem = build_id(record.started_at)
-    atomic_write_text(record_path(project, package), text)
+    save_record(project, package, record)
     copy, number = folder / f"{stem}.json", 1
     while not create_new_text(copy, text):
         number += 1

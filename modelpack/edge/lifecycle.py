@@ -13,14 +13,13 @@ now, not what the record last said.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 from modelpack.core.record import BuildRecord, StableChange, VariantResult
 from modelpack.edge.blobs import DigestCache
 from modelpack.edge.client import OllamaClient
 from modelpack.edge.clock import now
-from modelpack.edge.files import atomic_write_text
+from modelpack.edge.history import record_path, save_record
 from modelpack.edge.project import Project
 from modelpack.errors import ModelpackError, UsageError
 
@@ -59,8 +58,6 @@ def move_stable(
 
 
 def read_record(project: Project, package: str) -> BuildRecord:
-    from modelpack.edge.runner import record_path
-
     path = record_path(project, package)
     try:
         return BuildRecord.model_validate_json(path.read_text(encoding="utf-8"))
@@ -184,12 +181,7 @@ class Lifecycle:
         )
 
     def _write(self, package: str, record: BuildRecord) -> None:
-        from modelpack.edge.runner import record_path
-
-        atomic_write_text(
-            record_path(self.project, package),
-            json.dumps(record.model_dump(mode="json"), indent=2) + "\n",
-        )
+        save_record(self.project, package, record)
 
 
 def _with_variant(record: BuildRecord, result: VariantResult) -> BuildRecord:

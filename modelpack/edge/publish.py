@@ -32,7 +32,6 @@ always stopped.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -44,7 +43,7 @@ from modelpack.core.record import BuildRecord, Published, PublishedLayer, Varian
 from modelpack.edge.blobs import DigestCache
 from modelpack.edge.client import OllamaClient
 from modelpack.edge.clock import now
-from modelpack.edge.files import atomic_write_text
+from modelpack.edge.history import save_record
 from modelpack.edge.lifecycle import read_record
 from modelpack.edge.project import Project
 from modelpack.edge.registry import RegistryClient, RegistryRef, manifest_blobs, parse_model_name
@@ -474,16 +473,11 @@ class Publisher:
         """Merge what was pushed into the build record (latest entry per name), atomically."""
         if not pushed:
             return
-        from modelpack.edge.runner import record_path
-
         record = read_record(self.project, package)
         names = {p.name for p in pushed}
         kept = [p for p in record.published if p.name not in names]
         record = record.model_copy(update={"published": [*kept, *pushed]})
-        atomic_write_text(
-            record_path(self.project, package),
-            json.dumps(record.model_dump(mode="json"), indent=2) + "\n",
-        )
+        save_record(self.project, package, record)
 
     # -- verify-pull -----------------------------------------------------------------------------
 
