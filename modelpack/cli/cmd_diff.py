@@ -179,7 +179,7 @@ class _Context:
         return declared_state(rendered.text, rendered.path.parent, version, self.cache())
 
     def _render(self, side: _Side, version: Any) -> Any:
-        from modelpack.edge.runner import _read_record, record_path
+        from modelpack.edge.history import last_record
         from modelpack.errors import UsageError
 
         package, _, variant = side.text.partition(":")
@@ -192,7 +192,7 @@ class _Context:
                 hint=f"packages here: {known}; for a model on the server write live:{side.text}",
             )
         if not variant:
-            record = _read_record(record_path(self.project, package))
+            record = last_record(self.project, package)
             if record is not None and record.stable_variant is not None:
                 variant, why = record.stable_variant, "the variant the last build made stable"
             else:

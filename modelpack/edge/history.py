@@ -38,6 +38,7 @@ __all__ = [
     "build_id",
     "build_summaries",
     "history_dir",
+    "last_record",
     "list_builds",
     "record_path",
     "recorded_modelfile",
@@ -77,6 +78,17 @@ def build_id(started_at: str) -> str:
 
 def _dump(record: BuildRecord) -> str:
     return json.dumps(record.model_dump(mode="json"), indent=2) + "\n"
+
+
+def last_record(project: Project, package: str) -> BuildRecord | None:
+    """The last build's record, or None when there is none (or it cannot be read): for
+    callers that work without one (a first build, status, diff)."""
+    try:
+        return BuildRecord.model_validate_json(
+            record_path(project, package).read_text(encoding="utf-8")
+        )
+    except (FileNotFoundError, ValueError):
+        return None
 
 
 def save_record(project: Project, package: str, record: BuildRecord) -> None:

@@ -32,7 +32,7 @@ from modelpack.core.versions import OllamaVersion
 from modelpack.edge.blobs import Blobs, DigestCache
 from modelpack.edge.client import OllamaClient
 from modelpack.edge.clock import now
-from modelpack.edge.history import record_path, write_build
+from modelpack.edge.history import last_record, record_path, write_build
 from modelpack.edge.lifecycle import move_stable
 from modelpack.edge.probe import Prober
 from modelpack.edge.project import Project
@@ -101,7 +101,7 @@ class Builder:
         spec = self.project.loaded.package(package)
         version = self.client.ollama_version()
         rendered = self.render(package, version)
-        previous = _read_record(record_path(self.project, package))
+        previous = last_record(self.project, package)
         smoke_key = _sha256(spec.smoke.model_dump_json())
         results: list[VariantResult] = []
         budget = self._budget(budget)
@@ -418,10 +418,3 @@ class Builder:
         )
         write_build(self.project, package, record)
         return record
-
-
-def _read_record(path: Path) -> BuildRecord | None:
-    try:
-        return BuildRecord.model_validate_json(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
-        return None

@@ -39,8 +39,8 @@ from modelpack.core.render import Rendered
 from modelpack.core.versions import OllamaVersion
 from modelpack.edge.blobs import DigestCache
 from modelpack.edge.client import OllamaClient
+from modelpack.edge.history import last_record
 from modelpack.edge.project import Project
-from modelpack.edge.runner import _read_record, record_path
 from modelpack.errors import ServerError
 
 __all__ = [
@@ -167,7 +167,7 @@ def package_status(
     spec = project.loaded.package(package)
     version = client.ollama_version()
     rendered = project.renderer(version).render_package(package)
-    record = _read_record(record_path(project, package))
+    record = last_record(project, package)
     on_server = client.model_digests()
 
     declared: dict[str, ModelState] = {}
