@@ -149,7 +149,7 @@ def startup_breakdown() -> None:
 
     bare = best([PY, "-c", "pass"])
     cli = best([PY, "-c", "import modelpack.cli"])
-    runner = best([PY, "-c", "import modelpack.edge.runner, modelpack.cli.cmd_build, rich"])
+    runner = best([PY, "-c", "import modelpack.jobs.build, modelpack.cli.cmd_build, rich"])
     helptext = best([PY, "-m", "modelpack", "--help"])
     print("\nwhere modelpack's fixed cost goes (best of 5):")
     print(f"  interpreter start-up             {bare * 1e3:7.0f} ms")

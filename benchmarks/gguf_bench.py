@@ -34,8 +34,8 @@ sys.path.insert(0, str(REPO))
 
 import gguf  # noqa: E402
 
-from modelpack.core.gguf import read_gguf  # noqa: E402
-from modelpack.core.gguf_spec import TENSOR_BLOCK_SIZES, TensorType, ValueType  # noqa: E402
+from modelpack.core.gguf.format import TENSOR_BLOCK_SIZES, TensorType, ValueType  # noqa: E402
+from modelpack.core.gguf.reader import read_gguf  # noqa: E402
 
 SMOLLM2 = REPO / "gguf" / "SmolLM2-135M-Instruct.Q4_1.gguf"
 

@@ -6,7 +6,7 @@ each against a baseline measured in the same run, because absolute times drift o
 machines:
 
 - baseline: reading and decoding the 1,000 files (the floor any linter pays);
-- core: `modelpack.core.lint.lint` over them, in-process;
+- core: `modelpack.core.modelfile.lint.lint` over them, in-process;
 - CLI: `modelpack lint DIR` as a user runs it (interpreter start-up included).
 
     .venv/bin/python benchmarks/lint_bench.py [--files N]
@@ -25,8 +25,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from modelpack.core.lint import lint  # noqa: E402
-from modelpack.core.modelfile import decode  # noqa: E402
+from modelpack.core.modelfile.lint import lint  # noqa: E402
+from modelpack.core.modelfile.syntax import decode  # noqa: E402
 from modelpack.core.versions import OllamaVersion  # noqa: E402
 
 CORPUS = REPO / "tests" / "data" / "conformance"

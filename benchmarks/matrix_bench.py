@@ -30,14 +30,14 @@ sys.path[:0] = [str(REPO), str(REPO / "scripts")]
 import fetch_model  # noqa: E402
 import ollama_server as rig  # noqa: E402
 
-from modelpack.core.spec import Smoke, SmokePrompt  # noqa: E402
+from modelpack.core.package.spec import Smoke, SmokePrompt  # noqa: E402
 from modelpack.edge.blobs import DigestCache  # noqa: E402
 from modelpack.edge.client import OllamaClient  # noqa: E402
-from modelpack.edge.matrix import MatrixRunner  # noqa: E402
-from modelpack.edge.probe import Prober  # noqa: E402
 from modelpack.edge.project import open_project  # noqa: E402
-from modelpack.edge.runner import Builder  # noqa: E402
 from modelpack.edge.server import OllamaServer  # noqa: E402
+from modelpack.jobs.build import Builder  # noqa: E402
+from modelpack.jobs.matrix import MatrixRunner  # noqa: E402
+from modelpack.jobs.smoke import Prober  # noqa: E402
 
 PROMPT = "What is the capital of France?"
 

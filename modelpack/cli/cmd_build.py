@@ -69,7 +69,7 @@ def build_command(
         return
     from modelpack.edge.blobs import DigestCache
     from modelpack.edge.client import OllamaClient
-    from modelpack.edge.runner import Builder
+    from modelpack.jobs.build import Builder
 
     server = _managed_server(project.home) if serve else None
     host = server.host if server else ollama_host(project)
@@ -118,8 +118,8 @@ def build_command(
 
 def _budget(project: Any, vram: str | None, ram: str | None) -> Any:
     """The spec's ollama.memory with --vram/--ram applied; None when neither gives one."""
-    from modelpack.core.memory import parse_size
-    from modelpack.core.spec import MemoryBudget
+    from modelpack.core.gguf.memory import parse_size
+    from modelpack.core.package.spec import MemoryBudget
     from modelpack.errors import UsageError
 
     for option, value in (("--vram", vram), ("--ram", ram)):
@@ -145,8 +145,8 @@ def _managed_server(home: Path) -> Any:
 
 
 def _dry_run(project: Any, package: str, err: Any) -> None:
-    from modelpack.core.modelfile import parse
-    from modelpack.core.request import local_files
+    from modelpack.core.modelfile.request import local_files
+    from modelpack.core.modelfile.syntax import parse
 
     spec = project.loaded.package(package)
     rendered = project.renderer().render_package(package)

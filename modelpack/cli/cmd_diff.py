@@ -55,8 +55,8 @@ def diff_command(a: str, b: str, spec_file: Path | None) -> None:
 
     Exit status: 0 the same, 1 different, 2 usage or setup error.
     """
-    from modelpack.core.drift import compare
-    from modelpack.core.params import NEWEST
+    from modelpack.core.modelfile.drift import compare
+    from modelpack.core.modelfile.params import NEWEST
     from modelpack.errors import ServerError, SetupError
 
     sides = [_classify(a), _classify(b)]
@@ -150,9 +150,9 @@ class _Context:
         return DigestCache.in_home(home)
 
     def state(self, side: _Side, version: Any) -> Any:
-        from modelpack.core.modelfile import decode
-        from modelpack.edge.status import declared_state, live_state
+        from modelpack.core.modelfile.syntax import decode
         from modelpack.errors import UsageError
+        from modelpack.jobs.status import declared_state, live_state
 
         if side.kind == "live":
             state = live_state(self.client(), side.text, version)
@@ -208,7 +208,7 @@ def _label(side: _Side, context: _Context) -> str:
 
 
 def _print(differences: list[Any], labels: list[str]) -> None:
-    from modelpack.core.drift import TEMPLATE
+    from modelpack.core.modelfile.drift import TEMPLATE
 
     rows = [
         (d.field, d.show_value(d.declared), d.show_value(d.live))

@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from modelpack.core.memory import Estimate, Fit, ModelShape
+    from modelpack.core.gguf.memory import Estimate, Fit, ModelShape
 
 KV_CHOICES = ("f16", "q8_0", "q4_0")
 
 
 def _size(option: str, text: str | None) -> int | None:
-    from modelpack.core.memory import parse_size
+    from modelpack.core.gguf.memory import parse_size
     from modelpack.errors import UsageError
 
     if text is None:
@@ -61,8 +61,8 @@ def estimate_command(
 
     Exit status: 0 it fits (or no budget was given), 1 it does not fit, 2 usage error.
     """
-    from modelpack.core.gguf import read_gguf
-    from modelpack.core.memory import DEFAULT_NUM_CTX, estimate, fit, model_shape
+    from modelpack.core.gguf.memory import DEFAULT_NUM_CTX, estimate, fit, model_shape
+    from modelpack.core.gguf.reader import read_gguf
     from modelpack.errors import UsageError
 
     vram_bytes = _size("--vram", vram)
@@ -101,7 +101,7 @@ def estimate_command(
 
 
 def _print_table(path: Path, shape: ModelShape, result: Estimate, answer: Fit | None) -> None:
-    from modelpack.core.memory import format_size, swa_summary
+    from modelpack.core.gguf.memory import format_size, swa_summary
 
     def cell(n: int) -> str:
         return format_size(n) if n else "-"

@@ -47,9 +47,9 @@ def init_command(
     force: bool,
 ) -> None:
     """Write a starter spec (modelpack.yaml) for GGUF, then check that it renders."""
-    from modelpack.core.params import NEWEST
-    from modelpack.core.spec import load_spec
-    from modelpack.core.starter import model_name, starter_spec
+    from modelpack.core.modelfile.params import NEWEST
+    from modelpack.core.package.spec import load_spec
+    from modelpack.core.package.starter import model_name, starter_spec
     from modelpack.core.versions import OllamaVersion
     from modelpack.edge.files import atomic_write_text
     from modelpack.edge.project import open_project

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
-    from modelpack.core.facts import ModelFacts
-    from modelpack.core.gguf import GGUFInfo
+    from modelpack.core.gguf.facts import ModelFacts
+    from modelpack.core.gguf.reader import GGUFInfo
 
 _VALUE_WIDTH = 100
 
@@ -28,8 +28,8 @@ _VALUE_WIDTH = 100
 def inspect_command(path: Path, *, as_json: bool, keys: bool, ctx: int | None) -> None:
     """Show a GGUF's architecture, shape, size, tensor types, tokenizer, chat template
     (and which known format it is), license and memory estimate."""
-    from modelpack.core.facts import model_facts, raw_keys
-    from modelpack.core.gguf import read_gguf
+    from modelpack.core.gguf.facts import model_facts, raw_keys
+    from modelpack.core.gguf.reader import read_gguf
 
     info = read_gguf(path)
     if keys:
@@ -50,7 +50,7 @@ def inspect_command(path: Path, *, as_json: bool, keys: bool, ctx: int | None) -
 def _chat(info: GGUFInfo) -> dict[str, Any] | None:
     """The detected chat format, against the formats modelpack ships."""
     from modelpack.core.chat import chat_formats, detect
-    from modelpack.core.facts import bos_eos
+    from modelpack.core.gguf.facts import bos_eos
     from modelpack.edge.project import BUILTIN_TEMPLATES
 
     if info.chat_template is None:
@@ -69,7 +69,7 @@ def _chat(info: GGUFInfo) -> dict[str, Any] | None:
 def _memory(info: GGUFInfo, ctx: int | None) -> dict[str, Any] | None:
     """The estimate with every layer on a GPU and on the CPU alone; None for a file whose
     shape keys are missing (an adapter, or a model the preflight refuses anyway)."""
-    from modelpack.core.memory import DEFAULT_NUM_CTX, MemoryShapeError, estimate
+    from modelpack.core.gguf.memory import DEFAULT_NUM_CTX, MemoryShapeError, estimate
 
     context = ctx or min(DEFAULT_NUM_CTX, info.context_length or DEFAULT_NUM_CTX)
     try:
@@ -83,7 +83,7 @@ def _memory(info: GGUFInfo, ctx: int | None) -> dict[str, Any] | None:
 def _print_facts(
     facts: ModelFacts, chat: dict[str, Any] | None, memory: dict[str, Any] | None
 ) -> None:
-    from modelpack.core.gguf import sanitize
+    from modelpack.core.gguf.reader import sanitize
 
     def show(label: str, value: object) -> None:
         if value is not None and value != "":
@@ -140,7 +140,7 @@ def _print_facts(
 
 
 def _print_keys(keys: dict[str, Any], *, as_json: bool, info: GGUFInfo) -> None:
-    from modelpack.core.gguf import sanitize
+    from modelpack.core.gguf.reader import sanitize
 
     if as_json:
         click.echo(json.dumps(keys, indent=2, default=str))

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
-    from modelpack.core.diagnostics import Diagnostic
-    from modelpack.core.lint import LintReport
+    from modelpack.core.modelfile.diagnostics import Diagnostic
+    from modelpack.core.modelfile.lint import LintReport
     from modelpack.core.versions import OllamaVersion
 
 FORMATS = ("text", "json", "github")
@@ -42,7 +42,7 @@ def lint_command(
 
     Exit status: 0 no errors (warnings allowed), 1 errors found, 2 usage error.
     """
-    from modelpack.core.lint import fix, lint
+    from modelpack.core.modelfile.lint import fix, lint
     from modelpack.errors import ModelfileError
 
     version, origin = _target_version(version_text)
@@ -89,7 +89,7 @@ def lint_command(
 
 
 def _target_version(text: str | None) -> tuple[OllamaVersion, str]:
-    from modelpack.core.params import NEWEST
+    from modelpack.core.modelfile.params import NEWEST
     from modelpack.core.versions import OllamaVersion
 
     if text:

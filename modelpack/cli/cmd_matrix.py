@@ -91,11 +91,11 @@ def matrix_command(
     """
     from rich.console import Console
 
-    from modelpack.core.baseline import compare, to_text
-    from modelpack.core.reports import as_matrix, load_result
+    from modelpack.core.results.baseline import compare, to_text
+    from modelpack.core.results.reports import as_matrix, load_result
     from modelpack.edge.client import OllamaClient
-    from modelpack.edge.matrix import MatrixRunner
     from modelpack.edge.project import ollama_host, open_project
+    from modelpack.jobs.matrix import MatrixRunner
 
     err = Console(stderr=True)
     project = open_project(spec_file)
@@ -148,7 +148,7 @@ def report_command(
     markdown_file: Path | None,
 ) -> None:
     """Re-render a saved matrix JSON or build record (modelfiles/<package>/build.json)."""
-    from modelpack.core.reports import as_matrix, load_result
+    from modelpack.core.results.reports import as_matrix, load_result
 
     text = result_file.read_text(encoding="utf-8")
     result = as_matrix(load_result(text, source=str(result_file)))
@@ -166,7 +166,7 @@ def _emit(
     from rich.markup import escape
 
     from modelpack.cli.tables import terminal_table
-    from modelpack.core.reports import to_json, to_junit, to_markdown
+    from modelpack.core.results.reports import to_json, to_junit, to_markdown
     from modelpack.edge.files import atomic_write_text
 
     table, notes = terminal_table(result)
@@ -195,8 +195,8 @@ def _openai(
     variants: tuple[str, ...],
     build_first: bool,
 ) -> Any:
-    from modelpack.edge.matrix import run_openai
     from modelpack.edge.openai_target import OpenAITarget
+    from modelpack.jobs.matrix import run_openai
 
     if not model:
         raise click.UsageError("--openai needs --model: the name the server serves")
@@ -208,7 +208,7 @@ def _openai(
 
 def _build(project: Any, client: Any, names: list[str], err: Any) -> None:
     from modelpack.edge.blobs import DigestCache
-    from modelpack.edge.runner import Builder
+    from modelpack.jobs.build import Builder
 
     builder = Builder(
         project,

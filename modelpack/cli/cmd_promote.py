@@ -13,8 +13,8 @@ import click
 from modelpack.cli.options import spec_file_option
 
 if TYPE_CHECKING:
-    from modelpack.core.record import BuildRecord
-    from modelpack.edge.lifecycle import Lifecycle
+    from modelpack.core.results.record import BuildRecord
+    from modelpack.jobs.lifecycle import Lifecycle
 
 
 @click.command("promote", short_help="Point the stable tag at a variant, after a test.")
@@ -56,8 +56,8 @@ def rollback_command(package: str, spec_file: Path | None, *, as_json: bool) -> 
 def _lifecycle(spec_file: Path | None) -> Iterator[Lifecycle]:
     """The project's Lifecycle on a client for OLLAMA_HOST (or the spec's host)."""
     from modelpack.edge.client import OllamaClient
-    from modelpack.edge.lifecycle import Lifecycle
     from modelpack.edge.project import ollama_host, open_project
+    from modelpack.jobs.lifecycle import Lifecycle
 
     project = open_project(spec_file)
     with OllamaClient(ollama_host(project)) as client:

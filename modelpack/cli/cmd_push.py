@@ -60,7 +60,7 @@ def push_command(
     from modelpack.cli.cmd_build import _managed_server
     from modelpack.edge.client import OllamaClient
     from modelpack.edge.project import ollama_host, open_project
-    from modelpack.edge.publish import Publisher
+    from modelpack.jobs.publish import Publisher
 
     err = Console(stderr=True)
     project = open_project(spec_file)
@@ -119,8 +119,8 @@ def verify_pull_command(
     from rich.console import Console
 
     from modelpack.edge.project import open_project
-    from modelpack.edge.publish import Publisher
     from modelpack.edge.server import OllamaBuild
+    from modelpack.jobs.publish import Publisher
 
     err = Console(stderr=True)
     project = open_project(spec_file)

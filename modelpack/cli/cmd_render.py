@@ -11,7 +11,7 @@ import click
 from modelpack.cli.options import spec_file_option
 
 if TYPE_CHECKING:
-    from modelpack.core.render import Rendered, Renderer
+    from modelpack.core.package.render import Rendered, Renderer
 
 
 @click.command("render", short_help="Render a package's Modelfiles from the spec.")

@@ -27,8 +27,8 @@ def status_command(package: str | None, spec_file: Path | None, *, as_json: bool
     from modelpack.edge.blobs import DigestCache
     from modelpack.edge.client import OllamaClient
     from modelpack.edge.project import ollama_host, open_project
-    from modelpack.edge.status import package_status
     from modelpack.errors import ServerError, SetupError
+    from modelpack.jobs.status import package_status
 
     project = open_project(spec_file)
     names = [package] if package else list(project.loaded.spec.packages)

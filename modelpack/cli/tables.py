@@ -5,9 +5,9 @@ from __future__ import annotations
 from rich.markup import escape
 from rich.table import Table
 
-from modelpack.core.matrix import MatrixResult
-from modelpack.core.record import BuildRecord
-from modelpack.core.reports import COLUMNS, TableRow, is_numeric, table_rows, table_title
+from modelpack.core.results.matrix import MatrixResult
+from modelpack.core.results.record import BuildRecord
+from modelpack.core.results.reports import COLUMNS, TableRow, is_numeric, table_rows, table_title
 
 _STYLE = {"passed": "green", "failed": "red", "not run": "yellow", "skipped": "yellow"}
 

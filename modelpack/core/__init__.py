@@ -1,15 +1,21 @@
-"""The pure core: no network, no environment variables, no clock; only reading its inputs.
+"""The pure core: no network, no environment variables, no clock, and no writing.
 
-Where things are, by concept:
+It reads only the inputs it is handed by path (a spec's GGUF and template files, a GGUF header);
+everything else (servers, the environment, files it writes) belongs to `modelpack.edge` and
+`modelpack.jobs`. Where things are, by concept:
 
-- Modelfiles: `modelfile` (parse and emit, as Ollama reads them), `params` (PARAMETER names
-  by version, Go-exact values), `gostrconv` (Go's number and bool parsing), `lint`,
-  `diagnostics` (findings with file, line and fix), `versions`, `request` (the create body).
-- Templates: `gotemplate` (Go template parsing), `goexec` (running one), `chat` (chat formats,
-  detection from a GGUF's Jinja template, parity).
-- Packages: `spec` and `yamlsource` (modelpack.yaml with positions), `render`, `starter`.
-- GGUF: `gguf_spec` (the format as data), `gguf` (the reader), `facts` (what inspect shows),
+- `modelfile/`: Modelfiles as Ollama reads them. `syntax` (parse and emit), `params`
+  (PARAMETER names and types by version, with their history as data in `param_table`), `lint`,
+  `diagnostics` (findings with file, line and fix), `request` (the create request), `drift`
+  (two models' differences).
+- `gotmpl/`: Ollama's Go templates. `parser`, `execute` (running one), `strconv` (Go's number
+  and bool parsing and formatting).
+- `gguf/`: GGUF files. `format` (the format as data), `reader`, `facts` (what inspect shows),
   `memory` (estimates and fit), `adapter` (LoRA against base), `preflight`.
-- Results: `smoke` (judging an answer), `record` (build.json), `matrix`, `reports`, `baseline`,
-  `drift` (declared against served).
+- `package/`: modelpack.yaml. `spec` and `yamlsource` (the spec with positions), `render`
+  (variants to Modelfiles), `starter` (a first spec), `tags` (every tag name modelpack makes).
+- `results/`: what runs produce. `judge` (one smoke answer), `record` (build.json), `matrix`,
+  `reports`, `baseline`.
+- `chat` (chat formats, detection from a GGUF's Jinja template, parity) and `versions` (Ollama
+  versions) serve several of these.
 """

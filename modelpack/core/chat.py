@@ -31,8 +31,9 @@ import jinja2
 import jinja2.ext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from modelpack.core import goexec, gotemplate
-from modelpack.core.gotemplate import Node, Operand, Pipeline
+from modelpack.core.gotmpl import execute as goexec
+from modelpack.core.gotmpl import parser as gotemplate
+from modelpack.core.gotmpl.parser import Node, Operand, Pipeline
 from modelpack.core.versions import OllamaVersion
 from modelpack.errors import InputError
 

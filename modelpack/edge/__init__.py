@@ -1,9 +1,10 @@
-"""The edge: processes, files and the network around the pure core.
+"""The edge: thin adapters between the pure core and processes, files and the network.
 
-- Talking to servers: `client` (Ollama's API), `registry` (Docker Registry v2),
-  `openai_target` (OpenAI-compatible servers), `server` (managed `ollama serve` processes).
-- On disk: `project` (spec, templates, target version), `files` (atomic writes), `blobs`
-  (digest cache, upload once), `history` (past builds), `clock` (record times).
-- Jobs: `runner` (build), `probe` (one measured prompt), `matrix`, `lifecycle` (promote,
-  rollback), `status` (drift), `publish` (push, verify-pull).
+- Servers: `client` (Ollama's API), `registry` (Docker Registry v2), `openai_target`
+  (OpenAI-compatible servers), `server` (managed `ollama serve` processes).
+- Disk and setting: `project` (spec, templates, host, home and target version: resolved once
+  for every command), `files` (atomic writes), `blobs` (digest cache, upload once), `history`
+  (build records, past builds), `clock` (record times).
+
+The jobs that use these (build, matrix, publish, ...) live in `modelpack.jobs`.
 """

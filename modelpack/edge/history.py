@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from modelpack.core.drift import ModelState
-from modelpack.core.modelfile import parse
-from modelpack.core.record import BuildRecord
+from modelpack.core.modelfile.drift import ModelState
+from modelpack.core.modelfile.syntax import parse
+from modelpack.core.results.record import BuildRecord
 from modelpack.core.versions import OllamaVersion
 from modelpack.edge.files import atomic_write_text, create_new_text
 from modelpack.edge.project import Project

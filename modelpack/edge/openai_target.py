@@ -1,7 +1,7 @@
 """Smoke prompts against any OpenAI-compatible server (vLLM, llama-server), timed from the stream.
 
 Ollama is not the only place a packaged model runs, so the same prompt and the same judgement
-(`modelpack.core.smoke.judge`) must work against `POST /v1/chat/completions`. The answer is
+(`modelpack.core.results.judge.judge`) must work against `POST /v1/chat/completions`. The answer is
 always streamed (SSE, `stream_options.include_usage`), because TTFT only exists on a stream:
 
 - TTFT: client time from sending the request to the first non-empty `delta.content`. Reasoning
@@ -36,8 +36,8 @@ from typing import Any
 
 import httpx
 
-from modelpack.core.matrix import Run
-from modelpack.core.smoke import Measurement, judge
+from modelpack.core.results.judge import Measurement, judge
+from modelpack.core.results.matrix import Run
 from modelpack.errors import ServerError, ServerGoneError, ServerTimeout
 
 __all__ = ["CHAT_PATH", "MODELS_PATH", "Generation", "OpenAITarget"]

@@ -12,9 +12,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelpack.core.params import NEWEST
-from modelpack.core.render import Renderer
-from modelpack.core.spec import LoadedSpec, load_spec
+from modelpack.core.modelfile.params import NEWEST
+from modelpack.core.package.render import Renderer
+from modelpack.core.package.spec import LoadedSpec, load_spec
 from modelpack.core.versions import OllamaVersion
 from modelpack.errors import SetupError, UsageError
 

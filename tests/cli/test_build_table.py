@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 
 from modelpack.cli.tables import build_table
-from modelpack.core.record import BuildRecord, PromptResult, VariantResult
+from modelpack.core.results.record import BuildRecord, PromptResult, VariantResult
 
 CPU = "not fully on the GPU (0% offloaded)"
 
@@ -84,7 +84,7 @@ def test_a_skipped_variant_says_so_and_why() -> None:
 def test_live_verdict_lines_name_each_verdict() -> None:
     """The line printed as each variant finishes: a skip is not shown as a failure."""
     from modelpack.cli.cmd_build import _Display
-    from modelpack.edge.runner import Event
+    from modelpack.jobs.build import Event
 
     console = Console(width=80, record=True, color_system=None)
     display = _Display(console)

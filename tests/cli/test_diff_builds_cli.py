@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from helpers.tiny_gguf import write_tiny_gguf
 
 from modelpack.cli import cli
-from modelpack.core.record import BuildRecord, VariantResult
+from modelpack.core.results.record import BuildRecord, VariantResult
 from modelpack.edge.history import history_dir, record_path, write_build
 from modelpack.edge.project import Project, open_project
 

@@ -14,7 +14,7 @@ import struct
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from modelpack.core.gguf_spec import TENSOR_BLOCK_SIZES, TensorType, ValueType
+from modelpack.core.gguf.format import TENSOR_BLOCK_SIZES, TensorType, ValueType
 
 _ALIGN = 32
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from helpers.tiny_gguf import write_tiny_lora
 
-from modelpack.core.adapter import adapter_problems
-from modelpack.core.gguf import read_gguf
+from modelpack.core.gguf.adapter import adapter_problems
+from modelpack.core.gguf.reader import read_gguf
 from modelpack.edge.client import OllamaClient
 from modelpack.edge.server import OllamaServer
 from modelpack.errors import ServerError

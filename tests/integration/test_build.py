@@ -9,13 +9,13 @@ from pathlib import Path
 import ollama_server as rig
 import pytest
 
-from modelpack.core.record import BuildRecord
+from modelpack.core.results.record import BuildRecord
 from modelpack.edge.blobs import DigestCache
 from modelpack.edge.client import OllamaClient
 from modelpack.edge.project import Project, open_project
-from modelpack.edge.runner import Builder, Event, record_path
 from modelpack.edge.server import OllamaServer
 from modelpack.errors import ServerGoneError
+from modelpack.jobs.build import Builder, Event, record_path
 
 pytestmark = pytest.mark.integration
 

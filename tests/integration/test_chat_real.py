@@ -19,7 +19,7 @@ import ollama_server as rig
 import pytest
 
 from modelpack.core.chat import PROBE, ChatFormat, chat_formats, render_go
-from modelpack.core.goexec import go_unquote
+from modelpack.core.gotmpl.execute import go_unquote
 from modelpack.core.versions import OllamaVersion
 from modelpack.edge.client import OllamaClient
 from modelpack.edge.server import OllamaServer

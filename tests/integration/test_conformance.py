@@ -24,8 +24,8 @@ from pathlib import Path
 import ollama_server as rig
 import pytest
 
-from modelpack.core.lint import lint
-from modelpack.core.modelfile import decode
+from modelpack.core.modelfile.lint import lint
+from modelpack.core.modelfile.syntax import decode
 from modelpack.core.versions import OllamaVersion
 from modelpack.edge.client import OllamaClient
 from modelpack.edge.server import OllamaServer

@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 import pytest
 
-from modelpack.core.smoke import Measurement, judge
+from modelpack.core.results.judge import Measurement, judge
 from modelpack.edge.client import OllamaClient
 from modelpack.edge.server import OllamaServer
 

@@ -10,7 +10,7 @@ import ollama_server as rig
 import pytest
 from data.go_templates import CASES
 
-from modelpack.core.gotemplate import (
+from modelpack.core.gotmpl.parser import (
     TemplateSyntaxError,
     crashing_template_calls,
     ollama_functions,

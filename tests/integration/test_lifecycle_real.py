@@ -12,9 +12,9 @@ from test_build import build, digest, make_project
 
 from modelpack.cli import cli
 from modelpack.edge.client import OllamaClient
-from modelpack.edge.lifecycle import Lifecycle, PromotionFailed, archive_tag
 from modelpack.edge.project import Project, open_project
 from modelpack.edge.server import OllamaServer
+from modelpack.jobs.lifecycle import Lifecycle, PromotionFailed, archive_tag
 
 pytestmark = pytest.mark.integration
 

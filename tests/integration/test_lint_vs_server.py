@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from modelpack.cli import cli
-from modelpack.core.lint import lint
+from modelpack.core.modelfile.lint import lint
 from modelpack.edge.client import OllamaClient
 from modelpack.edge.server import OllamaServer
 from modelpack.errors import ServerError

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from markdown_it import MarkdownIt
 
 from modelpack.cli import cli
-from modelpack.core.reports import JUNIT_XSD
+from modelpack.core.results.reports import JUNIT_XSD
 from modelpack.edge.server import OllamaServer
 
 pytestmark = pytest.mark.integration

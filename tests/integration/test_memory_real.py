@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from modelpack.core.gguf import read_gguf
-from modelpack.core.memory import MIB, estimate, model_shape, ollama_reported_size
+from modelpack.core.gguf.memory import MIB, estimate, model_shape, ollama_reported_size
+from modelpack.core.gguf.reader import read_gguf
 from modelpack.edge.client import OllamaClient
 from modelpack.edge.server import OllamaServer
 

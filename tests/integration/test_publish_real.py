@@ -15,16 +15,16 @@ from click.testing import CliRunner
 from integration.test_build import make_project
 
 from modelpack.cli import cli
-from modelpack.core.record import BuildRecord
+from modelpack.core.results.record import BuildRecord
 from modelpack.edge.blobs import DigestCache
 from modelpack.edge.client import OllamaClient
-from modelpack.edge.lifecycle import read_record
 from modelpack.edge.project import Project
-from modelpack.edge.publish import Publisher, PublishEvent, PushFailed
 from modelpack.edge.registry import RegistryClient, manifest_blobs
-from modelpack.edge.runner import Builder
 from modelpack.edge.server import OllamaServer, free_port
 from modelpack.errors import ServerError
+from modelpack.jobs.build import Builder
+from modelpack.jobs.lifecycle import read_record
+from modelpack.jobs.publish import Publisher, PublishEvent, PushFailed
 
 pytestmark = pytest.mark.integration
 

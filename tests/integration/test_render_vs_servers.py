@@ -9,8 +9,8 @@ from pathlib import Path
 import ollama_server as rig
 import pytest
 
-from modelpack.core.lint import lint
-from modelpack.core.modelfile import parse
+from modelpack.core.modelfile.lint import lint
+from modelpack.core.modelfile.syntax import parse
 from modelpack.edge.client import OllamaClient
 from modelpack.edge.project import open_project
 from modelpack.edge.server import OllamaServer

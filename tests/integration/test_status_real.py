@@ -10,12 +10,12 @@ import pytest
 from click.testing import CliRunner, Result
 
 from modelpack.cli import cli
-from modelpack.core.record import BuildRecord
+from modelpack.core.results.record import BuildRecord
 from modelpack.edge.blobs import DigestCache
 from modelpack.edge.client import OllamaClient
 from modelpack.edge.project import Project, open_project
-from modelpack.edge.runner import Builder
 from modelpack.edge.server import OllamaServer
+from modelpack.jobs.build import Builder
 
 pytestmark = pytest.mark.integration
 

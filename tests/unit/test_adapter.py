@@ -7,8 +7,8 @@ from pathlib import Path
 
 from helpers.tiny_gguf import write_tiny_lora
 
-from modelpack.core.adapter import adapter_layers, adapter_problems, is_adapter, pick_adapter
-from modelpack.core.gguf import read_gguf
+from modelpack.core.gguf.adapter import adapter_layers, adapter_problems, is_adapter, pick_adapter
+from modelpack.core.gguf.reader import read_gguf
 
 
 def lora(tmp_path: Path, name: str, **shape: object) -> Path:

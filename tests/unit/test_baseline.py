@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from modelpack.core.baseline import NOISE_FLOOR, Finding, compare, to_text
-from modelpack.core.matrix import Cell, MatrixResult, Run
+from modelpack.core.results.baseline import NOISE_FLOOR, Finding, compare, to_text
+from modelpack.core.results.matrix import Cell, MatrixResult, Run
 
 FRANCE = "What is the capital of France?"
 HAIKU = "Write a haiku about autumn."

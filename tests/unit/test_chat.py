@@ -16,8 +16,8 @@ from modelpack.core.chat import (
     render_go,
     render_jinja,
 )
-from modelpack.core.gguf import read_gguf
-from modelpack.core.gotemplate import crashing_template_calls, ollama_functions, parse
+from modelpack.core.gguf.reader import read_gguf
+from modelpack.core.gotmpl.parser import crashing_template_calls, ollama_functions, parse
 from modelpack.core.versions import OllamaVersion
 from modelpack.errors import InputError
 

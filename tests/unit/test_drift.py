@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from modelpack.core.drift import (
+from modelpack.core.modelfile.drift import (
     Difference,
     ModelState,
     compare,
@@ -13,7 +13,7 @@ from modelpack.core.drift import (
     parse_show_parameters,
     stable_differences,
 )
-from modelpack.core.modelfile import parse
+from modelpack.core.modelfile.syntax import parse
 
 BLOB = "4a3bf1f926921a85843d74ef87c25e2e5010e76fa47b93a7a64a0fda9de09c5d"
 GGUF = f"sha256:{BLOB}"

@@ -17,8 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from modelpack.core import gguf_spec as spec
-from modelpack.core.gguf import (
+from modelpack.core.gguf import format as spec
+from modelpack.core.gguf.format import TensorType, ValueType
+from modelpack.core.gguf.reader import (
     DEFAULT_ARRAY_LIMIT,
     MAX_ARRAY_DEPTH,
     MAX_INLINE_STRING,
@@ -30,7 +31,6 @@ from modelpack.core.gguf import (
     read_gguf_bytes,
     sanitize,
 )
-from modelpack.core.gguf_spec import TensorType, ValueType
 from modelpack.errors import InputError
 
 V = ValueType

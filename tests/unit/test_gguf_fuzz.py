@@ -24,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from modelpack.core.gguf import (
+from modelpack.core.gguf.reader import (
     MAX_INLINE_STRING,
     ArraySummary,
     GGUFError,

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from modelpack.core.goexec import (
+from modelpack.core.gotmpl.execute import (
     GoExecError,
     Struct,
     execute,
     go_quote,
     go_unquote,
 )
-from modelpack.core.gotemplate import GO_BUILTINS, parse
+from modelpack.core.gotmpl.parser import GO_BUILTINS, parse
 
 
 def run(source: str, data: object = None) -> str:

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from modelpack.core.gostrconv import (
+from modelpack.core.gotmpl.strconv import (
     GoParseError,
     parse_bool,
     parse_float,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from data.go_templates import CASES
 
-from modelpack.core.gotemplate import (
+from modelpack.core.gotmpl.parser import (
     GO_BUILTINS,
     Pipeline,
     TemplateSyntaxError,

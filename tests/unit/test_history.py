@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from modelpack.core.record import BuildRecord, VariantResult
+from modelpack.core.results.record import BuildRecord, VariantResult
 from modelpack.edge.history import (
     KEEP,
     build_id,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from modelpack.core.lint import fix, lint
-from modelpack.core.modelfile import parse
+from modelpack.core.modelfile.lint import fix, lint
+from modelpack.core.modelfile.syntax import parse
 from modelpack.core.versions import OllamaVersion
 
 V054 = OllamaVersion.parse("0.5.4")

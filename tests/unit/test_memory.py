@@ -15,9 +15,8 @@ from pathlib import Path
 import pytest
 from helpers.shaped_gguf import tensor_bytes, write_shaped_gguf
 
-from modelpack.core.gguf import read_gguf
-from modelpack.core.gguf_spec import TensorType
-from modelpack.core.memory import (
+from modelpack.core.gguf.format import TensorType
+from modelpack.core.gguf.memory import (
     CTX_PAD,
     CUDA_RUNTIME_OVERHEAD,
     HOST_RUNTIME_OVERHEAD,
@@ -29,6 +28,7 @@ from modelpack.core.memory import (
     model_shape,
     parse_size,
 )
+from modelpack.core.gguf.reader import read_gguf
 
 SMOLLM2 = {
     "n_layer": 30,

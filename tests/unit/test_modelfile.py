@@ -1,4 +1,4 @@
-"""Unit tests for the Modelfile parser and writer (modelpack.core.modelfile).
+"""Unit tests for the Modelfile parser and writer (modelpack.core.modelfile.syntax).
 
 The expected values follow Ollama's parser/parser.go. The cases were checked against Ollama's own
 ParseFile while this module was written; they are restated here so the suite runs without Go.
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from modelpack.core.modelfile import (
+from modelpack.core.modelfile.syntax import (
     INSTRUCTIONS,
     Command,
     Message,

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from modelpack.core.diagnostics import Diagnostic, Severity
-from modelpack.core.params import (
+from modelpack.core.modelfile.diagnostics import Diagnostic, Severity
+from modelpack.core.modelfile.params import (
     NEWEST,
     PARAMETERS,
     GoParseError,

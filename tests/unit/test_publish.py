@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from helpers.tiny_gguf import write_tiny_gguf
 
-from modelpack.core.record import BuildRecord, VariantResult
+from modelpack.core.results.record import BuildRecord, VariantResult
 from modelpack.edge.project import Project, open_project
-from modelpack.edge.publish import Publisher, PublishEvent, PushFailed, is_transient, registry_ref
 from modelpack.errors import ServerError, ServerGoneError, UsageError
+from modelpack.jobs.publish import Publisher, PublishEvent, PushFailed, is_transient, registry_ref
 
 SPEC = """\
 ollama: {version: "0.9.3"}

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from helpers.tiny_gguf import write_tiny_gguf, write_tiny_lora
 
-from modelpack.core.lint import lint
-from modelpack.core.modelfile import parse
-from modelpack.core.render import Rendered, Renderer
-from modelpack.core.spec import load_spec
+from modelpack.core.modelfile.lint import lint
+from modelpack.core.modelfile.syntax import parse
+from modelpack.core.package.render import Rendered, Renderer
+from modelpack.core.package.spec import load_spec
 from modelpack.core.versions import OllamaVersion
 from modelpack.errors import InputError
 

@@ -15,10 +15,10 @@ from rich.console import Console
 from rich.markup import escape
 
 from modelpack.cli.tables import terminal_table
-from modelpack.core.baseline import compare
-from modelpack.core.matrix import Cell, MatrixResult, Run
-from modelpack.core.record import BuildRecord, PromptResult, VariantResult
-from modelpack.core.reports import (
+from modelpack.core.results.baseline import compare
+from modelpack.core.results.matrix import Cell, MatrixResult, Run
+from modelpack.core.results.record import BuildRecord, PromptResult, VariantResult
+from modelpack.core.results.reports import (
     COLUMNS,
     JUNIT_XSD,
     NOT_RUN,

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from modelpack.core.smoke import Measurement, Verdict, degenerate_reason, judge
+from modelpack.core.results.judge import Measurement, Verdict, degenerate_reason, judge
 from modelpack.errors import UsageError
 
 GOOD = {

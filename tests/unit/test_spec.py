@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from modelpack.core.spec import load_spec
-from modelpack.core.yamlsource import load
+from modelpack.core.package.spec import load_spec
+from modelpack.core.package.yamlsource import load
 from modelpack.errors import InputError, SpecError
 
 GOOD = """\

@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from modelpack.core.gostrconv import (
+from modelpack.core.gotmpl.strconv import (
     GoParseError,
     parse_float,
     parse_int,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from modelpack.core.record import BuildRecord, StableChange, VariantResult
+from modelpack.core.results.record import BuildRecord, StableChange, VariantResult
 from modelpack.edge.blobs import DigestCache
 from modelpack.edge.client import OllamaClient
 from modelpack.edge.clock import now
@@ -89,7 +89,7 @@ class Lifecycle:
 
     def promote(self, package: str, variant: str, *, verify: bool = True) -> BuildRecord:
         """Point the stable tag at `variant` after its smoke test passes (unless not `verify`)."""
-        from modelpack.edge.runner import Builder
+        from modelpack.jobs.build import Builder
 
         spec = self.project.loaded.package(package)
         record = read_record(self.project, package)

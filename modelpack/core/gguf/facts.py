@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from modelpack.core.gguf import ArraySummary, GGUFInfo, StringSummary, Value
-from modelpack.core.gguf_spec import Keys
+from modelpack.core.gguf.format import Keys
+from modelpack.core.gguf.reader import ArraySummary, GGUFInfo, StringSummary, Value
 
 __all__ = ["ModelFacts", "SpecialToken", "bos_eos", "model_facts", "raw_keys", "special_tokens"]
 

@@ -20,24 +20,24 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from modelpack.core.chat import parity
-from modelpack.core.gguf import read_gguf
-from modelpack.core.memory import default_num_ctx, fit
-from modelpack.core.modelfile import parse
-from modelpack.core.record import BuildRecord, PromptResult, VariantResult
-from modelpack.core.render import Rendered
-from modelpack.core.request import local_file_refs, plan_create
-from modelpack.core.smoke import judge
-from modelpack.core.spec import MemoryBudget, Smoke
+from modelpack.core.gguf.memory import default_num_ctx, fit
+from modelpack.core.gguf.reader import read_gguf
+from modelpack.core.modelfile.request import local_file_refs, plan_create
+from modelpack.core.modelfile.syntax import parse
+from modelpack.core.package.render import Rendered
+from modelpack.core.package.spec import MemoryBudget, Smoke
+from modelpack.core.results.judge import judge
+from modelpack.core.results.record import BuildRecord, PromptResult, VariantResult
 from modelpack.core.versions import OllamaVersion
 from modelpack.edge.blobs import Blobs, DigestCache
 from modelpack.edge.client import OllamaClient
 from modelpack.edge.clock import now
 from modelpack.edge.history import last_record, record_path, write_build
-from modelpack.edge.lifecycle import move_stable
-from modelpack.edge.probe import Prober
 from modelpack.edge.project import Project
 from modelpack.edge.server import OllamaServer
 from modelpack.errors import InputError, ServerError, ServerGoneError, ServerTimeout
+from modelpack.jobs.lifecycle import move_stable
+from modelpack.jobs.smoke import Prober
 
 __all__ = ["Builder", "Event", "record_path"]
 

@@ -22,10 +22,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from modelpack.core import gotemplate
-from modelpack.core.diagnostics import Diagnostic, Findings
-from modelpack.core.modelfile import Command, Modelfile, decode, format_command, parse
-from modelpack.core.params import ParamValue, check_parameters
+from modelpack.core.gotmpl import parser as gotemplate
+from modelpack.core.modelfile.diagnostics import Diagnostic, Findings
+from modelpack.core.modelfile.params import ParamValue, check_parameters
+from modelpack.core.modelfile.syntax import Command, Modelfile, decode, format_command, parse
 from modelpack.core.versions import OllamaVersion
 from modelpack.errors import ModelfileError
 

@@ -13,8 +13,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from modelpack.core.smoke import Measurement
-from modelpack.core.spec import Smoke, SmokePrompt
+from modelpack.core.package.spec import Smoke, SmokePrompt
+from modelpack.core.results.judge import Measurement
 from modelpack.edge.client import OllamaClient
 from modelpack.errors import ServerError, ServerTimeout
 

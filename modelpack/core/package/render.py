@@ -27,16 +27,20 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
-from modelpack.core import gotemplate
-from modelpack.core.adapter import pick_adapter
 from modelpack.core.chat import ChatFormat, ChatReference, chat_formats, detect
-from modelpack.core.facts import bos_eos
-from modelpack.core.gguf import GGUFError, GGUFInfo, read_gguf
-from modelpack.core.lint import lint
-from modelpack.core.modelfile import Command, format_command
-from modelpack.core.params import ParamValue, check_typed_parameters, to_modelfile_parameters
-from modelpack.core.preflight import model_problems
-from modelpack.core.spec import (
+from modelpack.core.gguf.adapter import pick_adapter
+from modelpack.core.gguf.facts import bos_eos
+from modelpack.core.gguf.preflight import model_problems
+from modelpack.core.gguf.reader import GGUFError, GGUFInfo, read_gguf
+from modelpack.core.gotmpl import parser as gotemplate
+from modelpack.core.modelfile.lint import lint
+from modelpack.core.modelfile.params import (
+    ParamValue,
+    check_typed_parameters,
+    to_modelfile_parameters,
+)
+from modelpack.core.modelfile.syntax import Command, format_command
+from modelpack.core.package.spec import (
     ChatTemplate,
     ChatTemplateFile,
     ChatTemplateText,

@@ -39,12 +39,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modelpack.core.record import BuildRecord, Published, PublishedLayer, VariantResult
+from modelpack.core.results.record import BuildRecord, Published, PublishedLayer, VariantResult
 from modelpack.edge.blobs import DigestCache
 from modelpack.edge.client import OllamaClient
 from modelpack.edge.clock import now
 from modelpack.edge.history import save_record
-from modelpack.edge.lifecycle import read_record
 from modelpack.edge.project import Project
 from modelpack.edge.registry import RegistryClient, RegistryRef, manifest_blobs, parse_model_name
 from modelpack.edge.server import OllamaBuild, OllamaServer
@@ -56,6 +55,7 @@ from modelpack.errors import (
     SetupError,
     UsageError,
 )
+from modelpack.jobs.lifecycle import read_record
 
 __all__ = [
     "Check",
@@ -525,7 +525,7 @@ class Publisher:
                 pull_s = time.monotonic() - started
                 pulled = _sha(clean.model_digest(ref.name))
                 checks = _checks(record, published, registry_digest, manifest, pulled)
-                from modelpack.edge.runner import Builder
+                from modelpack.jobs.build import Builder
 
                 self.emit(PublishEvent("smoke", ref.name, spec.smoke.prompts[0].prompt))
                 builder = Builder(self.project, clean, cache=DigestCache(workdir / "digests.json"))

@@ -22,9 +22,9 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ValidationError
 
-from modelpack.core.baseline import Comparison, format_value, status, summary
-from modelpack.core.matrix import MATRIX_FORMAT, MATRIX_VERSION, Cell, MatrixResult, Run
-from modelpack.core.record import RECORD_VERSION, BuildRecord, VariantResult
+from modelpack.core.results.baseline import Comparison, format_value, status, summary
+from modelpack.core.results.matrix import MATRIX_FORMAT, MATRIX_VERSION, Cell, MatrixResult, Run
+from modelpack.core.results.record import RECORD_VERSION, BuildRecord, VariantResult
 from modelpack.errors import InputError
 
 M = TypeVar("M", bound=BaseModel)

@@ -13,16 +13,16 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from modelpack.core.matrix import Cell, MatrixResult, Run
-from modelpack.core.smoke import judge
-from modelpack.core.spec import Package, SmokePrompt
+from modelpack.core.package.spec import Package, SmokePrompt
+from modelpack.core.results.judge import judge
+from modelpack.core.results.matrix import Cell, MatrixResult, Run
 from modelpack.edge.client import OllamaClient
 from modelpack.edge.clock import now
 from modelpack.edge.openai_target import OpenAITarget
-from modelpack.edge.probe import Prober
 from modelpack.edge.project import Project
-from modelpack.edge.runner import Event
 from modelpack.errors import ServerError, ServerGoneError, UsageError
+from modelpack.jobs.build import Event
+from modelpack.jobs.smoke import Prober
 
 __all__ = ["MatrixRunner", "run_openai", "select"]
 

@@ -8,9 +8,9 @@ accepted and then fails at the first request. The legacy server (0.5.4) does wor
 
 from __future__ import annotations
 
-from modelpack.core.adapter import is_adapter
-from modelpack.core.gguf import GGUFInfo
-from modelpack.core.gguf_spec import Keys
+from modelpack.core.gguf.adapter import is_adapter
+from modelpack.core.gguf.format import Keys
+from modelpack.core.gguf.reader import GGUFInfo
 
 __all__ = ["REQUIRED_ARCH_KEYS", "model_problems"]
 

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from modelpack.core.matrix import METRICS, Cell, MatrixResult
+from modelpack.core.results.matrix import METRICS, Cell, MatrixResult
 
 DEFAULT_THRESHOLD = 0.2
 

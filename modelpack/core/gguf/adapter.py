@@ -18,7 +18,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from modelpack.core.gguf import GGUFInfo
+from modelpack.core.gguf.reader import GGUFInfo
 
 __all__ = ["AdapterChoice", "adapter_layers", "adapter_problems", "is_adapter", "pick_adapter"]
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
-from modelpack.core.gotemplate import Node, Operand, Pipeline, go_char, go_number, go_quote
+from modelpack.core.gotmpl.parser import Node, Operand, Pipeline, go_char, go_number, go_quote
 
 __all__ = [
     "NO_VALUE",

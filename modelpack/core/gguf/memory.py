@@ -47,12 +47,12 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
-from modelpack.core.gguf_spec import TENSOR_BLOCK_SIZES, TensorType
+from modelpack.core.gguf.format import TENSOR_BLOCK_SIZES, TensorType
 from modelpack.core.versions import OllamaVersion
 from modelpack.errors import InputError
 
 if TYPE_CHECKING:
-    from modelpack.core.gguf import GGUFInfo, TensorInfo
+    from modelpack.core.gguf.reader import GGUFInfo, TensorInfo
 
 __all__ = [
     "CTX_PAD",

@@ -1,10 +1,10 @@
 """The GGUF format as data: magic, versions, type ids, tensor block sizes and metadata key names.
 
-Kept apart from the reader (`modelpack.core.gguf`) so that other modules (memory estimates, the
-inspect command, lint) can use the tables without importing the parser. Values follow llama.cpp:
-`ggml/include/ggml.h` (tensor types), `gguf.h` (value types), `llama.h` (file types) and
-gguf-py's `gguf/constants.py` (key names, `GGML_QUANT_SIZES`); tests check them against the
-installed `gguf` package.
+Kept apart from the reader (`modelpack.core.gguf.reader`) so that other modules (memory
+estimates, the inspect command, lint) can use the tables without importing the parser. Values
+follow llama.cpp: `ggml/include/ggml.h` (tensor types), `gguf.h` (value types), `llama.h` (file
+types) and gguf-py's `gguf/constants.py` (key names, `GGML_QUANT_SIZES`); tests check them
+against the installed `gguf` package.
 """
 
 from __future__ import annotations

@@ -44,8 +44,8 @@ from pydantic import (
     field_validator,
 )
 
+from modelpack.core.package.yamlsource import Located, dotted, load
 from modelpack.core.versions import OllamaVersion
-from modelpack.core.yamlsource import Located, dotted, load
 from modelpack.errors import InputError, SpecError
 
 SCHEMA_VERSION: Final = 1
@@ -94,14 +94,14 @@ class MemoryBudget(_Strict):
     @classmethod
     def _is_size(cls, value: str | None) -> str | None:
         if value is not None:
-            from modelpack.core.memory import parse_size
+            from modelpack.core.gguf.memory import parse_size
 
             parse_size(value)
         return value
 
     def bytes(self) -> tuple[int | None, int | None]:
         """(vram, ram) in bytes."""
-        from modelpack.core.memory import parse_size
+        from modelpack.core.gguf.memory import parse_size
 
         return (
             parse_size(self.vram) if self.vram is not None else None,

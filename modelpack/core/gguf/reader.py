@@ -30,7 +30,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Final, Literal, NoReturn, TypeAlias, overload
 
-from modelpack.core.gguf_spec import (
+from modelpack.core.gguf.format import (
     DEFAULT_ALIGNMENT,
     MAGIC,
     MAX_DIMS,

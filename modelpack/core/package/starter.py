@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from modelpack.core.spec import NAME
+from modelpack.core.package.spec import NAME
 
 _STARTER = """\
 # modelpack spec: what to build, declared once. `modelpack render {package}` writes the

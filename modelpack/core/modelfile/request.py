@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modelpack.core.modelfile import Command, Modelfile, format_command, parse
-from modelpack.core.params import check_parameters
+from modelpack.core.modelfile.params import check_parameters
+from modelpack.core.modelfile.syntax import Command, Modelfile, format_command, parse
 from modelpack.core.versions import OllamaVersion
 from modelpack.errors import InputError
 

@@ -19,8 +19,7 @@ from enum import StrEnum
 from fractions import Fraction
 from typing import Literal, TypeAlias
 
-from modelpack.core.diagnostics import Diagnostic, Findings
-from modelpack.core.gostrconv import (
+from modelpack.core.gotmpl.strconv import (
     BOOL_TEXTS,
     INT64_MAX,
     INT64_MIN,
@@ -30,6 +29,7 @@ from modelpack.core.gostrconv import (
     parse_int,
     round_float,
 )
+from modelpack.core.modelfile.diagnostics import Diagnostic, Findings
 from modelpack.core.versions import OllamaVersion
 from modelpack.errors import UsageError
 

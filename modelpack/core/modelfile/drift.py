@@ -37,8 +37,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
-from modelpack.core.modelfile import Modelfile
-from modelpack.core.params import (
+from modelpack.core.modelfile.params import (
     NEWEST,
     PARAMETERS,
     GoParseError,
@@ -49,6 +48,7 @@ from modelpack.core.params import (
     format_float32,
     to_float32,
 )
+from modelpack.core.modelfile.syntax import Modelfile
 from modelpack.core.versions import OllamaVersion
 
 __all__ = [

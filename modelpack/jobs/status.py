@@ -2,7 +2,7 @@
 
 For each variant the spec is rendered for the server's own version (as `build` would render
 it), its GGUF hashed through the digest cache, and the result compared with `/api/show` of
-the variant's tag (see `modelpack.core.drift`). The build record adds what the spec cannot
+the variant's tag (see `modelpack.core.modelfile.drift`). The build record adds what the spec cannot
 say: which model each tag held after the last build, and where the stable tag was pointed. So
 drift is any of:
 
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modelpack.core.drift import (
+from modelpack.core.modelfile.drift import (
     Difference,
     ModelState,
     compare,
@@ -33,9 +33,9 @@ from modelpack.core.drift import (
     stable_differences,
     tag_missing,
 )
-from modelpack.core.modelfile import parse
-from modelpack.core.record import BuildRecord
-from modelpack.core.render import Rendered
+from modelpack.core.modelfile.syntax import parse
+from modelpack.core.package.render import Rendered
+from modelpack.core.results.record import BuildRecord
 from modelpack.core.versions import OllamaVersion
 from modelpack.edge.blobs import DigestCache
 from modelpack.edge.client import OllamaClient

@@ -1,0 +1,1 @@
+"""Modelfiles as Ollama reads them: syntax, parameters by version, lint, create requests, drift."""

@@ -1,0 +1,1 @@
+"""modelpack.yaml: the spec with positions for errors, rendering variants, and tag names."""
