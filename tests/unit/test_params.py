@@ -16,6 +16,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from modelpack.core.gotmpl.strconv import format_float32, to_float32
+from modelpack.core.gotmpl.strconv import parse_bool as go_parse_bool
+from modelpack.core.gotmpl.strconv import parse_float32 as go_parse_float32
+from modelpack.core.gotmpl.strconv import parse_int as go_parse_int
 from modelpack.core.modelfile.diagnostics import Diagnostic, Severity
 from modelpack.core.modelfile.params import (
     NEWEST,
@@ -27,13 +31,8 @@ from modelpack.core.modelfile.params import (
     ParamStatus,
     check_parameters,
     check_typed_parameters,
-    format_float32,
     format_parameter,
-    go_parse_bool,
-    go_parse_float32,
-    go_parse_int,
     names_at,
-    to_float32,
     to_modelfile_parameters,
 )
 from modelpack.core.versions import OllamaVersion

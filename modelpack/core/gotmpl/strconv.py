@@ -5,13 +5,15 @@ Ollama's `api.FormatParams` reads Modelfile PARAMETER values with `strconv.Parse
 `ParseUint`/`ParseInt(s, 0, 64)` and `ParseFloat(s, 64)`. These are those functions, with Go's
 grammar (signs, base prefixes, `_` between digits, hex floats with a `p` exponent, `inf` and
 `nan`) and correctly rounded results. A refusal is a GoParseError saying "syntax" or "range",
-like Go's NumError.
+like Go's NumError. `format_float32` and `to_float32` write a float32 the way
+`FormatFloat(f, 'g', -1, 32)` does: the shortest decimal that reads back as the same value.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from decimal import ROUND_FLOOR, Decimal, localcontext
 from fractions import Fraction
 from typing import Literal
 
@@ -20,12 +22,15 @@ __all__ = [
     "INT64_MAX",
     "INT64_MIN",
     "GoParseError",
+    "format_float32",
     "parse_bool",
     "parse_float",
+    "parse_float32",
     "parse_int",
     "parse_uint",
     "round_float",
     "special_float",
+    "to_float32",
     "underscore_ok",
 ]
 
@@ -259,3 +264,83 @@ def round_float(value: Fraction, bits: Literal[32, 64]) -> float:
     if quotient.bit_length() - 1 + shift >= limit_exponent:
         raise OverflowError(f"float{bits} overflow")
     return math.ldexp(quotient, shift)
+
+
+# --- float32, as Ollama formats PARAMETER values (api.FormatParams) ---------------------------
+
+
+def parse_float32(text: str) -> float:
+    """`strconv.ParseFloat(text, 32)`, correctly rounded to float32 and returned widened."""
+    return parse_float(text, 32)
+
+
+def _shortest_float32(value: float) -> tuple[bool, str, int]:
+    """(negative, digits, point): the fewest digits that read back as the same float32.
+
+    value == 0.digits * 10**point. This is what Go's FormatFloat(f, 'g', -1, 32) starts from.
+    """
+    negative = math.copysign(1.0, value) < 0
+    magnitude = abs(value)
+    if magnitude == 0:
+        return negative, "0", 1
+    with localcontext() as context:
+        context.prec = 400
+        exact = Decimal(magnitude)
+        for precision in range(1, 10):
+            unit = Decimal(1).scaleb(exact.adjusted() - precision + 1)
+            low = exact.quantize(unit, rounding=ROUND_FLOOR)
+            # Nearest first; on a tie (x exactly halfway) Go takes the even last digit.
+            ranked = sorted((low, low + unit), key=lambda c: (abs(c - exact), _odd_last(c, unit)))
+            for candidate in ranked:
+                if candidate > 0 and _reads_back_as(candidate, magnitude):
+                    _, digit_tuple, exponent = candidate.normalize().as_tuple()
+                    digits = "".join(map(str, digit_tuple))
+                    return negative, digits, len(digits) + int(exponent)
+    raise AssertionError(f"no float32 representation for {value!r}")  # 9 digits always do
+
+
+def _odd_last(candidate: Decimal, unit: Decimal) -> int:
+    return int(candidate / unit) % 2
+
+
+def _reads_back_as(candidate: Decimal, magnitude: float) -> bool:
+    try:
+        return round_float(Fraction(candidate), 32) == magnitude
+    except OverflowError:  # one step above the largest float32
+        return False
+
+
+def _finite_float32(value: float) -> float:
+    """Round to float32, refusing NaN, infinities and anything that would round to them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise GoParseError(str(value), "range")
+    try:
+        rounded = round_float(Fraction(abs(value)), 32)
+    except OverflowError:
+        raise GoParseError(repr(value), "range") from None
+    return math.copysign(rounded, value)
+
+
+def to_float32(value: float) -> float:
+    """The float32 nearest `value`, as the shortest decimal double that reads back as it.
+
+    So JSON carries 0.7, not 0.699999988079071; Ollama's float32 field ends up the same.
+    """
+    negative, digits, point = _shortest_float32(_finite_float32(value))
+    result = float(f"0.{digits}e{point}")
+    return -result if negative else result
+
+
+def format_float32(value: float) -> str:
+    """Go's `strconv.FormatFloat(float32(value), 'g', -1, 32)`: `0.7`, `1e+06`, `1e-05`."""
+    negative, digits, point = _shortest_float32(_finite_float32(value))
+    sign = "-" if negative else ""
+    exponent = point - 1
+    if exponent < -4 or exponent >= 6:  # Go's switch to %e for shortest 'g' output
+        mantissa = digits[0] + (f".{digits[1:]}" if len(digits) > 1 else "")
+        return f"{sign}{mantissa}e{'-' if exponent < 0 else '+'}{abs(exponent):02d}"
+    if point <= 0:
+        return f"{sign}0.{'0' * -point}{digits}"
+    if point >= len(digits):
+        return f"{sign}{digits}{'0' * (point - len(digits))}"
+    return f"{sign}{digits[:point]}.{digits[point:]}"

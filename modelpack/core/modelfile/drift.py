@@ -37,6 +37,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
+from modelpack.core.gotmpl.strconv import format_float32, to_float32
 from modelpack.core.modelfile.params import (
     NEWEST,
     PARAMETERS,
@@ -45,8 +46,6 @@ from modelpack.core.modelfile.params import (
     ParamStatus,
     ParamValue,
     check_parameters,
-    format_float32,
-    to_float32,
 )
 from modelpack.core.modelfile.syntax import Modelfile
 from modelpack.core.versions import OllamaVersion

@@ -14,9 +14,7 @@ import difflib
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from decimal import ROUND_FLOOR, Decimal, localcontext
 from enum import StrEnum
-from fractions import Fraction
 from typing import Literal, TypeAlias
 
 from modelpack.core.gotmpl.strconv import (
@@ -24,10 +22,11 @@ from modelpack.core.gotmpl.strconv import (
     INT64_MAX,
     INT64_MIN,
     GoParseError,
+    format_float32,
     parse_bool,
-    parse_float,
+    parse_float32,
     parse_int,
-    round_float,
+    to_float32,
 )
 from modelpack.core.modelfile.diagnostics import Diagnostic, Findings
 from modelpack.core.versions import OllamaVersion
@@ -45,13 +44,8 @@ __all__ = [
     "ParamValue",
     "check_parameters",
     "check_typed_parameters",
-    "format_float32",
     "format_parameter",
-    "go_parse_bool",
-    "go_parse_float32",
-    "go_parse_int",
     "names_at",
-    "to_float32",
     "to_modelfile_parameters",
 ]
 
@@ -83,96 +77,6 @@ class ParamStatus(StrEnum):
     REMOVED = "removed"  # gone from api.Options and not on the list: `unknown parameter`
 
 
-# --- Go strconv, as FormatParams calls it ------------------------------------------------------
-
-
-def go_parse_int(text: str) -> int:
-    """`strconv.ParseInt(text, 10, 64)`: a sign and ASCII digits only (no spaces, `_` or `0x`)."""
-    return parse_int(text, 10)
-
-
-def go_parse_bool(text: str) -> bool:
-    """`strconv.ParseBool`: exactly 1 t T TRUE true True 0 f F FALSE false False."""
-    return parse_bool(text)
-
-
-def go_parse_float32(text: str) -> float:
-    """`strconv.ParseFloat(text, 32)`, correctly rounded to float32 and returned widened."""
-    return parse_float(text, 32)
-
-
-def _shortest_float32(value: float) -> tuple[bool, str, int]:
-    """(negative, digits, point): the fewest digits that read back as the same float32.
-
-    value == 0.digits * 10**point. This is what Go's FormatFloat(f, 'g', -1, 32) starts from.
-    """
-    negative = math.copysign(1.0, value) < 0
-    magnitude = abs(value)
-    if magnitude == 0:
-        return negative, "0", 1
-    with localcontext() as context:
-        context.prec = 400
-        exact = Decimal(magnitude)
-        for precision in range(1, 10):
-            unit = Decimal(1).scaleb(exact.adjusted() - precision + 1)
-            low = exact.quantize(unit, rounding=ROUND_FLOOR)
-            # Nearest first; on a tie (x exactly halfway) Go takes the even last digit.
-            ranked = sorted((low, low + unit), key=lambda c: (abs(c - exact), _odd_last(c, unit)))
-            for candidate in ranked:
-                if candidate > 0 and _reads_back_as(candidate, magnitude):
-                    _, digit_tuple, exponent = candidate.normalize().as_tuple()
-                    digits = "".join(map(str, digit_tuple))
-                    return negative, digits, len(digits) + int(exponent)
-    raise AssertionError(f"no float32 representation for {value!r}")  # 9 digits always do
-
-
-def _odd_last(candidate: Decimal, unit: Decimal) -> int:
-    return int(candidate / unit) % 2
-
-
-def _reads_back_as(candidate: Decimal, magnitude: float) -> bool:
-    try:
-        return round_float(Fraction(candidate), 32) == magnitude
-    except OverflowError:  # one step above the largest float32
-        return False
-
-
-def _finite_float32(value: float) -> float:
-    """Round to float32, refusing NaN, infinities and anything that would round to them."""
-    if isinstance(value, float) and not math.isfinite(value):
-        raise GoParseError(str(value), "range")
-    try:
-        rounded = round_float(Fraction(abs(value)), 32)
-    except OverflowError:
-        raise GoParseError(repr(value), "range") from None
-    return math.copysign(rounded, value)
-
-
-def to_float32(value: float) -> float:
-    """The float32 nearest `value`, as the shortest decimal double that reads back as it.
-
-    So JSON carries 0.7, not 0.699999988079071; Ollama's float32 field ends up the same.
-    """
-    negative, digits, point = _shortest_float32(_finite_float32(value))
-    result = float(f"0.{digits}e{point}")
-    return -result if negative else result
-
-
-def format_float32(value: float) -> str:
-    """Go's `strconv.FormatFloat(float32(value), 'g', -1, 32)`: `0.7`, `1e+06`, `1e-05`."""
-    negative, digits, point = _shortest_float32(_finite_float32(value))
-    sign = "-" if negative else ""
-    exponent = point - 1
-    if exponent < -4 or exponent >= 6:  # Go's switch to %e for shortest 'g' output
-        mantissa = digits[0] + (f".{digits[1:]}" if len(digits) > 1 else "")
-        return f"{sign}{mantissa}e{'-' if exponent < 0 else '+'}{abs(exponent):02d}"
-    if point <= 0:
-        return f"{sign}0.{'0' * -point}{digits}"
-    if point >= len(digits):
-        return f"{sign}{digits}{'0' * (point - len(digits))}"
-    return f"{sign}{digits[:point]}.{digits[point:]}"
-
-
 def _format_bound(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else format_float32(value)
 
@@ -180,11 +84,11 @@ def _format_bound(value: float) -> str:
 def _parse_text(kind: ParamKind, text: str) -> ParamValue:
     """FormatParams for one scalar value; raises GoParseError like strconv would."""
     if kind is ParamKind.INT:
-        return go_parse_int(text)
+        return parse_int(text)
     if kind is ParamKind.BOOL:
-        return go_parse_bool(text)
+        return parse_bool(text)
     if kind is ParamKind.FLOAT:
-        value = go_parse_float32(text)
+        value = parse_float32(text)
         if not math.isfinite(value):  # Go parses it, but json.Marshal of the request fails
             raise GoParseError(text, "range")
         return to_float32(value)
@@ -524,13 +428,13 @@ def _value_hint(spec: ParamSpec, text: str, error: GoParseError) -> str:
         return f"use a base-10 integer such as {_integer_guess(text) or spec.example}"
     if error.why == "range":
         try:
-            go_parse_float32(text)
+            parse_float32(text)
         except GoParseError:
             return f"the value is beyond float32's range (about 3.4e38): use e.g. {spec.example}"
         return f"JSON cannot carry NaN or infinity: use a finite number such as {spec.example}"
     guess = text.replace(",", ".", 1) if text.count(",") == 1 else None
     try:
-        shown = format_float32(go_parse_float32(guess)) if guess is not None else spec.example
+        shown = format_float32(parse_float32(guess)) if guess is not None else spec.example
     except (GoParseError, ValueError):
         shown = spec.example
     return f"use a decimal number such as {shown}"
@@ -542,7 +446,7 @@ def _integer_guess(text: str) -> str | None:
     with contextlib.suppress(ValueError):
         candidates.append(int(text.strip(), 0))
     try:
-        as_float = go_parse_float32(text.strip())
+        as_float = parse_float32(text.strip())
     except GoParseError:
         pass
     else:

@@ -44,9 +44,10 @@ from pydantic import (
     field_validator,
 )
 
+from modelpack.core.package.tags import stable_tag, variant_tag
 from modelpack.core.package.yamlsource import Located, dotted, load
 from modelpack.core.versions import OllamaVersion
-from modelpack.errors import InputError, SpecError
+from modelpack.errors import InputError, SpecError, UsageError
 
 SCHEMA_VERSION: Final = 1
 
@@ -107,6 +108,32 @@ class MemoryBudget(_Strict):
             parse_size(self.vram) if self.vram is not None else None,
             parse_size(self.ram) if self.ram is not None else None,
         )
+
+
+def memory_budget(
+    declared: MemoryBudget | None, *, vram: str | None = None, ram: str | None = None
+) -> MemoryBudget | None:
+    """The machine to fit: the spec's `ollama.memory` with `--vram`/`--ram` applied (each
+    replaces its own field); None when neither says anything."""
+    from modelpack.core.gguf.memory import parse_size
+
+    for option, value in (("--vram", vram), ("--ram", ram)):
+        if value is not None:
+            try:
+                parse_size(value)
+            except ValueError:
+                raise UsageError(
+                    f"{option}: {value!r} is not a size", hint=f"e.g. {option} 24GiB, 24G or 8000MB"
+                ) from None
+    if vram is None and ram is None:
+        return declared
+    base = declared or MemoryBudget()
+    return base.model_copy(
+        update={
+            "vram": vram if vram is not None else base.vram,
+            "ram": ram if ram is not None else base.ram,
+        }
+    )
 
 
 class RegistrySettings(_Strict):
@@ -246,11 +273,11 @@ class Spec(_Strict):
         """Every tag the spec declares: (tag, field path, what owns it), in file order."""
         out: list[tuple[str, tuple[str | int, ...], str]] = []
         for name, package in self.packages.items():
-            out.append((f"{package.model}:{name}", ("packages", name), f"package {name!r}"))
+            out.append((stable_tag(package.model, name), ("packages", name), f"package {name!r}"))
             for index, variant in enumerate(package.variants):
                 out.append(
                     (
-                        f"{package.model}:{name}-{variant.name}",
+                        variant_tag(package.model, name, variant.name),
                         ("packages", name, "variants", index),
                         f"variant {variant.name!r} of package {name!r}",
                     )
