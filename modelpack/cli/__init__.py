@@ -55,8 +55,11 @@ class Reported(click.ClickException):
         self._exit_code = value
 
     def show(self, file: Any = None) -> None:
+        from modelpack.cli.output import sanitize
+
+        # Messages carry spec keys, file names and server replies: escaped, one line each.
         for line in getattr(self.error, "lines", None) or [str(self.error)]:
-            click.echo(f"error: {line}", err=True)
+            click.echo(f"error: {sanitize(line)}", err=True)
 
 
 class LazyGroup(click.Group):

@@ -23,7 +23,8 @@ _VALUE_WIDTH = 100
     "--ctx",
     type=click.IntRange(min=1),
     default=None,
-    help="Context for the memory estimate. Default: 4096 or the trained context if smaller.",
+    help="Context for the memory estimate. Default: Ollama's default (4096), capped at the "
+    "trained context as Ollama caps it.",
 )
 def inspect_command(path: Path, *, as_json: bool, keys: bool, ctx: int | None) -> None:
     """Show a GGUF's architecture, shape, size, tensor types, tokenizer, chat template
@@ -69,9 +70,10 @@ def _chat(info: GGUFInfo) -> dict[str, Any] | None:
 def _memory(info: GGUFInfo, ctx: int | None) -> dict[str, Any] | None:
     """The estimate with every layer on a GPU and on the CPU alone; None for a file whose
     shape keys are missing (an adapter, or a model the preflight refuses anyway)."""
-    from modelpack.core.gguf.memory import DEFAULT_NUM_CTX, MemoryShapeError, estimate
+    from modelpack.core.gguf.memory import MemoryShapeError, effective_num_ctx, estimate
+    from modelpack.core.modelfile.params import NEWEST
 
-    context = ctx or min(DEFAULT_NUM_CTX, info.context_length or DEFAULT_NUM_CTX)
+    context = effective_num_ctx(NEWEST, requested=ctx, trained=info.context_length)
     try:
         gpu = estimate(info, ctx=context)
         cpu = estimate(info, ctx=context, num_gpu=0)
@@ -83,7 +85,7 @@ def _memory(info: GGUFInfo, ctx: int | None) -> dict[str, Any] | None:
 def _print_facts(
     facts: ModelFacts, chat: dict[str, Any] | None, memory: dict[str, Any] | None
 ) -> None:
-    from modelpack.core.gguf.reader import sanitize
+    from modelpack.cli.output import sanitize
 
     def show(label: str, value: object) -> None:
         if value is not None and value != "":
@@ -140,7 +142,7 @@ def _print_facts(
 
 
 def _print_keys(keys: dict[str, Any], *, as_json: bool, info: GGUFInfo) -> None:
-    from modelpack.core.gguf.reader import sanitize
+    from modelpack.cli.output import sanitize
 
     if as_json:
         click.echo(json.dumps(keys, indent=2, default=str))

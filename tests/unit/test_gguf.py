@@ -29,7 +29,6 @@ from modelpack.core.gguf.reader import (
     StringSummary,
     read_gguf,
     read_gguf_bytes,
-    sanitize,
 )
 from modelpack.errors import InputError
 
@@ -876,17 +875,6 @@ def test_accessors_without_an_architecture() -> None:
 
 
 # --- Terminal safety --------------------------------------------------------------------------
-
-
-def test_sanitize_escapes_control_and_bidi_characters() -> None:
-    assert sanitize("blk.0.attn_q.weight") == "blk.0.attn_q.weight"
-    assert sanitize("ünïcödé ✓ 中文") == "ünïcödé ✓ 中文"
-    assert sanitize("a\x1b[2Jb") == "a\\x1b[2Jb"
-    assert sanitize("x\ry\nz\t") == "x\\ry\\nz\\t"
-    assert sanitize("\x9b31m\x7f") == "\\x9b31m\\x7f"
-    assert sanitize("abc\u202edef\u2066") == "abc\\u202edef\\u2066"
-    assert sanitize("line1\nline2\t\x1b", keep_newlines=True) == "line1\nline2\t\\x1b"
-    assert sanitize("abcdefgh", max_len=4) == "abc…"
 
 
 def test_hostile_names_are_escaped_in_error_messages() -> None:

@@ -60,7 +60,6 @@ __all__ = [
     "Value",
     "read_gguf",
     "read_gguf_bytes",
-    "sanitize",
 ]
 
 DEFAULT_ARRAY_LIMIT: Final = 256
@@ -443,34 +442,10 @@ def read_gguf_bytes(
     return _Parser(buf, source, limit).parse(path=None, buffer=buf)
 
 
-_ESCAPES: Final[dict[int, str]] = {
-    **{c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))},
-    **{c: f"\\u{c:04x}" for c in (0x061C, 0x200E, 0x200F, 0x2028, 0x2029)},
-    **{c: f"\\u{c:04x}" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))},
-    0x09: "\\t",
-    0x0A: "\\n",
-    0x0D: "\\r",
-}
-_ESCAPES_KEEP_LINES: Final = {c: e for c, e in _ESCAPES.items() if c not in (0x09, 0x0A)}
-
-
-def sanitize(text: str, *, keep_newlines: bool = False, max_len: int | None = None) -> str:
-    """`text` safe to print on a terminal: control characters (ESC sequences, carriage returns,
-    C1 controls) and bidirectional overrides are shown as escapes such as `\\x1b`.
-
-    Keys and tensor names come from the file, so a hostile one could otherwise rewrite the
-    screen. `keep_newlines` leaves newlines and tabs as they are (for multi-line values such
-    as templates); `max_len` shortens the result with an ellipsis.
-    """
-    table = _ESCAPES if not keep_newlines else _ESCAPES_KEEP_LINES
-    escaped = text if text.isprintable() else text.translate(table)
-    if max_len is not None and len(escaped) > max_len:
-        return escaped[: max(max_len - 1, 0)] + "…"
-    return escaped
-
-
 def _q(name: str) -> str:
-    return f"'{sanitize(name, max_len=_NAME_SHOWN)}'"
+    """A name from the file, quoted for an error message (`repr` escapes control characters;
+    the CLI escapes every message again before printing it)."""
+    return repr(name if len(name) <= _NAME_SHOWN else name[: _NAME_SHOWN - 1] + "…")
 
 
 def _array_limit(*, arrays: bool | int) -> int | None:
