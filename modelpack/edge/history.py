@@ -40,8 +40,10 @@ __all__ = [
     "history_dir",
     "last_record",
     "list_builds",
+    "read_record_file",
     "record_path",
     "recorded_modelfile",
+    "require_record",
     "resolve_build",
     "save_record",
     "write_build",
@@ -80,15 +82,47 @@ def _dump(record: BuildRecord) -> str:
     return json.dumps(record.model_dump(mode="json"), indent=2) + "\n"
 
 
-def last_record(project: Project, package: str) -> BuildRecord | None:
-    """The last build's record, or None when there is none (or it cannot be read): for
-    callers that work without one (a first build, status, diff)."""
+def read_record_file(path: Path, *, recover: str) -> BuildRecord | None:
+    """The record in `path`, or None when there is no such file. A file that is there but
+    cannot be read is an error that names it and `recover`: never silently "no record", which
+    would make the next build act like a first one and lose the stable tag's history."""
     try:
-        return BuildRecord.model_validate_json(
-            record_path(project, package).read_text(encoding="utf-8")
-        )
-    except (FileNotFoundError, ValueError):
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
         return None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise UsageError(f"{path}: cannot read the build record ({reason})", hint=recover) from None
+    try:
+        return BuildRecord.model_validate_json(text)
+    except ValueError as exc:
+        raise UsageError(
+            f"{path}: not a readable build record ({str(exc).splitlines()[0]})", hint=recover
+        ) from None
+
+
+def _recover_hint(project: Project, package: str) -> str:
+    builds = history_dir(project, package)
+    return (
+        f"restore the last good copy from {builds}/ over it, or move it aside to start a new "
+        "history (the stable tag's past targets are then forgotten)"
+    )
+
+
+def last_record(project: Project, package: str) -> BuildRecord | None:
+    """The last build's record, or None when the package was never built here."""
+    return read_record_file(record_path(project, package), recover=_recover_hint(project, package))
+
+
+def require_record(project: Project, package: str) -> BuildRecord:
+    """The last build's record, for commands that act on a build (promote, push, ...)."""
+    record = last_record(project, package)
+    if record is None:
+        raise UsageError(
+            f"{record_path(project, package)}: no build record for {package}",
+            hint=f"run `modelpack build {package}` first",
+        )
+    return record
 
 
 def save_record(project: Project, package: str, record: BuildRecord) -> None:
@@ -123,17 +157,10 @@ class PastBuild:
     path: Path
 
     def read(self) -> BuildRecord:
-        try:
-            return BuildRecord.model_validate_json(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise UsageError(
-                f"{self.path}: the build record is gone", hint="run the command again"
-            ) from None
-        except ValueError as exc:
-            raise UsageError(
-                f"{self.path}: not a readable build record ({str(exc).splitlines()[0]})",
-                hint="name another build, or delete the file",
-            ) from None
+        record = read_record_file(self.path, recover="name another build, or delete the file")
+        if record is None:
+            raise UsageError(f"{self.path}: the build record is gone", hint="run the command again")
+        return record
 
 
 def _sort_key(stem: str) -> tuple[str, int]:

@@ -165,3 +165,43 @@ def test_the_recorded_modelfile(project: Project) -> None:
     assert state.parameters == {"num_ctx": 1024}
     assert state.source == "acme/base"
     assert recorded_modelfile(project, "pkg").chosen == "the variant that build made stable"
+
+
+@pytest.mark.parametrize("content", ["{not json", '{"record_version": 2}', b"\xff\xfe\x00"])
+def test_an_unreadable_record_is_an_error_never_a_first_build(
+    project: Project, content: str | bytes
+) -> None:
+    """One policy for every reader: a build.json that is there but cannot be read names the
+    file and how to recover; only a missing one means "never built"."""
+    from modelpack.edge.history import last_record, require_record
+
+    assert last_record(project, "pkg") is None
+    path = record_path(project, "pkg")
+    path.parent.mkdir(parents=True)
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    for read in (last_record, require_record):
+        with pytest.raises(UsageError) as error:
+            read(project, "pkg")
+        assert str(path) in error.value.message
+        assert error.value.hint is not None and "builds" in error.value.hint
+
+
+def test_a_version_1_record_reads_as_version_2(project: Project) -> None:
+    """Records written before prompts kept their runs: flat prompt fields, joined digests."""
+    old = record("2025-01-02T03:04:05+00:00").model_dump(mode="json")
+    old["record_version"] = 1
+    variant = old["variants"][0]
+    del variant["gguf_digests"]
+    variant["gguf_digest"] = "sha256:b,sha256:a"
+    variant["prompts"] = [
+        {"prompt": "hi", "passed": True, "answer": "Paris.", "ttft_cold_ms": 12.5, "load_s": 1.0}
+    ]
+    read = BuildRecord.model_validate_json(json.dumps(old))
+    assert read.record_version == 2
+    assert read.variants[0].gguf_digests == ["sha256:b", "sha256:a"]
+    (prompt,) = read.variants[0].prompts
+    assert (prompt.prompt, prompt.passed, prompt.runs[0].ttft_ms) == ("hi", True, 12.5)
+    assert prompt.runs[0].answer == "Paris."
