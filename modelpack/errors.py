@@ -2,18 +2,33 @@
 
 Every error a user can cause or meet carries a one-line message, an optional hint that says how
 to fix it, and the exit code the CLI uses. Anything else that escapes is a bug and keeps its
-traceback.
+traceback. Classes defined beside the code that raises them are named with their module.
 
     ModelpackError                  exit 1
     ├── UsageError                  exit 2  bad arguments or input the user must change
-    │   └── InputError                      bad input at file:line (ModelfileError, ...)
+    │   ├── InputError                      bad input at file:line, or a field path
+    │   │   ├── ModelfileError              a Modelfile Ollama's parser would reject
+    │   │   ├── GGUFError                   a damaged or unsupported GGUF (core.gguf.reader)
+    │   │   ├── MemoryShapeError            a GGUF without the keys an estimate needs
+    │   │   │                               (core.gguf.memory)
+    │   │   └── DigestMismatchError         a file changed while it was uploaded (edge.blobs)
+    │   └── SpecError                       a spec with problems, one InputError each
     ├── SetupError                  exit 2  the environment is not ready
     │   ├── InstallError                    a package could not be downloaded or installed
     │   ├── PortInUseError                  the requested loopback port is taken
-    │   └── ServerStartError                a managed server exited or did not answer in time
-    └── ServerError                 exit 1  an Ollama server answered with an error
-        ├── ServerGoneError                 the connection dropped (crash, restart)
-        └── ServerTimeout                   no answer within the time allowed
+    │   ├── ServerStartError                a managed server exited or did not answer in time
+    │   └── RegistryUnavailable             the registry does not answer (jobs.transfers)
+    ├── ServerError                 exit 1  an Ollama server answered with an error
+    │   ├── ServerGoneError                 the connection dropped (crash, restart)
+    │   └── ServerTimeout                   no answer within the time allowed
+    ├── TransferFailed              exit 1  a push or pull failed after retries (jobs.transfers)
+    │   ├── PushFailed                      (jobs.publish)
+    │   └── VerifyFailed                    (jobs.verify_pull)
+    └── PromotionFailed             exit 1  the variant failed its smoke test (jobs.lifecycle)
+
+Inside the core, the Go template and strconv code raise plain `ValueError` subclasses
+(`TemplateSyntaxError`, `GoExecError`, `GoParseError`), as Go returns errors; their callers turn
+them into an `InputError` with the file and line before they reach a user.
 """
 
 from __future__ import annotations

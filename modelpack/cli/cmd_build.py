@@ -58,21 +58,22 @@ def build_command(
     """
     from rich.console import Console
 
-    from modelpack.edge.project import ollama_host, open_project
+    from modelpack.core.package.spec import memory_budget
+    from modelpack.edge.project import managed_server, open_project
 
     err = Console(stderr=True)
     project = open_project(spec_file)
     spec = project.loaded.package(package)
-    budget = _budget(project, vram, ram)
+    budget = memory_budget(project.loaded.spec.ollama.memory, vram=vram, ram=ram)
     if dry_run:
-        _dry_run(project, package, err)
+        _dry_run(project, package, budget, err)
         return
     from modelpack.edge.blobs import DigestCache
     from modelpack.edge.client import OllamaClient
     from modelpack.jobs.build import Builder
 
-    server = _managed_server(project.home) if serve else None
-    host = server.host if server else ollama_host(project)
+    server = managed_server(project.home) if serve else None
+    host = server.host if server else project.server_host(offers_serve=True)
     try:
         with OllamaClient(host) as client:
             err.print(
@@ -109,44 +110,20 @@ def build_command(
     if record.stable_variant is None:
         err.print(f"[red]no variant passed: {record.stable_tag} was left as it was[/]")
         raise click.exceptions.Exit(1)
-    err.print(f"[green]{record.stable_tag} -> {record.stable_tag}-{record.stable_variant}[/]")
     stable = record.variant(record.stable_variant)
-    if stable is not None and stable.prompts and not as_json:
-        first = stable.prompts[0]
-        click.echo(f"{record.stable_tag} answers {first.prompt!r}:\n{first.answer.strip()}")
+    assert stable is not None
+    err.print(f"[green]{record.stable_tag} -> {stable.tag}[/]")
+    runs = stable.prompts[0].runs if stable.prompts else []
+    if runs and not as_json:
+        answer = runs[0].answer.strip()
+        click.echo(f"{record.stable_tag} answers {stable.prompts[0].prompt!r}:\n{answer}")
 
 
-def _budget(project: Any, vram: str | None, ram: str | None) -> Any:
-    """The spec's ollama.memory with --vram/--ram applied; None when neither gives one."""
-    from modelpack.core.gguf.memory import parse_size
-    from modelpack.core.package.spec import MemoryBudget
-    from modelpack.errors import UsageError
-
-    for option, value in (("--vram", vram), ("--ram", ram)):
-        if value is not None:
-            try:
-                parse_size(value)
-            except ValueError as exc:
-                raise UsageError(f"{option}: {exc}") from None
-    declared = project.loaded.spec.ollama.memory
-    if vram is None and ram is None:
-        return declared
-    base = declared or MemoryBudget()
-    return base.model_copy(
-        update={"vram": vram if vram is not None else base.vram, "ram": ram or base.ram}
-    )
-
-
-def _managed_server(home: Path) -> Any:
-    from modelpack.edge.server import OllamaBuild, OllamaServer
-
-    build = OllamaBuild.on_path() or OllamaBuild.installed(home, "current")
-    return OllamaServer(build, home / "run" / f"serve-{build.name}", ready_timeout=60).start()
-
-
-def _dry_run(project: Any, package: str, err: Any) -> None:
-    from modelpack.core.modelfile.request import local_files
-    from modelpack.core.modelfile.syntax import parse
+def _dry_run(project: Any, package: str, budget: Any, err: Any) -> None:
+    """The plan: each variant's tag, Modelfile and blobs, judged against the memory budget
+    exactly as a build judges it (see `modelpack.jobs.build.does_not_fit`)."""
+    from modelpack.core.package.tags import stable_tag, variant_tag
+    from modelpack.jobs.build import does_not_fit
 
     spec = project.loaded.package(package)
     rendered = project.renderer().render_package(package)
@@ -154,16 +131,22 @@ def _dry_run(project: Any, package: str, err: Any) -> None:
         f"plan for {package} (Ollama {project.version}, {project.version_from}); nothing is sent"
     )
     for item in rendered:
-        files = local_files(parse(item.text), item.path.parent)
+        tag = variant_tag(spec.model, package, item.variant)
+        too_big = does_not_fit(item, project.version, budget, spec.smoke) if budget else None
+        if too_big is not None:
+            click.echo(f"{tag}: skip, {too_big}")
+            continue
+        files = dict.fromkeys(item.files.values())
         uploads = ", ".join(f"{p.name} ({p.stat().st_size / 1e6:.0f} MB)" for p in files)
         click.echo(
-            f"{spec.model}:{package}-{item.variant}: create from "
-            f"{item.path.relative_to(project.spec_dir)}"
+            f"{tag}: create from {item.path.relative_to(project.spec_dir)}"
             + (f", blobs: {uploads}" if uploads else "")
         )
         for warning in item.warnings:
             err.print(f"[yellow]warning:[/] {warning}")
-    click.echo(f"{spec.model}:{package}: copy of the first variant that passes its smoke test")
+    click.echo(
+        f"{stable_tag(spec.model, package)}: copy of the first variant that passes its smoke test"
+    )
 
 
 _VERDICT_STYLE = {"passed": "green", "skipped": "yellow"}
@@ -175,14 +158,16 @@ class _Display(ProgressLine):
     def event(self, event: Any) -> None:
         from rich.markup import escape
 
-        label = f"[bold]{escape(event.variant)}[/] " if event.variant else ""
-        if event.kind == "verdict":
-            verdict = event.message.split(":", 1)[0]
+        from modelpack.jobs.events import EventKind
+
+        label = f"[bold]{escape(event.subject)}[/] " if event.subject else ""
+        if event.kind == EventKind.VERDICT:
+            verdict = str(event.verdict)
             mark = f"[{_VERDICT_STYLE.get(verdict, 'red')}]{verdict}[/]"
-            rest = escape(event.message.split(":", 1)[1].strip()) if ":" in event.message else ""
+            rest = escape(event.message)
             self.console.print(f"{label}{mark}" + (f": {rest}" if rest else ""))
             return
-        if event.kind == "restart":
+        if event.kind == EventKind.RESTART:
             self.console.print(f"{label}[yellow]{escape(event.message)}[/]")
         self.progress.update(
             self.task,

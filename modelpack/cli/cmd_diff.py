@@ -20,7 +20,6 @@ the project's target.
 from __future__ import annotations
 
 import difflib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,6 @@ import click
 from modelpack.cli.options import spec_file_option
 
 LIVE = "live:"
-_NO_SERVER_HINT = "start one and set OLLAMA_HOST, or the spec's ollama.host"
 BUILD = "build:"
 
 
@@ -121,20 +119,13 @@ class _Context:
 
     def client(self) -> Any:
         from modelpack.edge.client import OllamaClient
-        from modelpack.edge.project import ollama_host
-        from modelpack.edge.server import base_url, server_version
-        from modelpack.errors import SetupError
+        from modelpack.edge.project import configured_host, require_server
 
         if self._client is None:
             if self.project is not None:
-                try:
-                    host = ollama_host(self.project)
-                except SetupError as exc:  # its hint offers --serve, which diff has not
-                    raise SetupError(exc.message, hint=_NO_SERVER_HINT) from None
+                host = self.project.server_host()
             else:
-                host = os.environ.get("OLLAMA_HOST") or "127.0.0.1:11434"
-                if server_version(base_url(host)) is None:
-                    raise SetupError(f"no Ollama answers at {base_url(host)}", hint=_NO_SERVER_HINT)
+                host = require_server(configured_host())
             self._client = OllamaClient(host)
         return self._client
 
@@ -144,15 +135,14 @@ class _Context:
 
     def cache(self) -> Any:
         from modelpack.edge.blobs import DigestCache
+        from modelpack.edge.project import home_dir
 
-        home = self.project.home if self.project is not None else None
-        home = home or Path(os.environ.get("MODELPACK_HOME") or Path.cwd() / ".modelpack")
-        return DigestCache.in_home(home)
+        return DigestCache.in_home(self.project.home if self.project else home_dir())
 
     def state(self, side: _Side, version: Any) -> Any:
         from modelpack.core.modelfile.syntax import decode
         from modelpack.errors import UsageError
-        from modelpack.jobs.status import declared_state, live_state
+        from modelpack.jobs.status import declared_state, live_state, rendered_state
 
         if side.kind == "live":
             state = live_state(self.client(), side.text, version)
@@ -175,8 +165,7 @@ class _Context:
             path = Path(side.text)
             text = decode(path.read_bytes(), source=side.text)
             return declared_state(text, path.resolve().parent, version, self.cache())
-        rendered = self._render(side, version)
-        return declared_state(rendered.text, rendered.path.parent, version, self.cache())
+        return rendered_state(self._render(side, version), version, self.cache())
 
     def _render(self, side: _Side, version: Any) -> Any:
         from modelpack.edge.history import last_record

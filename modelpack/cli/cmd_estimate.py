@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,26 +15,13 @@ if TYPE_CHECKING:
 KV_CHOICES = ("f16", "q8_0", "q4_0")
 
 
-def _size(option: str, text: str | None) -> int | None:
-    from modelpack.core.gguf.memory import parse_size
-    from modelpack.errors import UsageError
-
-    if text is None:
-        return None
-    try:
-        return parse_size(text)
-    except ValueError:
-        raise UsageError(
-            f"{option}: {text!r} is not a size", hint=f"e.g. {option} 24GiB, 24G or 8000MB"
-        ) from None
-
-
 @click.command("estimate", short_help="Estimate a GGUF's memory and what fits a budget.")
 @click.argument("path", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @click.option(
     "--ctx",
     type=click.IntRange(min=1),
-    help="num_ctx per sequence. Default: Ollama's default 4096, capped at the trained context.",
+    help="num_ctx per sequence. Default: the target Ollama's default (by VRAM on newer ones). "
+    "Capped at the trained context, as Ollama caps it.",
 )
 @click.option("--kv-type", type=click.Choice(KV_CHOICES), default="f16", show_default=True)
 @click.option(
@@ -44,6 +32,13 @@ def _size(option: str, text: str | None) -> int | None:
 @click.option("--parallel", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--vram", metavar="SIZE", help="GPU memory budget, e.g. 24GiB (24G = 24GiB).")
 @click.option("--ram", metavar="SIZE", help="Host memory budget, e.g. 64GiB; 24GB = 24*10^9.")
+@click.option(
+    "--ollama-version",
+    "version_text",
+    metavar="X.Y.Z",
+    help="The Ollama whose default num_ctx applies. Default: the server at OLLAMA_HOST if one "
+    "answers, else the newest version modelpack knows.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the estimate and fit as JSON.")
 def estimate_command(
     path: Path,
@@ -53,6 +48,7 @@ def estimate_command(
     parallel: int,
     vram: str | None,
     ram: str | None,
+    version_text: str | None,
     *,
     as_json: bool,
 ) -> None:
@@ -61,15 +57,18 @@ def estimate_command(
 
     Exit status: 0 it fits (or no budget was given), 1 it does not fit, 2 usage error.
     """
-    from modelpack.core.gguf.memory import DEFAULT_NUM_CTX, estimate, fit, model_shape
+    from modelpack.core.gguf.memory import effective_num_ctx, estimate, fit, model_shape
     from modelpack.core.gguf.reader import read_gguf
+    from modelpack.core.package.spec import memory_budget
+    from modelpack.edge.project import target_version
     from modelpack.errors import UsageError
 
-    vram_bytes = _size("--vram", vram)
-    ram_bytes = _size("--ram", ram)
+    machine = memory_budget(None, vram=vram, ram=ram)
+    vram_bytes, ram_bytes = machine.bytes() if machine else (None, None)
     shape = model_shape(read_gguf(path))
     trained = shape.context_length
-    use_ctx = ctx or (min(DEFAULT_NUM_CTX, trained) if trained else DEFAULT_NUM_CTX)
+    version, _ = target_version(version_text, host=os.environ.get("OLLAMA_HOST"))
+    use_ctx = effective_num_ctx(version, requested=ctx, vram=vram_bytes, trained=trained)
     if num_gpu is not None and num_gpu > shape.n_layer + 1:
         raise UsageError(
             f"--num-gpu: {num_gpu} is more than this model's {shape.n_layer + 1} layers",

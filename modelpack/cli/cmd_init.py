@@ -80,7 +80,7 @@ def init_command(
     atomic_write_text(spec_file, text)
     try:
         rendered = open_project(spec_file).renderer().render_package(package)
-    except Exception:
+    except BaseException:  # not a half-made project: the spec goes if it cannot render
         spec_file.unlink()
         raise
     detected = rendered[0].chat_format if chat_template == "auto" else None

@@ -43,9 +43,10 @@ def lint_command(
     Exit status: 0 no errors (warnings allowed), 1 errors found, 2 usage error.
     """
     from modelpack.core.modelfile.lint import fix, lint
+    from modelpack.edge.project import target_version
     from modelpack.errors import ModelfileError
 
-    version, origin = _target_version(version_text)
+    version, origin = target_version(version_text, host=os.environ.get("OLLAMA_HOST"))
     files = _collect(paths)
     reports = []
     for path in files:
@@ -86,25 +87,6 @@ def lint_command(
         )
     if errors:
         raise click.exceptions.Exit(1)
-
-
-def _target_version(text: str | None) -> tuple[OllamaVersion, str]:
-    from modelpack.core.modelfile.params import NEWEST
-    from modelpack.core.versions import OllamaVersion
-
-    if text:
-        try:
-            return OllamaVersion.parse(text), "--ollama-version"
-        except Exception as exc:
-            raise click.BadParameter(str(exc), param_hint="--ollama-version") from None
-    host = os.environ.get("OLLAMA_HOST")
-    if host:
-        from modelpack.edge.server import base_url, server_version
-
-        found = server_version(base_url(host), timeout=1.0)
-        if found:
-            return OllamaVersion.parse(found), f"the server at {host}"
-    return NEWEST, "newest known"
 
 
 def _collect(paths: tuple[Path, ...]) -> list[Path]:

@@ -90,11 +90,12 @@ def matrix_command(
     regression, 2 a usage or setup error (unknown package, no server).
     """
     from rich.console import Console
+    from rich.markup import escape
 
     from modelpack.core.results.baseline import compare, to_text
     from modelpack.core.results.reports import as_matrix, load_result
     from modelpack.edge.client import OllamaClient
-    from modelpack.edge.project import ollama_host, open_project
+    from modelpack.edge.project import open_project
     from modelpack.jobs.matrix import MatrixRunner
 
     err = Console(stderr=True)
@@ -121,11 +122,13 @@ def matrix_command(
             build_first=build_first,
         )
     else:
-        with OllamaClient(ollama_host(project)) as client:
+        with OllamaClient(project.server_host()) as client:
             if build_first:
                 _build(project, client, names, err)
             runner = MatrixRunner(
-                project, client, on_event=lambda e: err.print(f"[dim]{e.variant}: {e.message}[/]")
+                project,
+                client,
+                on_event=lambda e: err.print(f"[dim]{escape(f'{e.subject}: {e.message}')}[/]"),
             )
             result = runner.run(
                 names, variants=variants, prompts=prompts, repeat=repeat, fail_fast=fail_fast
@@ -207,18 +210,21 @@ def _openai(
 
 
 def _build(project: Any, client: Any, names: list[str], err: Any) -> None:
+    from rich.markup import escape
+
     from modelpack.edge.blobs import DigestCache
     from modelpack.jobs.build import Builder
+    from modelpack.jobs.events import EventKind
 
-    builder = Builder(
-        project,
-        client,
-        cache=DigestCache.in_home(project.home),
-        on_event=lambda e: (
-            err.print(f"[dim]build {e.variant}: {e.message}[/]")
-            if e.kind in {"verdict", "stable"}
-            else None
-        ),
-    )
+    def show(event: Any) -> None:
+        if event.kind == EventKind.VERDICT:
+            line = f"build {event.subject}: {event.verdict}" + (
+                f": {event.message}" if event.message else ""
+            )
+            err.print(f"[dim]{escape(line)}[/]")
+        elif event.kind == EventKind.STABLE:
+            err.print(f"[dim]{escape(f'build {event.subject}: {event.message}')}[/]")
+
+    builder = Builder(project, client, cache=DigestCache.in_home(project.home), on_event=show)
     for name in names:
         builder.build(name)

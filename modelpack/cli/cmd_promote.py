@@ -56,11 +56,11 @@ def rollback_command(package: str, spec_file: Path | None, *, as_json: bool) -> 
 def _lifecycle(spec_file: Path | None) -> Iterator[Lifecycle]:
     """The project's Lifecycle on a client for OLLAMA_HOST (or the spec's host)."""
     from modelpack.edge.client import OllamaClient
-    from modelpack.edge.project import ollama_host, open_project
+    from modelpack.edge.project import open_project
     from modelpack.jobs.lifecycle import Lifecycle
 
     project = open_project(spec_file)
-    with OllamaClient(ollama_host(project)) as client:
+    with OllamaClient(project.server_host()) as client:
         yield Lifecycle(project, client, on_event=lambda message: click.echo(message, err=True))
 
 

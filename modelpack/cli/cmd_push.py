@@ -57,17 +57,17 @@ def push_command(
     """
     from rich.console import Console
 
-    from modelpack.cli.cmd_build import _managed_server
     from modelpack.edge.client import OllamaClient
-    from modelpack.edge.project import ollama_host, open_project
+    from modelpack.edge.project import managed_server, open_project
     from modelpack.jobs.publish import Publisher
 
     err = Console(stderr=True)
     project = open_project(spec_file)
     project.loaded.package(package)
-    server = _managed_server(project.home) if serve else None
+    server = managed_server(project.home) if serve else None
     try:
-        with OllamaClient(server.host if server else ollama_host(project)) as client:
+        host = server.host if server else project.server_host(offers_serve=True)
+        with OllamaClient(host) as client:
             display = _Display(err)
             publisher = Publisher(
                 project, client, namespace=namespace, insecure=insecure, on_event=display.event
@@ -120,7 +120,7 @@ def verify_pull_command(
 
     from modelpack.edge.project import open_project
     from modelpack.edge.server import OllamaBuild
-    from modelpack.jobs.publish import Publisher
+    from modelpack.jobs.verify_pull import PullVerifier
 
     err = Console(stderr=True)
     project = open_project(spec_file)
@@ -132,11 +132,11 @@ def verify_pull_command(
     workdir = Path(tempfile.mkdtemp(prefix="verify-pull-", dir=run_dir))
     try:
         display = _Display(err)
-        publisher = Publisher(
-            project, None, namespace=namespace, insecure=insecure, on_event=display.event
+        verifier = PullVerifier(
+            project, namespace=namespace, insecure=insecure, on_event=display.event
         )
         with display:
-            result = publisher.verify_pull(package, build=build, workdir=workdir)
+            result = verifier.verify(package, build=build, workdir=workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     if as_json:
@@ -162,9 +162,10 @@ def _verify_report(result: Any, err: Any) -> None:
         f"pulled in {result.pull_s:.1f} s)"
     )
     click.echo(f"{result.name} -> {result.digest}")
-    if smoke.prompts:
-        first = smoke.prompts[0]
-        click.echo(f"{result.name} answers {first.prompt!r}:\n{first.answer.strip()}")
+    runs = smoke.prompts[0].runs if smoke.prompts else []
+    if runs:
+        answer = runs[0].answer.strip()
+        click.echo(f"{result.name} answers {smoke.prompts[0].prompt!r}:\n{answer}")
 
 
 class _Display(ProgressLine):
@@ -173,16 +174,19 @@ class _Display(ProgressLine):
     def event(self, event: Any) -> None:
         from rich.markup import escape
 
-        if event.kind == "retry":
+        from modelpack.jobs.events import EventKind
+
+        if event.kind == EventKind.RETRY:
             self.console.print(f"[yellow]retry:[/] {escape(event.message)}")
             return
-        if event.kind == "pushed":
-            self.console.print(f"[green]pushed[/] {escape(event.name)} ({event.message[:19]})")
+        if event.kind == EventKind.PUSHED:
+            digest = escape(event.digest.removeprefix("sha256:")[:12])
+            self.console.print(f"[green]pushed[/] {escape(event.subject)} (sha256:{digest})")
             return
-        if event.kind == "check":
+        if event.kind == EventKind.CHECK:
             self.console.print(escape(event.message))
             return
-        label = f"[bold]{escape(event.name)}[/] " if event.name else ""
+        label = f"[bold]{escape(event.subject)}[/] " if event.subject else ""
         self.progress.update(
             self.task,
             description=f"{label}{escape(event.message)}",

@@ -10,8 +10,6 @@ import click
 
 from modelpack.cli.options import spec_file_option
 
-_NO_SERVER_HINT = "start one and set OLLAMA_HOST, or the spec's ollama.host"
-
 
 @click.command("status", short_help="Report drift between the spec and the server.")
 @click.argument("package", required=False)
@@ -26,7 +24,7 @@ def status_command(package: str | None, spec_file: Path | None, *, as_json: bool
     """
     from modelpack.edge.blobs import DigestCache
     from modelpack.edge.client import OllamaClient
-    from modelpack.edge.project import ollama_host, open_project
+    from modelpack.edge.project import open_project
     from modelpack.errors import ServerError, SetupError
     from modelpack.jobs.status import package_status
 
@@ -34,10 +32,7 @@ def status_command(package: str | None, spec_file: Path | None, *, as_json: bool
     names = [package] if package else list(project.loaded.spec.packages)
     for name in names:
         project.loaded.package(name)  # an unknown name fails before the server is asked
-    try:
-        host = ollama_host(project)
-    except SetupError as exc:  # its hint offers --serve, which status has not
-        raise SetupError(exc.message, hint=_NO_SERVER_HINT) from None
+    host = project.server_host()
     cache = DigestCache.in_home(project.home)
     try:
         with OllamaClient(host) as client:

@@ -85,7 +85,7 @@ def build_table(record: BuildRecord) -> tuple[Table, list[str]]:
             f"[{_STYLE.get(v.verdict, 'yellow')}]{v.verdict}[/]{kept}",
             {True: "= GGUF", False: "[yellow]differs[/]", None: "-"}[v.template_parity],
             num(v.metric("load_s"), ".2f"),
-            f"{num(v.metric('ttft_cold_ms'), '.0f')}/{num(v.metric('ttft_warm_ms'), '.0f')}",
+            f"{num(v.metric('ttft_ms'), '.0f')}/{num(v.metric('ttft_warm_ms'), '.0f')}",
             num(v.metric("decode_tps"), ".1f"),
             num(v.gpu_fraction * 100 if v.gpu_fraction is not None else None, ".0f"),
         )

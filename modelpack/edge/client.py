@@ -23,11 +23,16 @@ from typing import Any, BinaryIO
 import httpx
 import ollama
 
+from modelpack.core.modelfile.request import (
+    CreateRequest,
+    LegacyCreate,
+    StructuredCreate,
+    takes_structured_create,
+)
 from modelpack.core.versions import OllamaVersion
 from modelpack.edge.server import base_url
 from modelpack.errors import ServerError, ServerGoneError, ServerTimeout
 
-STRUCTURED_CREATE_SINCE = OllamaVersion(0, 5, 5)
 _CHUNK = 1 << 20
 
 
@@ -172,7 +177,7 @@ class OllamaClient:
     @property
     def structured_create(self) -> bool:
         """Whether the server takes the structured create request (>= 0.5.5)."""
-        return self.ollama_version().release >= STRUCTURED_CREATE_SINCE
+        return takes_structured_create(self.ollama_version())
 
     def has_blob(self, digest: str) -> bool:
         try:
@@ -198,9 +203,38 @@ class OllamaClient:
                 self.post_blob(digest, handle)
         return digest
 
-    def create_stream(self, request: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
-        """POST /api/create, yielding Ollama's progress lines; an error line raises."""
-        return self._stream("/api/create", {**request, "stream": True})
+    def create_stream(self, request: CreateRequest) -> Iterator[dict[str, Any]]:
+        """POST /api/create, yielding Ollama's progress lines; an error line raises. A
+        structured request goes through the official client's own `create` (and its request
+        model); the legacy one, which that client no longer speaks, through httpx."""
+        if isinstance(request, LegacyCreate):
+            body = {"model": request.model, "modelfile": request.modelfile, "stream": True}
+            yield from self._stream("/api/create", body)
+            return
+        yield from self._structured_create(request)
+
+    def _structured_create(self, request: StructuredCreate) -> Iterator[dict[str, Any]]:
+        what = f"create {request.model}"
+        stream = self._call(
+            what,
+            lambda: self._official.create(
+                model=request.model,
+                from_=request.from_,
+                files=request.files,
+                adapters=request.adapters,
+                template=request.template,
+                license=request.license,
+                system=request.system,
+                parameters=request.parameters,
+                messages=request.messages,
+                stream=True,
+            ),
+        )
+        while True:
+            progress = self._call(what, next, stream, None)
+            if progress is None:
+                return
+            yield progress.model_dump(exclude_none=True)
 
     def copy(self, source: str, destination: str) -> None:
         self._call(f"copy {source} -> {destination}", self._official.copy, source, destination)
@@ -232,7 +266,8 @@ class OllamaClient:
         self._send("POST", "/api/generate", json={"model": model, "keep_alive": 0})
 
     def create(self, request: Mapping[str, Any]) -> list[dict[str, Any]]:
-        """POST /api/create with `stream: false` so a failure comes back as a real status."""
+        """POST a raw /api/create body with `stream: false`, so a failure comes back as a real
+        status: for probing what a server accepts (builds send a typed `create_stream`)."""
         response = self._send("POST", "/api/create", json={**request, "stream": False})
         return [json.loads(line) for line in response.text.splitlines() if line.strip()]
 

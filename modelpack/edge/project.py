@@ -1,9 +1,15 @@
-"""A project on disk: its spec file, its template folders, and the Ollama version it targets.
+"""Where a command works: the spec and its templates, the Ollama host, modelpack's home, the
+target version and a managed server. Every command resolves these here, the same way.
 
-The core renders from text and paths it is given; this is where the paths are found and the
-target version is chosen: `--ollama-version`, else the spec's `ollama.version`, else the
-version of the server at OLLAMA_HOST (or the spec's host) if one answers, else the newest
-version modelpack knows.
+- **Host**: `OLLAMA_HOST`, else the spec's `ollama.host`, else Ollama's default
+  (`configured_host`); a command that needs a server asks `require_server`, whose error names
+  `--serve` only for commands that offer it.
+- **Home** (digest cache, managed servers): `$MODELPACK_HOME`, else `<spec dir>/.modelpack`,
+  else `./.modelpack` for commands without a spec (`home_dir`).
+- **Target version**: `--ollama-version`, else the spec's `ollama.version`, else the version of
+  the server at the configured host if one answers within a second, else the newest version
+  modelpack knows (`target_version`).
+- **Managed server**: the `ollama` on PATH, else the installed CPU build (`managed_server`).
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from modelpack.core.modelfile.params import NEWEST
 from modelpack.core.package.render import Renderer
@@ -18,7 +25,26 @@ from modelpack.core.package.spec import LoadedSpec, load_spec
 from modelpack.core.versions import OllamaVersion
 from modelpack.errors import SetupError, UsageError
 
+if TYPE_CHECKING:
+    from modelpack.edge.server import OllamaServer
+
+__all__ = [
+    "BUILTIN_TEMPLATES",
+    "DEFAULT_HOST",
+    "DEFAULT_SPEC",
+    "Project",
+    "configured_host",
+    "home_dir",
+    "managed_server",
+    "open_project",
+    "require_server",
+    "shown",
+    "target_version",
+]
+
 DEFAULT_SPEC = "modelpack.yaml"
+DEFAULT_HOST = "127.0.0.1:11434"
+"""Ollama's own default when OLLAMA_HOST is unset (`envconfig.Host`)."""
 
 
 def _builtin_templates() -> Path:
@@ -30,6 +56,61 @@ def _builtin_templates() -> Path:
 
 
 BUILTIN_TEMPLATES = _builtin_templates()
+
+
+def configured_host(spec_host: str | None = None) -> str:
+    """The Ollama to work on: OLLAMA_HOST, else the spec's host, else Ollama's default."""
+    return os.environ.get("OLLAMA_HOST") or spec_host or DEFAULT_HOST
+
+
+def require_server(host: str, *, offers_serve: bool = False) -> str:
+    """`host`, once an Ollama answers there; else a setup error that says how to get one."""
+    from modelpack.edge.server import base_url, server_version  # httpx: only when asked
+
+    if server_version(base_url(host)) is None:
+        hint = "start one and set OLLAMA_HOST, or " + (
+            "pass --serve to let modelpack run one" if offers_serve else "the spec's ollama.host"
+        )
+        raise SetupError(f"no Ollama answers at {base_url(host)}", hint=hint)
+    return host
+
+
+def home_dir(spec_dir: Path | None = None) -> Path:
+    """modelpack's state (digest cache, managed servers): $MODELPACK_HOME, else `.modelpack`
+    beside the spec, else in the current folder."""
+    configured = os.environ.get("MODELPACK_HOME")
+    if configured:
+        return Path(configured)
+    return (spec_dir or Path.cwd()) / ".modelpack"
+
+
+def target_version(
+    flag: str | None, *, spec_version: OllamaVersion | None = None, host: str | None = None
+) -> tuple[OllamaVersion, str]:
+    """The Ollama version to render and lint for, and where that choice came from."""
+    if flag:
+        try:
+            return OllamaVersion.parse(flag), "--ollama-version"
+        except UsageError as exc:
+            raise UsageError(f"--ollama-version: {exc.message}", hint=exc.hint) from None
+    if spec_version is not None:
+        return spec_version, "the spec"
+    if host:
+        from modelpack.edge.server import base_url, server_version
+
+        found = server_version(base_url(host), timeout=1.0)
+        if found:
+            return OllamaVersion.parse(found), f"the server at {host}"
+    return NEWEST, "newest known"
+
+
+def managed_server(home: Path) -> OllamaServer:
+    """Start the Ollama modelpack manages for `--serve`: the `ollama` on PATH, else the
+    installed CPU build. The caller stops it."""
+    from modelpack.edge.server import OllamaBuild, OllamaServer
+
+    build = OllamaBuild.on_path() or OllamaBuild.installed(home, "current")
+    return OllamaServer(build, home / "run" / f"serve-{build.name}", ready_timeout=60).start()
 
 
 @dataclass(frozen=True)
@@ -56,9 +137,16 @@ class Project:
 
     @property
     def home(self) -> Path:
-        """Where modelpack keeps this project's state (digest cache, managed servers):
-        $MODELPACK_HOME, else `<spec dir>/.modelpack`."""
-        return Path(os.environ.get("MODELPACK_HOME") or self.spec_dir / ".modelpack")
+        return home_dir(self.spec_dir)
+
+    @property
+    def host(self) -> str:
+        """The configured host (not checked: see `server_host`)."""
+        return configured_host(self.loaded.spec.ollama.host)
+
+    def server_host(self, *, offers_serve: bool = False) -> str:
+        """The configured host, once an Ollama answers there."""
+        return require_server(self.host, offers_serve=offers_serve)
 
     def renderer(self, version: OllamaVersion | None = None) -> Renderer:
         """A renderer for `version` (default: the project's target; build passes the server's)."""
@@ -70,20 +158,6 @@ class Project:
         )
 
 
-def ollama_host(project: Project) -> str:
-    """The Ollama to work on: OLLAMA_HOST, else the spec's host, else Ollama's default; it
-    must answer."""
-    from modelpack.edge.server import base_url, server_version
-
-    host = os.environ.get("OLLAMA_HOST") or project.loaded.spec.ollama.host or "127.0.0.1:11434"
-    if server_version(base_url(host)) is None:
-        raise SetupError(
-            f"no Ollama answers at {base_url(host)}",
-            hint="start one and set OLLAMA_HOST, or pass --serve to let modelpack run one",
-        )
-    return host
-
-
 def open_project(spec_file: Path | None, *, version: str | None = None) -> Project:
     path = (spec_file or Path(DEFAULT_SPEC)).resolve()
     if not path.is_file():
@@ -92,23 +166,11 @@ def open_project(spec_file: Path | None, *, version: str | None = None) -> Proje
             hint="create one with `modelpack init GGUF`, or point at it with -f",
         )
     loaded = load_spec(path.read_text(encoding="utf-8"), source=str(shown(path)))
-    target, origin = _target(loaded, version)
+    spec = loaded.spec.ollama
+    # Only an explicit host is asked for its version: never a guess at the default port.
+    asked = os.environ.get("OLLAMA_HOST") or spec.host
+    target, origin = target_version(version, spec_version=spec.version, host=asked)
     return Project(loaded, path, target, origin)
-
-
-def _target(loaded: LoadedSpec, flag: str | None) -> tuple[OllamaVersion, str]:
-    if flag:
-        return OllamaVersion.parse(flag), "--ollama-version"
-    if loaded.spec.ollama.version is not None:
-        return loaded.spec.ollama.version, "the spec"
-    host = os.environ.get("OLLAMA_HOST") or loaded.spec.ollama.host
-    if host:
-        from modelpack.edge.server import base_url, server_version
-
-        found = server_version(base_url(host), timeout=1.0)
-        if found:
-            return OllamaVersion.parse(found), f"the server at {host}"
-    return NEWEST, "newest known"
 
 
 def shown(path: Path) -> Path:

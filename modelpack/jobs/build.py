@@ -15,46 +15,72 @@ model, keeps its recorded result (unless forced).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from modelpack.core.chat import parity
-from modelpack.core.gguf.memory import default_num_ctx, fit
-from modelpack.core.gguf.reader import read_gguf
-from modelpack.core.modelfile.request import local_file_refs, plan_create
-from modelpack.core.modelfile.syntax import parse
+from modelpack.core.gguf.memory import effective_num_ctx, fit
+from modelpack.core.modelfile.request import plan_create
 from modelpack.core.package.render import Rendered
-from modelpack.core.package.spec import MemoryBudget, Smoke
-from modelpack.core.results.judge import judge
-from modelpack.core.results.record import BuildRecord, PromptResult, VariantResult
+from modelpack.core.package.spec import MemoryBudget, Smoke, memory_budget
+from modelpack.core.package.tags import stable_tag, variant_tag
+from modelpack.core.results.record import BuildRecord, VariantResult, Verdict
 from modelpack.core.versions import OllamaVersion
 from modelpack.edge.blobs import Blobs, DigestCache
 from modelpack.edge.client import OllamaClient
 from modelpack.edge.clock import now
-from modelpack.edge.history import last_record, record_path, write_build
+from modelpack.edge.history import last_record, write_build
 from modelpack.edge.project import Project
 from modelpack.edge.server import OllamaServer
-from modelpack.errors import InputError, ServerError, ServerGoneError, ServerTimeout
-from modelpack.jobs.lifecycle import move_stable
-from modelpack.jobs.smoke import Prober
+from modelpack.errors import InputError, ServerError, ServerGoneError
+from modelpack.jobs.events import Event, EventKind, OnEvent, ignore
+from modelpack.jobs.smoke import SmokeTester, with_smoke
+from modelpack.jobs.stable import move_stable
 
-__all__ = ["Builder", "Event", "record_path"]
-
-
-@dataclass(frozen=True)
-class Event:
-    """Progress for a display: what is happening to which variant."""
-
-    kind: str  # render, hash, upload, create, load, smoke, verdict, restart, stable
-    variant: str | None
-    message: str
-    done: int | None = None
-    total: int | None = None
+__all__ = ["Builder", "does_not_fit"]
 
 
 def _sha256(text: str) -> str:
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def does_not_fit(
+    item: Rendered, version: OllamaVersion, budget: MemoryBudget, smoke: Smoke
+) -> str | None:
+    """Why the variant cannot load within `budget`, from its GGUF header and parameters; None
+    when it fits (or FROM names a model, whose file modelpack cannot read). A build and a dry
+    run both judge a variant here."""
+    if item.info is None:
+        return None
+    vram, ram = budget.bytes()
+    requested = item.parameters.get("num_ctx")
+    ctx = effective_num_ctx(
+        version,
+        requested=requested if isinstance(requested, int) else None,
+        vram=vram,
+        trained=item.info.context_length,
+    )
+    result = fit(item.info, ctx=ctx, kv_type=budget.kv_type, vram=vram, ram=ram)
+    if not result.fits:
+        return f"does not fit: {result.reason}"
+    if vram and not result.full_offload and smoke.gpu == "require":
+        return f"does not fit on the GPU (smoke.gpu is require): {result.reason}"
+    return None
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """What a variant is made from, for the unchanged check and the record."""
+
+    modelfile_digest: str
+    digests: dict[Path, str]
+    """Each local file FROM and ADAPTER name -> its digest (what is uploaded)."""
+    written: dict[str, str]
+    """The same, by the value as the Modelfile writes it (what the record keeps)."""
+
+    @property
+    def gguf_digests(self) -> list[str]:
+        return sorted(self.digests.values())
 
 
 class Builder:
@@ -68,22 +94,18 @@ class Builder:
         *,
         cache: DigestCache,
         server: OllamaServer | None = None,
-        on_event: Callable[[Event], None] | None = None,
+        on_event: OnEvent = ignore,
     ) -> None:
         self.project = project
         self.client = client
         self.blobs = Blobs(client, cache)
-        self.prober = Prober(client)
+        self.tester = SmokeTester(client, on_event=on_event)
         self.server = server
-        self.emit = on_event or (lambda event: None)
-
-    # -- plan ----------------------------------------------------------------------------------
+        self.emit = on_event
 
     def render(self, package: str, version: OllamaVersion) -> list[Rendered]:
         """The variants as the target server's version gets them (rendered and linted)."""
         return self.project.renderer(version).render_package(package)
-
-    # -- build ---------------------------------------------------------------------------------
 
     def build(
         self,
@@ -103,42 +125,39 @@ class Builder:
         rendered = self.render(package, version)
         previous = last_record(self.project, package)
         smoke_key = _sha256(spec.smoke.model_dump_json())
+        budget = budget or memory_budget(self.project.loaded.spec.ollama.memory)
+        on_server = self.client.model_digests()
         results: list[VariantResult] = []
-        budget = self._budget(budget)
         for item in rendered:
-            tag = f"{spec.model}:{package}-{item.variant}"
-            too_big = self._does_not_fit(item, version, budget, spec.smoke) if budget else None
+            tag = variant_tag(spec.model, package, item.variant)
+            too_big = does_not_fit(item, version, budget, spec.smoke) if budget else None
             if too_big is not None:
                 results.append(
-                    VariantResult(variant=item.variant, tag=tag, verdict="skipped", reason=too_big)
+                    VariantResult(
+                        variant=item.variant, tag=tag, verdict=Verdict.SKIPPED, reason=too_big
+                    )
                 )
-                self.emit(Event("verdict", item.variant, f"skipped: {too_big}"))
+                self._verdict(results[-1])
                 continue
-            digests, written = self._hash(item)
+            inputs = self._inputs(item, smoke_key)
             try:
-                result = self._variant(
-                    item,
-                    tag,
-                    version,
-                    spec.smoke,
-                    smoke_key,
-                    previous,
-                    digests=digests,
-                    written=written,
-                    force=force,
-                    smoke=smoke,
-                )
+                last = previous.variant(item.variant) if previous else None
+                if not force and _unchanged(last, inputs, on_server.get(tag)):
+                    assert last is not None
+                    result = self._kept(last, item, inputs, spec.smoke, smoke=smoke)
+                else:
+                    result = self._create(item, tag, version, inputs, spec.smoke, smoke=smoke)
             except ServerGoneError as exc:
                 result = VariantResult(
                     variant=item.variant,
                     tag=tag,
-                    verdict="failed",
+                    verdict=Verdict.FAILED,
                     reason=f"server went away: {exc.message}",
                     modelfile=item.text,
-                    file_digests=written,
+                    file_digests=inputs.written,
                 )
                 results.append(result)
-                self.emit(Event("verdict", item.variant, f"failed: {result.reason}"))
+                self._verdict(result)
                 if self.server is None:
                     self._finish(package, started, version, results, previous, reachable=False)
                     raise ServerGoneError(
@@ -146,125 +165,112 @@ class Builder:
                         f"{tag}; the stable tag was not changed",
                         hint="see the server's log; modelpack restarts only servers it manages",
                     ) from None
-                self.emit(Event("restart", item.variant, "restarting the managed server"))
+                self.emit(Event(EventKind.RESTART, item.variant, "restarting the managed server"))
                 self.server.restart()
                 continue
             results.append(result)
-            verdict = result.verdict if not result.reason else f"{result.verdict}: {result.reason}"
-            self.emit(Event("verdict", item.variant, verdict))
+            self._verdict(result)
         return self._finish(package, started, version, results, previous, reachable=True)
 
-    def _budget(self, given: MemoryBudget | None) -> MemoryBudget | None:
-        return given if given is not None else self.project.loaded.spec.ollama.memory
+    def _verdict(self, result: VariantResult) -> None:
+        self.emit(
+            Event(EventKind.VERDICT, result.variant, result.reason or "", verdict=result.verdict)
+        )
 
-    def _does_not_fit(
-        self, item: Rendered, version: OllamaVersion, budget: MemoryBudget, smoke: Smoke
-    ) -> str | None:
-        """Why the variant cannot load within `budget`, from its GGUF header and parameters;
-        None when it fits (or FROM names a model, whose file modelpack cannot read)."""
-        if item.source is None:
-            return None
-        vram, ram = budget.bytes()
-        params = item.parameters
-        ctx = params.get("num_ctx")
-        num_ctx = ctx if isinstance(ctx, int) and ctx > 0 else default_num_ctx(version, vram)
-        info = read_gguf(item.source)
-        result = fit(info, ctx=num_ctx, kv_type=budget.kv_type, vram=vram, ram=ram)
-        if not result.fits:
-            return f"does not fit: {result.reason}"
-        if vram and not result.full_offload and smoke.gpu == "require":
-            return f"does not fit on the GPU (smoke.gpu is require): {result.reason}"
-        return None
+    def _inputs(self, item: Rendered, smoke_key: str) -> _Inputs:
+        """The digests of the files the variant's FROM and ADAPTER name (the render's declared
+        files, hashed through the digest cache) and of its text with the smoke settings."""
+        by_path: dict[Path, str] = {}
+        for path in item.files.values():
+            if path not in by_path:
+                self.emit(Event(EventKind.HASH, item.variant, f"digest of {path.name}"))
+                by_path[path] = self.blobs.cache.digest(path)
+        written = {value: by_path[path] for value, path in item.files.items()}
+        return _Inputs(_sha256(item.text + smoke_key), by_path, written)
 
-    def _hash(self, item: Rendered) -> tuple[dict[Path, str], dict[str, str]]:
-        """The digests of the local files the variant's FROM and ADAPTER name: by path (to
-        upload them) and by the value as the Modelfile writes it (for the record)."""
-        refs = local_file_refs(parse(item.text), item.path.parent)
-        digests: dict[Path, str] = {}
-        for _, path in refs:
-            if path not in digests:
-                self.emit(Event("hash", item.variant, f"digest of {path.name}"))
-                digests[path] = self.blobs.cache.digest(path)
-        return digests, {value: digests[path] for value, path in refs}
+    def _kept(
+        self,
+        last: VariantResult,
+        item: Rendered,
+        inputs: _Inputs,
+        spec_smoke: Smoke,
+        *,
+        smoke: bool,
+    ) -> VariantResult:
+        """The tag already holds this model: keep its result, or smoke-test it when the last
+        build created it without one."""
+        # The same text (its digest matched): recorded also when the last record lacks it.
+        kept = last.model_copy(
+            update={"created": False, "modelfile": item.text, "file_digests": inputs.written}
+        )
+        if not smoke or last.verdict != Verdict.SKIPPED:
+            self.emit(Event(EventKind.CREATE, item.variant, f"{last.tag} unchanged, keeping it"))
+            return kept
+        return self._smoke(kept, spec_smoke)
 
-    def _variant(
+    def _create(
         self,
         item: Rendered,
         tag: str,
         version: OllamaVersion,
+        inputs: _Inputs,
         spec_smoke: Smoke,
-        smoke_key: str,
-        previous: BuildRecord | None,
         *,
-        digests: dict[Path, str],
-        written: dict[str, str],
-        force: bool,
         smoke: bool,
     ) -> VariantResult:
-        base = item.path.parent
-        modelfile_digest = _sha256(item.text + smoke_key)
-        gguf_digest = ",".join(sorted(digests.values())) or None
-        model_digest = self.client.model_digest(tag)
-
-        last = previous.variant(item.variant) if previous else None
-        unchanged = (
-            not force
-            and last is not None
-            and last.modelfile_digest == modelfile_digest
-            and last.gguf_digest == gguf_digest
-            and last.model_digest is not None
-            and last.model_digest == model_digest
-        )
-        if unchanged and last is not None:
-            # The same text (its digest matched): recorded also when the last record lacks it.
-            kept = last.model_copy(
-                update={"created": False, "modelfile": item.text, "file_digests": written}
-            )
-            if not smoke or last.verdict != "skipped":
-                self.emit(Event("create", item.variant, f"{tag} unchanged, keeping its result"))
-                return kept
-            # Created earlier without a smoke test: test the model that is there.
-            return self.smoke_test(kept, spec_smoke)
-
-        base_result = VariantResult(
+        failed = VariantResult(
             variant=item.variant,
             tag=tag,
-            verdict="failed",
-            modelfile_digest=modelfile_digest,
-            gguf_digest=gguf_digest,
+            verdict=Verdict.FAILED,
+            modelfile_digest=inputs.modelfile_digest,
+            gguf_digests=inputs.gguf_digests,
             modelfile=item.text,
-            file_digests=written,
+            file_digests=inputs.written,
         )
-        for path in digests:
+        for path in inputs.digests:
 
             def progress(sent: int, total: int, name: str = path.name) -> None:
-                self.emit(Event("upload", item.variant, f"uploading {name}", sent, total))
+                self.emit(Event(EventKind.UPLOAD, item.variant, f"uploading {name}", sent, total))
 
             self.blobs.ensure(path, progress=progress)
-        plan = plan_create(item.text, name=tag, base=base, digests=digests, version=version)
+        request = plan_create(
+            item.modelfile, name=tag, files=item.files, digests=inputs.digests, version=version
+        )
         try:
-            for line in self.client.create_stream(plan.body):
+            for line in self.client.create_stream(request):
                 status = line.get("status", "")
                 self.emit(
-                    Event("create", item.variant, status, line.get("completed"), line.get("total"))
+                    Event(
+                        EventKind.CREATE,
+                        item.variant,
+                        status,
+                        line.get("completed"),
+                        line.get("total"),
+                    )
                 )
         except ServerGoneError:
             raise
         except ServerError as exc:
-            return base_result.model_copy(
-                update={"reason": f"create failed: {exc.server_message or exc.message}"}
-            )
-        model_digest = self.client.model_digest(tag)
+            reason = f"create failed: {exc.server_message or exc.message}"
+            return failed.model_copy(update={"reason": reason})
         created = self._parity(
             item,
-            base_result.model_copy(update={"model_digest": model_digest, "created": True}),
+            failed.model_copy(
+                update={"model_digest": self.client.model_digest(tag), "created": True}
+            ),
             version,
         )
         if not smoke:
             return created.model_copy(
-                update={"verdict": "skipped", "reason": "smoke test skipped (--no-smoke)"}
+                update={"verdict": Verdict.SKIPPED, "reason": "smoke test skipped (--no-smoke)"}
             )
-        return self.smoke_test(created, spec_smoke)
+        return self._smoke(created, spec_smoke)
+
+    def _smoke(self, result: VariantResult, smoke: Smoke) -> VariantResult:
+        outcome = self.tester.run(result.tag, smoke, subject=result.variant)
+        if outcome.server_gone:
+            raise ServerGoneError(outcome.reason or "the server went away")
+        return with_smoke(result, outcome)
 
     def _parity(
         self, item: Rendered, result: VariantResult, version: OllamaVersion
@@ -288,79 +294,13 @@ class Builder:
             return result.model_copy(
                 update={"template_difference": f"template parity not checked: {exc.message}"}
             )
-        self.emit(Event("parity", item.variant, check.message()))
+        self.emit(Event(EventKind.PARITY, item.variant, check.message()))
         return result.model_copy(
             update={
                 "template_parity": check.identical,
                 "template_difference": None if check.identical else check.message(),
             }
         )
-
-    # -- smoke ---------------------------------------------------------------------------------
-
-    def smoke_test(self, result: VariantResult, smoke: Smoke) -> VariantResult:
-        """Run the smoke prompts on `result.tag` (cold load first) and return it judged."""
-        tag = result.tag
-        self.prober.unload_all()
-        prompts: list[PromptResult] = []
-        gpu_fraction: float | None = None
-        warnings: list[str] = []
-        sizes: tuple[int | None, int | None] = (None, None)
-        try:
-            for index, prompt in enumerate(smoke.prompts):
-                self.emit(Event("load" if index == 0 else "smoke", result.variant, prompt.prompt))
-                probe = self.prober.run(tag, prompt, smoke)
-                ttft_cold, total_s = probe.ttft_s, probe.total_s
-                warm_ms = None
-                if index == 0:
-                    # Read once while the model is loaded; every prompt is judged on it.
-                    sizes = self.prober.sizes(tag)
-                    warm = self.prober.run(tag, prompt, smoke, num_predict=1).ttft_s
-                    warm_ms = warm * 1000 if warm is not None else None
-                measurement = replace(probe.measurement, size=sizes[0], size_vram=sizes[1])
-                verdict = judge(measurement, expect=prompt.expect, gpu=smoke.gpu)
-                if index == 0:
-                    gpu_fraction = verdict.gpu_fraction
-                warnings += verdict.warnings
-                prompts.append(
-                    PromptResult(
-                        prompt=prompt.prompt,
-                        passed=verdict.passed,
-                        answer=measurement.text,
-                        failures=list(verdict.failures),
-                        warnings=list(verdict.warnings),
-                        load_s=measurement.load_s,
-                        ttft_cold_ms=ttft_cold * 1000 if ttft_cold is not None else None,
-                        ttft_warm_ms=warm_ms,
-                        prompt_tps=verdict.prompt_tps,
-                        decode_tps=verdict.decode_tps,
-                        eval_count=measurement.eval_tokens,
-                        total_s=total_s,
-                    )
-                )
-        except ServerGoneError:
-            raise
-        except ServerTimeout as exc:
-            return result.model_copy(
-                update={"reason": f"timeout: {exc.message}", "prompts": prompts}
-            )
-        except ServerError as exc:
-            reason = f"load failed: HTTP {exc.status_code}: {exc.server_message or exc.message}"
-            return result.model_copy(update={"reason": reason, "prompts": prompts})
-        finally:
-            self.prober.unload(tag)
-        failures = [f"{p.prompt!r}: {f}" for p in prompts for f in p.failures]
-        return result.model_copy(
-            update={
-                "verdict": "failed" if failures else "passed",
-                "reason": "; ".join(failures) or None,
-                "prompts": prompts,
-                "gpu_fraction": gpu_fraction,
-                "warnings": sorted(set(warnings)),
-            }
-        )
-
-    # -- finish --------------------------------------------------------------------------------
 
     def _finish(
         self,
@@ -377,12 +317,14 @@ class Builder:
         (:func:`modelpack.edge.history.write_build`). An unreachable server is not asked
         anything: the record then keeps the stable digest it had."""
         spec = self.project.loaded.package(package)
-        stable_tag = f"{spec.model}:{package}"
-        winner = next((r for r in results if r.verdict == "passed"), None) if reachable else None
+        stable = stable_tag(spec.model, package)
+        winner = (
+            next((r for r in results if r.verdict == Verdict.PASSED), None) if reachable else None
+        )
         history = list(previous.history) if previous else []
         stable_variant = previous.stable_variant if previous else None
         stable_digest = (
-            self.client.model_digest(stable_tag)
+            self.client.model_digest(stable)
             if reachable
             else (previous.stable_digest if previous else None)
         )
@@ -391,11 +333,11 @@ class Builder:
             # Also when the tag already holds the winner but no record says a build put it
             # there (a first record, or a tag moved behind modelpack's back).
             if stable_digest != winner.model_digest or recorded != winner.model_digest:
-                self.emit(Event("stable", winner.variant, f"{stable_tag} -> {winner.tag}"))
+                self.emit(Event(EventKind.STABLE, winner.variant, f"{stable} -> {winner.tag}"))
                 change = move_stable(
                     self.client,
                     source=winner.tag,
-                    stable_tag=stable_tag,
+                    stable_tag=stable,
                     variant=winner.variant,
                     reason=f"build: first passing variant is {winner.variant}",
                 )
@@ -410,7 +352,7 @@ class Builder:
             started_at=started,
             finished_at=now(),
             variants=results,
-            stable_tag=stable_tag,
+            stable_tag=stable,
             stable_variant=stable_variant if winner is not None else None,
             stable_digest=stable_digest,
             history=history,
@@ -418,3 +360,14 @@ class Builder:
         )
         write_build(self.project, package, record)
         return record
+
+
+def _unchanged(last: VariantResult | None, inputs: _Inputs, on_server: str | None) -> bool:
+    """Whether the tag still holds the model the last build made from these same inputs."""
+    return (
+        last is not None
+        and last.modelfile_digest == inputs.modelfile_digest
+        and last.gguf_digests == inputs.gguf_digests
+        and last.model_digest is not None
+        and last.model_digest == on_server
+    )

@@ -15,62 +15,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from modelpack.core.results.record import BuildRecord, StableChange, VariantResult
-from modelpack.edge.blobs import DigestCache
+from modelpack.core.results.record import BuildRecord, StableChange, VariantResult, Verdict
 from modelpack.edge.client import OllamaClient
-from modelpack.edge.clock import now
-from modelpack.edge.history import record_path, save_record
+from modelpack.edge.history import require_record, save_record
 from modelpack.edge.project import Project
 from modelpack.errors import ModelpackError, UsageError
+from modelpack.jobs.smoke import SmokeTester, with_smoke
+from modelpack.jobs.stable import move_stable
 
-__all__ = [
-    "Lifecycle",
-    "PromotionFailed",
-    "archive_tag",
-    "move_stable",
-    "read_record",
-]
+__all__ = ["Lifecycle", "PromotionFailed"]
 
 
 class PromotionFailed(ModelpackError):
     """The variant failed its smoke test; the stable tag was not moved."""
 
     exit_code = 1
-
-
-def archive_tag(stable_tag: str, digest: str) -> str:
-    """`acme:main` + digest -> `acme:main.0123456789ab` (tags allow letters, digits, `._-`)."""
-    return f"{stable_tag}.{digest.removeprefix('sha256:')[:12]}"
-
-
-def move_stable(
-    client: OllamaClient, *, source: str, stable_tag: str, variant: str, reason: str
-) -> StableChange:
-    """Point `stable_tag` at the model `source` holds, keep it under its archive tag, and
-    describe the move for the record."""
-    client.copy(source, stable_tag)
-    digest = client.model_digest(stable_tag) or ""
-    archive = archive_tag(stable_tag, digest)
-    client.copy(stable_tag, archive)
-    return StableChange(
-        at=now(), tag=stable_tag, variant=variant, digest=digest, reason=reason, archive=archive
-    )
-
-
-def read_record(project: Project, package: str) -> BuildRecord:
-    path = record_path(project, package)
-    try:
-        return BuildRecord.model_validate_json(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(
-            f"{path}: no build record for {package}",
-            hint=f"run `modelpack build {package}` first",
-        ) from None
-    except ValueError as exc:
-        raise UsageError(
-            f"{path}: not a readable build record ({str(exc).splitlines()[0]})",
-            hint=f"run `modelpack build {package}` again to rewrite it",
-        ) from None
 
 
 class Lifecycle:
@@ -89,10 +48,8 @@ class Lifecycle:
 
     def promote(self, package: str, variant: str, *, verify: bool = True) -> BuildRecord:
         """Point the stable tag at `variant` after its smoke test passes (unless not `verify`)."""
-        from modelpack.jobs.build import Builder
-
         spec = self.project.loaded.package(package)
-        record = read_record(self.project, package)
+        record = require_record(self.project, package)
         result = record.variant(variant)
         if result is None:
             built = ", ".join(v.variant for v in record.variants)
@@ -107,12 +64,10 @@ class Lifecycle:
             )
         if verify:
             self.say(f"smoke-testing {result.tag}")
-            builder = Builder(
-                self.project, self.client, cache=DigestCache.in_home(self.project.home)
-            )
-            result = builder.smoke_test(result, spec.smoke)
+            smoke = SmokeTester(self.client).run(result.tag, spec.smoke, subject=variant)
+            result = with_smoke(result, smoke)
             record = _with_variant(record, result)
-            if result.verdict != "passed":
+            if result.verdict != Verdict.PASSED:
                 self._write(package, record)
                 raise PromotionFailed(
                     f"{result.tag} failed its smoke test: {result.reason}; "
@@ -139,7 +94,7 @@ class Lifecycle:
 
     def rollback(self, package: str) -> BuildRecord:
         """Point the stable tag back at the target it had before the current one."""
-        record = read_record(self.project, package)
+        record = require_record(self.project, package)
         current = self.client.model_digest(record.stable_tag)
         target = next((c for c in reversed(record.history) if c.digest != current), None)
         if target is None:

@@ -2,27 +2,27 @@
 
 Each variant is loaded once (cold, after unloading everything else), runs all its prompts
 `repeat` times, and is unloaded before the next, so load times, memory and offload figures
-belong to that variant alone and runs do not interfere. A variant whose tag is missing, or
-that fails to load, turns all its cells into errors with the reason; the matrix goes on
-(unless fail-fast), so one broken variant never hides the state of the others.
+belong to that variant alone and runs do not interfere (the smoke loop is the build's own,
+`modelpack.jobs.smoke`). A variant whose tag is missing, or that fails to load, turns all its
+cells into errors with the reason; the matrix goes on (unless fail-fast), so one broken variant
+never hides the state of the others.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections.abc import Sequence
 
 from modelpack.core.package.spec import Package, SmokePrompt
-from modelpack.core.results.judge import judge
-from modelpack.core.results.matrix import Cell, MatrixResult, Run
+from modelpack.core.package.tags import variant_tag
+from modelpack.core.results.matrix import Cell, MatrixResult
 from modelpack.edge.client import OllamaClient
 from modelpack.edge.clock import now
 from modelpack.edge.openai_target import OpenAITarget
 from modelpack.edge.project import Project
-from modelpack.errors import ServerError, ServerGoneError, UsageError
-from modelpack.jobs.build import Event
-from modelpack.jobs.smoke import Prober
+from modelpack.errors import ServerError, UsageError
+from modelpack.jobs.events import OnEvent, ignore
+from modelpack.jobs.smoke import SmokeTester
 
 __all__ = ["MatrixRunner", "run_openai", "select"]
 
@@ -48,12 +48,11 @@ class MatrixRunner:
         project: Project,
         client: OllamaClient,
         *,
-        on_event: Callable[[Event], None] | None = None,
+        on_event: OnEvent = ignore,
     ) -> None:
         self.project = project
         self.client = client
-        self.prober = Prober(client)
-        self.emit = on_event or (lambda event: None)
+        self.tester = SmokeTester(client, on_event=on_event)
 
     def run(
         self,
@@ -106,62 +105,31 @@ class MatrixRunner:
         repeat: int,
         digests: dict[str, str],
     ) -> list[Cell]:
-        tag = f"{package.model}:{name}-{variant}"
-        cells = [
-            Cell(package=name, variant=variant, tag=tag, prompt=p.prompt, expect=p.expect)
-            for p in prompts
-        ]
+        tag = variant_tag(package.model, name, variant)
         if tag not in digests:
+            missing = f"{tag} does not exist: run `modelpack build {name}` first (or pass --build)"
             return [
-                c.model_copy(
-                    update={
-                        "error": f"{tag} does not exist: run `modelpack build "
-                        f"{name}` first (or pass --build)"
-                    }
+                Cell(
+                    package=name,
+                    variant=variant,
+                    tag=tag,
+                    prompt=p.prompt,
+                    expect=p.expect,
+                    error=missing,
                 )
-                for c in cells
+                for p in prompts
             ]
-        smoke = package.smoke
-        self.prober.unload_all()
-        sizes: tuple[int | None, int | None] = (None, None)
-        done: list[Cell] = []
-        try:
-            for index, (cell, prompt) in enumerate(zip(cells, prompts, strict=True)):
-                runs = []
-                for attempt in range(repeat):
-                    self.emit(Event("smoke", variant, f"{prompt.prompt} ({attempt + 1}/{repeat})"))
-                    probe = self.prober.run(tag, prompt, smoke)
-                    if index == 0 and attempt == 0:
-                        sizes = self.prober.sizes(tag)
-                    measurement = replace(probe.measurement, size=sizes[0], size_vram=sizes[1])
-                    verdict = judge(measurement, expect=prompt.expect, gpu=smoke.gpu)
-                    runs.append(
-                        Run(
-                            passed=verdict.passed,
-                            answer=measurement.text,
-                            failures=list(verdict.failures),
-                            warnings=list(verdict.warnings),
-                            ttft_ms=probe.ttft_s * 1000 if probe.ttft_s is not None else None,
-                            load_s=measurement.load_s,
-                            prompt_tps=verdict.prompt_tps,
-                            decode_tps=verdict.decode_tps,
-                            total_s=probe.total_s,
-                            server_total_s=probe.server_total_s,
-                            eval_count=measurement.eval_tokens,
-                        )
-                    )
-                    if verdict.gpu_fraction is not None:
-                        cell = cell.model_copy(update={"gpu_fraction": verdict.gpu_fraction})
-                done.append(cell.model_copy(update={"runs": runs}))
-        except ServerGoneError as exc:
-            reason = f"server went away: {exc.message}"
-            return done + [c.model_copy(update={"error": reason}) for c in cells[len(done) :]]
-        except ServerError as exc:
-            reason = f"HTTP {exc.status_code}: {exc.server_message or exc.message}"
-            return done + [c.model_copy(update={"error": reason}) for c in cells[len(done) :]]
-        finally:
-            self.prober.unload(tag)
-        return done
+        outcome = self.tester.run(tag, package.smoke, prompts, repeat=repeat, subject=variant)
+        return [
+            Cell(
+                package=name,
+                variant=variant,
+                tag=tag,
+                gpu_fraction=outcome.gpu_fraction,
+                **row.model_dump(),
+            )
+            for row in outcome.prompts
+        ]
 
 
 def run_openai(

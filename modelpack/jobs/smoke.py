@@ -1,22 +1,35 @@
-"""Running one prompt against a created model and measuring it, as build and matrix both do.
+"""The one smoke loop: load a model cold, run each prompt, measure it, judge it.
+
+`build`, `promote`, `verify-pull` and `matrix` all test a model here, so a new smoke check is
+written once. The loop unloads every model first (the load is then cold and measured alone),
+runs each prompt `repeat` times, reads the model's size and GPU share from `/api/ps` while it is
+loaded, measures a warm TTFT once, judges every answer (`modelpack.core.results.judge`) and
+unloads the model. A server error, a timeout or the server going away ends the loop: the
+prompts that ran keep their runs, the others carry the reason as their error.
 
 TTFT is measured on the client from the request to the first non-empty chunk (Ollama loads a
 cold model before streaming, so a cold TTFT includes the load); load, prompt and decode
-durations come from the server's counters in the final chunk; offload comes from /api/ps while
-the model is loaded. Generations use a fixed seed so reruns are comparable.
+durations come from the server's counters in the final chunk. Generations use a fixed seed so
+reruns are comparable.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from modelpack.core.package.spec import Smoke, SmokePrompt
-from modelpack.core.results.judge import Measurement
+from modelpack.core.results.judge import Measurement, judge
+from modelpack.core.results.record import VariantResult, Verdict
+from modelpack.core.results.runs import PromptRuns, Run
 from modelpack.edge.client import OllamaClient
-from modelpack.errors import ServerError, ServerTimeout
+from modelpack.errors import ServerError, ServerGoneError, ServerTimeout
+from modelpack.jobs.events import Event, EventKind, OnEvent, ignore
+
+__all__ = ["SMOKE_SEED", "Probe", "Prober", "SmokeResult", "SmokeTester", "with_smoke"]
 
 SMOKE_SEED = 1
 
@@ -31,7 +44,54 @@ class Probe:
     server_total_s: float | None
 
 
+@dataclass(frozen=True)
+class SmokeResult:
+    """One model's smoke test."""
+
+    prompts: list[PromptRuns]
+    reason: str | None = None
+    """Why the loop stopped early (load failed, timeout, server gone); None when every prompt
+    ran (each may still have failed its judgement)."""
+    server_gone: bool = False
+    """The server went away: a managed one may be restarted, an external one ends the job."""
+    gpu_fraction: float | None = None
+    size: int | None = None
+    size_vram: int | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[str]:
+        """The judged failures, one line each, prefixed by their prompt."""
+        return [f"{p.prompt!r}: {f}" for p in self.prompts for r in p.runs for f in r.failures]
+
+    @property
+    def passed(self) -> bool:
+        return self.reason is None and all(p.passed for p in self.prompts)
+
+    @property
+    def failure(self) -> str | None:
+        """The one-line reason it failed, or None when it passed."""
+        if self.reason is not None:
+            return self.reason
+        return "; ".join(dict.fromkeys(self.failures)) or None
+
+
+def with_smoke(result: VariantResult, smoke: SmokeResult) -> VariantResult:
+    """A variant's result judged by its smoke test: passed or failed, with the reason."""
+    return result.model_copy(
+        update={
+            "verdict": Verdict.PASSED if smoke.passed else Verdict.FAILED,
+            "reason": smoke.failure,
+            "prompts": smoke.prompts,
+            "gpu_fraction": smoke.gpu_fraction,
+            "warnings": smoke.warnings,
+        }
+    )
+
+
 class Prober:
+    """Single generations and `/api/ps` reads, for the loop (and benchmarks)."""
+
     def __init__(self, client: OllamaClient) -> None:
         self.client = client
 
@@ -100,3 +160,92 @@ class Prober:
             eval_s=seconds("eval_duration"),
         )
         return Probe(measurement, ttft, total, seconds("total_duration"))
+
+
+def _ms(seconds: float | None) -> float | None:
+    return seconds * 1000 if seconds is not None else None
+
+
+class SmokeTester:
+    """Smoke-tests models on one server (the client is passed in)."""
+
+    def __init__(self, client: OllamaClient, *, on_event: OnEvent = ignore) -> None:
+        self.prober = Prober(client)
+        self.emit = on_event
+
+    def run(
+        self,
+        tag: str,
+        smoke: Smoke,
+        prompts: Sequence[SmokePrompt] | None = None,
+        *,
+        repeat: int = 1,
+        subject: str | None = None,
+    ) -> SmokeResult:
+        """Test `tag` on `prompts` (default: all of `smoke`'s), each `repeat` times."""
+        chosen = list(smoke.prompts if prompts is None else prompts)
+        done: list[PromptRuns] = []
+        sizes: tuple[int | None, int | None] = (None, None)
+        fraction: float | None = None
+        warnings: list[str] = []
+        reason: str | None = None
+        gone = False
+        self.prober.unload_all()
+        try:
+            for index, prompt in enumerate(chosen):
+                runs: list[Run] = []
+                for attempt in range(repeat):
+                    first = index == 0 and attempt == 0
+                    counter = f" ({attempt + 1}/{repeat})" if repeat > 1 else ""
+                    kind = EventKind.LOAD if first else EventKind.SMOKE
+                    self.emit(Event(kind, subject, prompt.prompt + counter))
+                    probe = self.prober.run(tag, prompt, smoke)
+                    warm: float | None = None
+                    if first:
+                        # Read while the model is loaded; every answer is judged on it.
+                        sizes = self.prober.sizes(tag)
+                        warm = self.prober.run(tag, prompt, smoke, num_predict=1).ttft_s
+                    measured = replace(probe.measurement, size=sizes[0], size_vram=sizes[1])
+                    judgement = judge(measured, expect=prompt.expect, gpu=smoke.gpu)
+                    if first:
+                        fraction = judgement.gpu_fraction
+                    warnings += judgement.warnings
+                    runs.append(
+                        Run(
+                            passed=judgement.passed,
+                            answer=measured.text,
+                            failures=list(judgement.failures),
+                            warnings=list(judgement.warnings),
+                            ttft_ms=_ms(probe.ttft_s),
+                            ttft_warm_ms=_ms(warm),
+                            load_s=measured.load_s,
+                            prompt_tps=judgement.prompt_tps,
+                            decode_tps=judgement.decode_tps,
+                            total_s=probe.total_s,
+                            server_total_s=probe.server_total_s,
+                            eval_count=measured.eval_tokens,
+                        )
+                    )
+                done.append(PromptRuns(prompt=prompt.prompt, expect=prompt.expect, runs=runs))
+        except ServerGoneError as exc:
+            reason, gone = f"server went away: {exc.message}", True
+        except ServerTimeout as exc:
+            reason = f"timeout: {exc.message}"
+        except ServerError as exc:
+            stage = "load failed: " if not done else ""
+            reason = f"{stage}HTTP {exc.status_code}: {exc.server_message or exc.message}"
+        finally:
+            if not gone:
+                self.prober.unload(tag)
+        not_run = [
+            PromptRuns(prompt=p.prompt, expect=p.expect, error=reason) for p in chosen[len(done) :]
+        ]
+        return SmokeResult(
+            prompts=done + not_run if reason else done,
+            reason=reason,
+            server_gone=gone,
+            gpu_fraction=fraction,
+            size=sizes[0],
+            size_vram=sizes[1],
+            warnings=sorted(set(warnings)),
+        )

@@ -20,7 +20,6 @@ The server is only read: nothing is created, copied or deleted.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,8 +32,10 @@ from modelpack.core.modelfile.drift import (
     stable_differences,
     tag_missing,
 )
-from modelpack.core.modelfile.syntax import parse
+from modelpack.core.modelfile.request import local_file_refs
+from modelpack.core.modelfile.syntax import Modelfile, parse
 from modelpack.core.package.render import Rendered
+from modelpack.core.package.tags import stable_tag, variant_tag
 from modelpack.core.results.record import BuildRecord
 from modelpack.core.versions import OllamaVersion
 from modelpack.edge.blobs import DigestCache
@@ -50,6 +51,7 @@ __all__ = [
     "declared_state",
     "live_state",
     "package_status",
+    "rendered_state",
     "show",
 ]
 
@@ -150,13 +152,13 @@ def declared_state(
     (relative to `base`, as Ollama's CLI resolves them); without a cache nothing is hashed and
     the weights compare by FROM's text."""
     modelfile = parse(text)
-    digests: dict[str, str] = {}
-    if cache is not None:
-        for command in modelfile.commands:
-            if command.name in {"from", "adapter"}:
-                path = (base / os.path.expanduser(command.args)).resolve()
-                if path.is_file():
-                    digests[command.args] = cache.digest(path)
+    return _state(modelfile, local_file_refs(modelfile, base), version, cache)
+
+
+def _state(
+    modelfile: Modelfile, files: dict[str, Path], version: OllamaVersion, cache: DigestCache | None
+) -> ModelState:
+    digests = {value: cache.digest(path) for value, path in files.items()} if cache else {}
     return ModelState.from_modelfile(modelfile, digests=digests, version=version)
 
 
@@ -173,14 +175,12 @@ def package_status(
     declared: dict[str, ModelState] = {}
     variants: list[VariantStatus] = []
     for item in rendered:
-        tag = f"{spec.model}:{package}-{item.variant}"
-        state = declared[item.variant] = _declared(item, version, cache)
+        tag = variant_tag(spec.model, package, item.variant)
+        state = declared[item.variant] = rendered_state(item, version, cache)
         variants.append(_variant(client, record, item.variant, tag, on_server, state, version))
 
-    stable_tag = f"{spec.model}:{package}"
-    stable = _stable(
-        client, record, stable_tag, on_server.get(stable_tag), variants, declared, version
-    )
+    tag = stable_tag(spec.model, package)
+    stable = _stable(client, record, tag, on_server.get(tag), variants, declared, version)
     return PackageStatus(
         package=package,
         model=spec.model,
@@ -192,8 +192,9 @@ def package_status(
     )
 
 
-def _declared(item: Rendered, version: OllamaVersion, cache: DigestCache) -> ModelState:
-    return declared_state(item.text, item.path.parent, version, cache)
+def rendered_state(item: Rendered, version: OllamaVersion, cache: DigestCache) -> ModelState:
+    """A rendered variant's state, its declared files hashed through the cache."""
+    return _state(item.modelfile, item.files, version, cache)
 
 
 def _variant(

@@ -5,13 +5,16 @@ from __future__ import annotations
 from rich.console import Console
 
 from modelpack.cli.tables import build_table
-from modelpack.core.results.record import BuildRecord, PromptResult, VariantResult
+from modelpack.core.results.record import BuildRecord, VariantResult
+from modelpack.core.results.runs import PromptRuns, Run
 
 CPU = "not fully on the GPU (0% offloaded)"
 
 
 def variant(name: str, verdict: str, **fields: object) -> VariantResult:
-    prompt = PromptResult(prompt="p", passed=verdict == "passed", answer="a", load_s=1.406)
+    prompt = PromptRuns(
+        prompt="p", runs=[Run(passed=verdict == "passed", answer="a", load_s=1.406)]
+    )
     return VariantResult(
         variant=name, tag=f"m:pkg-{name}", verdict=verdict, prompts=[prompt], **fields
     )
@@ -84,13 +87,15 @@ def test_a_skipped_variant_says_so_and_why() -> None:
 def test_live_verdict_lines_name_each_verdict() -> None:
     """The line printed as each variant finishes: a skip is not shown as a failure."""
     from modelpack.cli.cmd_build import _Display
-    from modelpack.jobs.build import Event
+    from modelpack.core.results.record import Verdict
+    from modelpack.jobs.events import Event, EventKind
 
     console = Console(width=80, record=True, color_system=None)
     display = _Display(console)
-    display.event(Event("verdict", "full", "skipped: needs 373.79 MiB of RAM"))
-    display.event(Event("verdict", "simple", "failed: HTTP 500"))
-    display.event(Event("verdict", "tiny", "passed"))
+    skipped, failed, passed = Verdict.SKIPPED, Verdict.FAILED, Verdict.PASSED
+    display.event(Event(EventKind.VERDICT, "full", "needs 373.79 MiB of RAM", verdict=skipped))
+    display.event(Event(EventKind.VERDICT, "simple", "HTTP 500", verdict=failed))
+    display.event(Event(EventKind.VERDICT, "tiny", "", verdict=passed))
     assert console.export_text().splitlines() == [
         "full skipped: needs 373.79 MiB of RAM",
         "simple failed: HTTP 500",

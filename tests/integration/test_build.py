@@ -12,10 +12,12 @@ import pytest
 from modelpack.core.results.record import BuildRecord
 from modelpack.edge.blobs import DigestCache
 from modelpack.edge.client import OllamaClient
+from modelpack.edge.history import record_path
 from modelpack.edge.project import Project, open_project
 from modelpack.edge.server import OllamaServer
 from modelpack.errors import ServerGoneError
-from modelpack.jobs.build import Builder, Event, record_path
+from modelpack.jobs.build import Builder
+from modelpack.jobs.events import Event
 
 pytestmark = pytest.mark.integration
 
@@ -83,10 +85,10 @@ def test_embedded_default_builds_on_both_servers(
     assert all(v.template_parity is True for v in record.variants)
     assert all(v.template_difference is None for v in record.variants)
     assert digest(ollama_server.host, "smollm2:pkg") == record.variants[0].model_digest
-    first = record.variants[0].prompts[0]
+    first = record.variants[0].prompts[0].runs[0]
     assert "Paris" in first.answer
     assert first.load_s is not None
-    assert first.ttft_cold_ms is not None
+    assert first.ttft_ms is not None
     assert first.ttft_warm_ms is not None
     assert first.decode_tps is not None
     assert first.decode_tps > 0
@@ -278,6 +280,6 @@ def test_a_variant_that_cannot_fit_the_budget_is_skipped_before_create(
     )
     assert not long.created and long.model_digest is None
     assert digest(ollama_current.host, "smol:pkg-long") is None
-    assert not any(e.kind == "create" and e.variant == "long" for e in events)
+    assert not any(e.kind == "create" and e.subject == "long" for e in events)
     assert short.verdict == "passed", short.reason
     assert record.stable_variant == "short"

@@ -11,10 +11,11 @@ from click.testing import CliRunner
 from test_build import build, digest, make_project
 
 from modelpack.cli import cli
+from modelpack.core.package.tags import archive_tag
 from modelpack.edge.client import OllamaClient
 from modelpack.edge.project import Project, open_project
 from modelpack.edge.server import OllamaServer
-from modelpack.jobs.lifecycle import Lifecycle, PromotionFailed, archive_tag
+from modelpack.jobs.lifecycle import Lifecycle, PromotionFailed
 
 pytestmark = pytest.mark.integration
 

@@ -18,13 +18,14 @@ from modelpack.cli import cli
 from modelpack.core.results.record import BuildRecord
 from modelpack.edge.blobs import DigestCache
 from modelpack.edge.client import OllamaClient
+from modelpack.edge.history import require_record as read_record
 from modelpack.edge.project import Project
 from modelpack.edge.registry import RegistryClient, manifest_blobs
 from modelpack.edge.server import OllamaServer, free_port
 from modelpack.errors import ServerError
 from modelpack.jobs.build import Builder
-from modelpack.jobs.lifecycle import read_record
-from modelpack.jobs.publish import Publisher, PublishEvent, PushFailed
+from modelpack.jobs.events import Event as PublishEvent
+from modelpack.jobs.publish import Publisher, PushFailed
 
 pytestmark = pytest.mark.integration
 
@@ -112,7 +113,7 @@ def test_push_then_clean_pull_answers(
             assert source is not None
             assert published.source_digest == source.model_digest
             model = [layer.digest for layer in published.layers if layer.media_type == MODEL_LAYER]
-            assert model == [source.gguf_digest]
+            assert model == source.gguf_digests
     stable = record.published[-1]
     full = record.published[0]
     assert stable.variant == record.stable_variant == full.variant == "full"
@@ -169,7 +170,7 @@ def test_pusher_killed_mid_blob_leaves_no_tag(
     )
     with OllamaServer(rig.install("current"), tmp_path / "srv", ready_timeout=60) as server:
         record = build_on(project, server.host)
-        gguf = record.variants[0].gguf_digest
+        gguf = record.variants[0].gguf_digests[0]
         events: list[PublishEvent] = []
 
         def kill_mid_blob(event: PublishEvent) -> None:

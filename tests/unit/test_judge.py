@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from modelpack.core.results.judge import Measurement, Verdict, degenerate_reason, judge
+from modelpack.core.results.judge import Judgement, Measurement, degenerate_reason, judge
 from modelpack.errors import UsageError
 
 GOOD = {
@@ -138,7 +138,7 @@ def measured(text: str = "The capital of France is Paris.", **overrides: object)
     return Measurement(**fields)  # type: ignore[arg-type]
 
 
-def judged(text: str = "The capital of France is Paris.", **overrides: object) -> Verdict:
+def judged(text: str = "The capital of France is Paris.", **overrides: object) -> Judgement:
     return judge(measured(text, **overrides), expect=None, gpu="ignore")
 
 
@@ -217,7 +217,7 @@ def test_any_repeated_short_char_pattern_is_degenerate(pattern: str, repeats: in
 
 def test_stop_is_a_normal_finish() -> None:
     verdict = judged(done_reason="stop")
-    assert verdict == Verdict(
+    assert verdict == Judgement(
         passed=True, failures=[], warnings=[], decode_tps=32.0, prompt_tps=40.0, gpu_fraction=1.0
     )
 

@@ -13,7 +13,9 @@ from helpers.tiny_gguf import write_tiny_gguf
 from modelpack.core.results.record import BuildRecord, VariantResult
 from modelpack.edge.project import Project, open_project
 from modelpack.errors import ServerError, ServerGoneError, UsageError
-from modelpack.jobs.publish import Publisher, PublishEvent, PushFailed, is_transient, registry_ref
+from modelpack.jobs.events import Event as PublishEvent
+from modelpack.jobs.publish import Publisher, PushFailed
+from modelpack.jobs.transfers import is_transient, registry_ref
 
 SPEC = """\
 ollama: {version: "0.9.3"}
@@ -125,7 +127,7 @@ def test_retry_transient_then_succeed(project: Project) -> None:
         ]
     )
     publisher = Publisher(project, None, on_event=events.append, sleep=slept.append, backoff=2)
-    assert publisher._retrying("push", "n", lambda: next(attempts)) == ["sha256:1"]
+    assert publisher.retrier.run("push", "n", lambda: next(attempts)) == ["sha256:1"]
     assert slept == [2]
     assert [e.message for e in events if e.kind == "retry"] == [
         "push attempt 1/3 failed (unexpected EOF); retrying in 2 s"
@@ -137,14 +139,14 @@ def test_retries_are_bounded_and_permanent_errors_are_not_retried(project: Proje
     publisher = Publisher(project, None, sleep=slept.append, attempts=3, backoff=1)
     refused = ServerError("x", server_message="connect: connection refused")
     with pytest.raises(PushFailed, match="failed 3 times, last: connect: connection refused"):
-        publisher._retrying("push", "n", lambda: _stream(error=refused))
+        publisher.retrier.run("push", "n", lambda: _stream(error=refused))
     assert slept == [1, 2]
     slept.clear()
     denied = ServerError("x", server_message="unauthorized")
     with pytest.raises(ServerError, match="x"):
-        publisher._retrying("push", "n", lambda: _stream(error=denied))
+        publisher.retrier.run("push", "n", lambda: _stream(error=denied))
     with pytest.raises(ServerGoneError):
-        publisher._retrying("push", "n", lambda: _stream(error=ServerGoneError("gone")))
+        publisher.retrier.run("push", "n", lambda: _stream(error=ServerGoneError("gone")))
     assert slept == []
 
 
@@ -153,5 +155,5 @@ def test_progress_that_does_not_move_is_a_stall(project: Project) -> None:
     stuck = {"status": "pushing", "digest": "sha256:1", "completed": 5, "total": 9}
     publisher = Publisher(project, None, sleep=slept.append, attempts=2, stall_timeout=0)
     with pytest.raises(PushFailed, match="no progress for 0 s"):
-        publisher._retrying("push", "n", lambda: _stream(stuck, stuck, stuck))
+        publisher.retrier.run("push", "n", lambda: _stream(stuck, stuck, stuck))
     assert slept == [2.0]

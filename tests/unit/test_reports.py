@@ -17,7 +17,7 @@ from rich.markup import escape
 from modelpack.cli.tables import terminal_table
 from modelpack.core.results.baseline import compare
 from modelpack.core.results.matrix import Cell, MatrixResult, Run
-from modelpack.core.results.record import BuildRecord, PromptResult, VariantResult
+from modelpack.core.results.record import BuildRecord, VariantResult
 from modelpack.core.results.reports import (
     COLUMNS,
     JUNIT_XSD,
@@ -29,6 +29,7 @@ from modelpack.core.results.reports import (
     to_junit,
     to_markdown,
 )
+from modelpack.core.results.runs import PromptRuns
 from modelpack.errors import InputError
 
 FRANCE = "What is the capital of France?"
@@ -441,10 +442,10 @@ def test_json_round_trips_and_is_stable(result: MatrixResult):
 
 
 def record() -> BuildRecord:
-    def prompt(text: str, ttft: float, **fields: object) -> PromptResult:
+    def prompt(text: str, ttft: float, **fields: object) -> PromptRuns:
         values: dict[str, object] = {"passed": True, "answer": "Paris.", "load_s": 0.85}
-        values |= {"ttft_cold_ms": ttft, "ttft_warm_ms": 50.2, "decode_tps": 30.5, "total_s": 2.0}
-        return PromptResult.model_validate({"prompt": text, **values, **fields})
+        values |= {"ttft_ms": ttft, "ttft_warm_ms": 50.2, "decode_tps": 30.5, "total_s": 2.0}
+        return PromptRuns(prompt=text, runs=[Run.model_validate({**values, **fields})])
 
     return BuildRecord(
         package="main-gpu",

@@ -68,6 +68,7 @@ __all__ = [
     "MemoryShapeError",
     "ModelShape",
     "default_num_ctx",
+    "effective_num_ctx",
     "estimate",
     "fit",
     "format_size",
@@ -161,6 +162,21 @@ def default_num_ctx(version: OllamaVersion, vram: int | None = None) -> int:
     if vram >= 47 * GIB:
         return 262144
     return 32768 if vram >= 23 * GIB else DEFAULT_NUM_CTX
+
+
+def effective_num_ctx(
+    version: OllamaVersion,
+    *,
+    requested: int | None = None,
+    vram: int | None = None,
+    trained: int | None = None,
+) -> int:
+    """The num_ctx Ollama really runs a model with: the requested one, else the version's
+    default for `vram`, capped at the GGUF's trained context when it is known (Ollama's
+    `llm/server.go` clamps it there and logs "requested context size too large for model").
+    `build`, `estimate` and `inspect` all judge memory at this value."""
+    ctx = requested if requested is not None and requested > 0 else default_num_ctx(version, vram)
+    return min(ctx, trained) if trained else ctx
 
 
 def format_size(n_bytes: int) -> str:

@@ -27,7 +27,7 @@ from modelpack.core.modelfile.diagnostics import Diagnostic, Findings
 from modelpack.core.modelfile.params import ParamValue, check_parameters
 from modelpack.core.modelfile.syntax import Command, Modelfile, decode, format_command, parse
 from modelpack.core.versions import OllamaVersion
-from modelpack.errors import ModelfileError
+from modelpack.errors import ModelfileError, UsageError
 
 __all__ = ["FIXABLE", "INSTRUCTION_SINCE", "FixResult", "LintReport", "fix", "lint"]
 
@@ -175,7 +175,7 @@ def _requires(commands: list[Command], version: OllamaVersion) -> list[Diagnosti
         ]
     try:
         wanted = OllamaVersion.parse(command.args)
-    except Exception:  # shorthand such as "1.2" is valid semver but not a full version
+    except UsageError:  # shorthand such as "1.2" is valid semver but not a full version
         return []
     if version.release < wanted.release:
         return [

@@ -39,7 +39,8 @@ from modelpack.core.modelfile.params import (
     check_typed_parameters,
     to_modelfile_parameters,
 )
-from modelpack.core.modelfile.syntax import Command, format_command
+from modelpack.core.modelfile.request import local_file, looks_like_path
+from modelpack.core.modelfile.syntax import Command, Modelfile, format_command, parse
 from modelpack.core.package.spec import (
     ChatTemplate,
     ChatTemplateFile,
@@ -48,8 +49,9 @@ from modelpack.core.package.spec import (
     Package,
     Variant,
 )
+from modelpack.core.package.tags import variant_tag
 from modelpack.core.versions import OllamaVersion
-from modelpack.errors import InputError
+from modelpack.errors import InputError, ModelfileError
 
 __all__ = ["ChatFormat", "Rendered", "Renderer", "chat_formats", "variant_templates"]
 
@@ -82,6 +84,13 @@ class Rendered:
     """The FROM GGUF's own chat template, for the build's parity check; None without one."""
     source: Path | None = None
     """The FROM GGUF file; None when FROM names a model."""
+    info: GGUFInfo | None = None
+    """The FROM GGUF's header, read once here (the build's memory check uses it)."""
+    modelfile: Modelfile = field(default_factory=Modelfile)
+    """`text` parsed: what create requests and drift checks are made from."""
+    files: dict[str, Path] = field(default_factory=dict)
+    """The local files FROM and ADAPTER name, as written in `text` -> the file: exactly the
+    files the spec declares, and the only ones a build may upload."""
 
 
 @dataclass
@@ -180,7 +189,7 @@ class Renderer:
             "package": name,
             "variant": variant.name,
             "model": package.model,
-            "tag": f"{package.model}:{name}-{variant.name}",
+            "tag": variant_tag(package.model, name, variant.name),
             "source": source,
             "adapter": adapter,
             "chat_template": chat_template,
@@ -240,20 +249,28 @@ class Renderer:
         text = self._run_template(template_path, {**context, **helpers})
         text = _tidy(text)
         self._lint(text, template_path)
+        modelfile = parse(text, source=str(template_path))
+        files = {source: gguf_path} if gguf_path is not None else {}
+        if adapter is not None:
+            files[adapter] = self._adapter_path(adapter, output)
+        _check_declared(modelfile, source, adapter, template_path)
         reference = None
         if info is not None and info.chat_template is not None:
             reference = ChatReference(info.chat_template, *bos_eos(info))
         return Rendered(
-            name,
-            variant.name,
-            text,
-            output,
-            template_path,
-            state["emitted"],
-            warnings,
-            chat.name if chat else None,
-            reference,
-            gguf_path,
+            package=name,
+            variant=variant.name,
+            text=text,
+            path=output,
+            template=template_path,
+            parameters=state["emitted"],
+            warnings=warnings,
+            chat_format=chat.name if chat else None,
+            chat_reference=reference,
+            source=gguf_path,
+            info=info,
+            modelfile=modelfile,
+            files=files,
         )
 
     # -- inputs --------------------------------------------------------------------------------
@@ -261,18 +278,26 @@ class Renderer:
     def _source(
         self, value: str, output: Path, at: tuple[str | int, ...]
     ) -> tuple[str, Path | None]:
-        """FROM as written in the Modelfile, and the GGUF file when it is one: a path (checked,
-        made relative to the Modelfile) or an Ollama model name (no file)."""
-        if not _looks_like_path(value):
-            return value, None
-        path = (self.spec_dir / os.path.expanduser(value)).resolve()
-        if not path.is_file():
+        """FROM as written in the Modelfile, and the GGUF file when it is one (made relative to
+        the Modelfile), else an Ollama model name. A value that reads as a path but names no
+        file is an error here: Ollama would quietly take it for a model name."""
+        path = local_file(value, self.spec_dir)
+        if path is None:
+            if not looks_like_path(value):
+                return value, None
+            looked = (self.spec_dir / os.path.expanduser(value)).resolve()
             raise self.loaded.error(
                 (*at, "from"),
-                f"GGUF file {value} not found (looked for {path})",
+                f"GGUF file {value} not found (looked for {looked})",
                 "fix the path (relative to the spec), or fetch the model first",
             )
         return self._relative(path, output), path
+
+    def _adapter_path(self, value: str, output: Path) -> Path:
+        """The file an ADAPTER value (relative to the Modelfile's folder) names."""
+        path = local_file(value, output.parent)
+        assert path is not None, value  # chosen by `_adapter` from files that exist
+        return path
 
     def _relative(self, path: Path, output: Path) -> str:
         if not path.is_relative_to(self.spec_dir.resolve()):
@@ -491,7 +516,7 @@ class Renderer:
 def _line(command: Command) -> str:
     try:
         return format_command(command)
-    except Exception as exc:
+    except (ModelfileError, ValueError) as exc:
         raise InputError(f"cannot write {command.name.upper()}: {exc}") from None
 
 
@@ -500,8 +525,20 @@ def _ordered(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return sorted(pairs, key=lambda kv: (kv[0] == "stop", kv[0]))
 
 
-def _looks_like_path(value: str) -> bool:
-    return value.endswith(".gguf") or value.startswith(("./", "../", "/", "~"))
+def _check_declared(modelfile: Modelfile, source: str, adapter: str | None, template: Path) -> None:
+    """A variant template may not name other weights than the spec declares: a second FROM
+    or another ADAPTER would make the build upload a file nobody declared."""
+    declared = {"from": [source], "adapter": [adapter] if adapter is not None else []}
+    for kind, expected in declared.items():
+        written = [c for c in modelfile.commands if c.name == kind]
+        if [c.args for c in written] != expected:
+            shown = ", ".join(f"{c.args!r} (line {c.line})" for c in written) or "none"
+            want = ", ".join(repr(v) for v in expected) or "none"
+            raise InputError(
+                f"the rendered Modelfile's {kind.upper()} is {shown}, but the spec declares {want}",
+                source=str(template),
+                hint=f"write {kind.upper()} only through header(); declare weights in the spec",
+            )
 
 
 def _tidy(text: str) -> str:

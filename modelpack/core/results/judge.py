@@ -58,8 +58,8 @@ from modelpack.errors import UsageError
 
 __all__ = [
     "GpuPolicy",
+    "Judgement",
     "Measurement",
-    "Verdict",
     "degenerate_reason",
     "judge",
 ]
@@ -122,7 +122,7 @@ class Measurement:
 
 
 @dataclass(frozen=True)
-class Verdict:
+class Judgement:
     """The judgement on one answer; `failures` and `warnings` are one line each."""
 
     passed: bool
@@ -275,7 +275,7 @@ def _expect_matches(expect: str, text: str) -> bool:
         ) from None
 
 
-def judge(m: Measurement, *, expect: str | None, gpu: GpuPolicy) -> Verdict:
+def judge(m: Measurement, *, expect: str | None, gpu: GpuPolicy) -> Judgement:
     """Judge one answer on every rule; it passes when nothing failed (warnings do not count)."""
     if gpu not in ("require", "prefer", "ignore"):
         raise UsageError(f"unknown gpu policy {gpu!r}", hint="use require, prefer or ignore")
@@ -310,7 +310,7 @@ def judge(m: Measurement, *, expect: str | None, gpu: GpuPolicy) -> Verdict:
         if line is not None:
             (failures if gpu == "require" else warnings).append(line)
 
-    return Verdict(
+    return Judgement(
         passed=not failures,
         failures=failures,
         warnings=warnings,

@@ -7,74 +7,28 @@ result can be re-rendered later (`modelpack report`) exactly as it was first sho
 
 from __future__ import annotations
 
-import statistics
 from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelpack.core.results.runs import METRICS, PromptRuns, Run, Spread
+
+__all__ = ["MATRIX_FORMAT", "MATRIX_VERSION", "METRICS", "Cell", "MatrixResult", "Run", "Spread"]
+
 MATRIX_FORMAT: Final = "modelpack-matrix"
 MATRIX_VERSION: Final = 1
-
-# The metrics a run has, the direction that is better, and their unit, for reports and
-# baselines. TTFT and load are times (lower is better); rates are higher-is-better.
-METRICS: dict[str, tuple[Literal["lower", "higher"], str]] = {
-    "ttft_ms": ("lower", "ms"),
-    "load_s": ("lower", "s"),
-    "decode_tps": ("higher", "tok/s"),
-    "prompt_tps": ("higher", "tok/s"),
-    "total_s": ("lower", "s"),
-}
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class Run(_Model):
-    """One generation of one prompt on one variant."""
-
-    passed: bool
-    answer: str = ""
-    failures: list[str] = Field(default_factory=list)
-    warnings: list[str] = Field(default_factory=list)
-    ttft_ms: float | None = None
-    """Time to first token measured on the client."""
-    load_s: float | None = None
-    """Server-reported load_duration (the first run of a variant loads it cold)."""
-    prompt_tps: float | None = None
-    decode_tps: float | None = None
-    total_s: float | None = None
-    """Client wall time of the whole generation."""
-    server_total_s: float | None = None
-    """Server-reported total_duration (for overhead accounting)."""
-    eval_count: int | None = None
-
-
-class Spread(_Model):
-    """Median and spread of one metric over the repeated runs of a cell."""
-
-    median: float
-    minimum: float
-    maximum: float
-    count: int
-
-    @property
-    def spread(self) -> float:
-        """(max - min) / median: 0.1 means the runs varied by 10% of the median."""
-        return (self.maximum - self.minimum) / self.median if self.median else 0.0
-
-
-class Cell(_Model):
-    """One package x variant x prompt, with its runs (several when repeated)."""
+class Cell(PromptRuns):
+    """One package x variant x prompt: the prompt's runs on that variant's tag."""
 
     package: str
     variant: str
     tag: str
-    prompt: str
-    expect: str | None = None
-    runs: list[Run] = Field(default_factory=list)
-    error: str | None = None
-    """Why the cell could not run at all (e.g. the server's 500 at load)."""
     gpu_fraction: float | None = None
 
     @property
@@ -84,32 +38,6 @@ class Cell(_Model):
     @property
     def name(self) -> str:
         return f"{self.package}/{self.variant}: {self.prompt}"
-
-    @property
-    def passed(self) -> bool:
-        return self.error is None and bool(self.runs) and all(r.passed for r in self.runs)
-
-    @property
-    def failure(self) -> str | None:
-        """The one-line reason a failed cell failed."""
-        if self.error:
-            return self.error
-        for index, run in enumerate(self.runs):
-            if not run.passed:
-                prefix = f"run {index + 1}: " if len(self.runs) > 1 else ""
-                return prefix + "; ".join(run.failures or ["failed"])
-        return None if self.runs else "no runs"
-
-    def stat(self, metric: str) -> Spread | None:
-        values = [v for v in (getattr(r, metric) for r in self.runs) if v is not None]
-        if not values:
-            return None
-        return Spread(
-            median=statistics.median(values),
-            minimum=min(values),
-            maximum=max(values),
-            count=len(values),
-        )
 
 
 class MatrixResult(_Model):

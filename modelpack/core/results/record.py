@@ -10,32 +10,30 @@ Modelfile text is recorded, `diff` can compare two builds.
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from enum import StrEnum
+from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-RECORD_VERSION: Final = 1
+from modelpack.core.results.runs import PromptRuns
 
-Verdict = Literal["passed", "failed", "skipped"]
+RECORD_VERSION: Final = 2
+"""2: `gguf_digests` is a list (1 joined them with commas) and prompts keep their runs."""
+
+READABLE_VERSIONS: Final = (1, 2)
+"""Record versions this modelpack reads (and rewrites as the current one)."""
+
+
+class Verdict(StrEnum):
+    """How a variant did in a build."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class PromptResult(_Model):
-    prompt: str
-    passed: bool
-    answer: str
-    failures: list[str] = Field(default_factory=list)
-    warnings: list[str] = Field(default_factory=list)
-    load_s: float | None = None
-    ttft_cold_ms: float | None = None
-    ttft_warm_ms: float | None = None
-    prompt_tps: float | None = None
-    decode_tps: float | None = None
-    eval_count: int | None = None
-    total_s: float | None = None
 
 
 class VariantResult(_Model):
@@ -45,7 +43,8 @@ class VariantResult(_Model):
     reason: str | None = None
     """Why it failed or was skipped: one line, e.g. the server's 500 message."""
     modelfile_digest: str | None = None
-    gguf_digest: str | None = None
+    gguf_digests: list[str] = Field(default_factory=list)
+    """The sorted digests of the local files FROM and ADAPTER name."""
     model_digest: str | None = None
     created: bool = False
     """False when the tag was already the same model (nothing changed) and was reused."""
@@ -56,7 +55,7 @@ class VariantResult(_Model):
     template_difference: str | None = None
     """Where they first differ, or why the check could not run."""
     warnings: list[str] = Field(default_factory=list)
-    prompts: list[PromptResult] = Field(default_factory=list)
+    prompts: list[PromptRuns] = Field(default_factory=list)
     modelfile: str | None = None
     """The exact Modelfile text this build rendered for the variant and created it from (or
     found unchanged on the server); None in records written before it was kept."""
@@ -64,9 +63,20 @@ class VariantResult(_Model):
     """The FROM and ADAPTER values of `modelfile` that name local files, as written, -> the
     digest each file had at build time (`modelpack diff build:...` compares weights by them)."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _from_version_1(cls, data: Any) -> Any:
+        """Record version 1 joined the GGUF digests with commas."""
+        if isinstance(data, dict) and "gguf_digest" in data:
+            data = dict(data)
+            joined = data.pop("gguf_digest")
+            data["gguf_digests"] = joined.split(",") if joined else []
+        return data
+
     def metric(self, name: str) -> float | None:
-        """The first prompt's value of a metric (the one the summary table shows)."""
-        return getattr(self.prompts[0], name) if self.prompts else None
+        """The first prompt's first run's value of a metric (what the summary table shows)."""
+        runs = self.prompts[0].runs if self.prompts else []
+        return getattr(runs[0], name) if runs else None
 
 
 class StableChange(_Model):
@@ -107,7 +117,7 @@ class Published(_Model):
 
 
 class BuildRecord(_Model):
-    record_version: Literal[1] = RECORD_VERSION
+    record_version: Literal[2] = RECORD_VERSION
     package: str
     spec_digest: str
     ollama_version: str
@@ -121,6 +131,14 @@ class BuildRecord(_Model):
     history: list[StableChange] = Field(default_factory=list)
     published: list[Published] = Field(default_factory=list)
     """What `push` put in registries, latest per pushed name; absent in older records."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upgrade(cls, data: Any) -> Any:
+        """A version 1 record reads as version 2 (its variants convert themselves)."""
+        if isinstance(data, dict) and data.get("record_version") in READABLE_VERSIONS:
+            data = {**data, "record_version": RECORD_VERSION}
+        return data
 
     @property
     def passed(self) -> bool:

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 
 from modelpack.core.results.baseline import Comparison, format_value, status, summary
 from modelpack.core.results.matrix import MATRIX_FORMAT, MATRIX_VERSION, Cell, MatrixResult, Run
-from modelpack.core.results.record import RECORD_VERSION, BuildRecord, VariantResult
+from modelpack.core.results.record import READABLE_VERSIONS, BuildRecord, VariantResult
 from modelpack.errors import InputError
 
 M = TypeVar("M", bound=BaseModel)
@@ -75,10 +75,12 @@ def load_result(text: str, *, source: str) -> MatrixResult | BuildRecord:
             source=source,
         )
     if data.get("format") == MATRIX_FORMAT:
-        return _validate(MatrixResult, data, "matrix result", ("version", MATRIX_VERSION), source)
+        return _validate(
+            MatrixResult, data, "matrix result", ("version", (MATRIX_VERSION,)), source
+        )
     if "record_version" in data:
         return _validate(
-            BuildRecord, data, "build record", ("record_version", RECORD_VERSION), source
+            BuildRecord, data, "build record", ("record_version", READABLE_VERSIONS), source
         )
     raise InputError(
         f'not a modelpack matrix result (no "format": "{MATRIX_FORMAT}") '
@@ -95,11 +97,11 @@ def as_matrix(loaded: MatrixResult | BuildRecord) -> MatrixResult:
 def from_record(record: BuildRecord) -> MatrixResult:
     """A build record as a one-run matrix: a cell per variant and smoke prompt.
 
-    A prompt's TTFT is its client-measured `ttft_cold_ms` (the matrix measures the same way: the
-    first prompt of a variant includes the load). A variant that failed before or between its
-    prompts (create failed, load failed, timeout) gets a `(not run)` cell carrying the reason as
-    its error; a skipped variant gets a `(not run)` cell with no runs, which reports show as
-    skipped.
+    Build and matrix share their rows (`PromptRuns`), so each prompt that ran is a cell as it is
+    (the first prompt of a variant includes the load, in both). A variant that failed before or
+    between its prompts (create failed, load failed, timeout) gets a `(not run)` cell carrying
+    the reason as its error; a skipped variant gets a `(not run)` cell with no runs, which
+    reports show as skipped.
     """
     cells: list[Cell] = []
     for variant in record.variants:
@@ -117,12 +119,17 @@ def from_record(record: BuildRecord) -> MatrixResult:
 
 
 def _validate(
-    model: type[M], data: dict[str, object], what: str, version: tuple[str, int], source: str
+    model: type[M],
+    data: dict[str, object],
+    what: str,
+    version: tuple[str, tuple[int, ...]],
+    source: str,
 ) -> M:
     field, supported = version
-    if data.get(field, supported) != supported:
+    if data.get(field, supported[-1]) not in supported:
+        readable = ", ".join(map(str, supported))
         raise InputError(
-            f"{what} {field} {data[field]!r} is not supported (this modelpack reads {supported})",
+            f"{what} {field} {data[field]!r} is not supported (this modelpack reads {readable})",
             source=source,
         )
     try:
@@ -145,26 +152,9 @@ def _record_cells(package: str, variant: VariantResult) -> list[Cell]:
         gpu_fraction=variant.gpu_fraction,
     )
     cells = [
-        base.model_copy(
-            update={
-                "prompt": prompt.prompt,
-                "runs": [
-                    Run(
-                        passed=prompt.passed,
-                        answer=prompt.answer,
-                        failures=list(prompt.failures),
-                        warnings=list(prompt.warnings),
-                        ttft_ms=prompt.ttft_cold_ms,
-                        load_s=prompt.load_s,
-                        prompt_tps=prompt.prompt_tps,
-                        decode_tps=prompt.decode_tps,
-                        total_s=prompt.total_s,
-                        eval_count=prompt.eval_count,
-                    )
-                ],
-            }
-        )
-        for prompt in variant.prompts
+        base.model_copy(update={"prompt": p.prompt, "expect": p.expect, "runs": p.runs})
+        for p in variant.prompts
+        if p.error is None
     ]
     if variant.verdict == "skipped":
         cells.append(base)
