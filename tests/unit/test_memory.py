@@ -1,6 +1,6 @@
 """Memory estimates: measured H100 buffers, and the mechanism on shapes that were not measured.
 
-The H100 rows are ../shared/reference/gpu-memory.md: llama.cpp's own buffer log and nvidia-smi
+The H100 rows are those of docs/memory.md: llama.cpp's own buffer log and nvidia-smi
 "used" for synthetic Q4_0 GGUFs of two real shapes at three contexts. The other tests check the
 mechanism (what scales with what, where each layer goes, sliding windows, block sizes), so a
 model fitted to those rows alone would fail them.

@@ -38,7 +38,7 @@ Components (bytes):
 
 Checked against llama.cpp's own buffer log and nvidia-smi on an H100 (within 1% per component)
 and against Ollama 0.9.3's CPU runner (within 1.2%); see tests/unit/test_memory.py and
-tests/integration/test_memory_real.py.
+tests/integration/test_memory_real.py, and docs/memory.md for the measurements.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ GIB: Final = 1 << 30
 CUDA_RUNTIME_OVERHEAD: Final = 600 * MIB
 """GPU memory the CUDA runtime takes beyond llama.cpp's buffers (context, cuBLAS workspace,
 kernel images): nvidia-smi "used" minus the logged buffers was 597-601 MiB on an H100 for
-models of 93 MB and 8.3 GB (../shared/reference/gpu-memory.md)."""
+models of 93 MB and 8.3 GB (the measurements are in docs/memory.md)."""
 
 HOST_RUNTIME_OVERHEAD: Final = 80 * MIB
 """Host memory of the runner process beyond its buffers (binaries, libraries, vocabulary,

@@ -262,7 +262,7 @@ _TABLE: tuple[ParamSpec, ...] = (
     # min_p: added by f3d7a481b (#1825), first tag v0.3.1.
     _spec("min_p", _F, "0.3.1", "0.05", minimum=0, maximum=1,
           range_note="a probability between 0 and 1; 0 disables it"),
-    # typical_p: still in v0.33.0-rc2. The facts note PR #18448 deprecating it lands after.
+    # typical_p: still in v0.33.0-rc2; ollama/ollama#18448, merged after it, deprecates it.
     _spec("typical_p", _F, "0.0.3", "0.95", minimum=0, maximum=1, exclusive_minimum=True,
           range_note="a probability mass above 0 and at most 1; 1 disables it"),
     _spec("repeat_last_n", _I, "0.0.3", "64", minimum=-1,

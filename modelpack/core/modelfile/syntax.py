@@ -1,7 +1,7 @@
 r"""Read and write Ollama Modelfiles exactly the way Ollama's own parser reads them.
 
 The grammar is the one of Ollama's ``parser/parser.go`` (``ParseFile``, ``parseRuneForState``,
-``unquote``, ``quote``, ``Command.String``); see ``shared/reference/ollama-facts.md`` section 3.
+``unquote``, ``quote``, ``Command.String``); see docs/ollama-behaviour.md, "Modelfile grammar".
 This module is pure: it looks only at the text or bytes it is given. Below, TQ stands for a
 triple quote (three ``"`` characters), which a Python docstring cannot spell.
 
