@@ -14,7 +14,8 @@ so an Ollama TEMPLATE must not write it; comparing with it left in would fail ev
 that is right. A BOS written literally stays (SmolLM2's BOS *is* `<|im_start|>`). Nothing
 else is normalised: whitespace becomes tokens, so one extra newline is a real difference.
 
-Pure: no I/O, no clock (`strftime_now` renders a fixed date unless `now` is given).
+Pure: no network, no clock (`strftime_now` renders a fixed date unless `now` is given); the
+only files it reads are the format folders `chat_formats` is handed.
 """
 
 from __future__ import annotations
