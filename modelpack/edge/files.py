@@ -2,12 +2,13 @@
 
 A crash, a full disk or Ctrl-C while writing must leave either the old file or the new one:
 the text goes to a temporary file in the same folder (same filesystem, so the rename is
-atomic), is flushed to disk, takes the old file's permissions, and replaces it in one rename.
+atomic), is flushed to disk, takes the old file's permissions (a new file gets 0666 less the
+umask, as `open` would give it), and replaces it in one rename. A symlink is written through:
+its target is replaced and the link stays, as editors do.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import stat
 import tempfile
@@ -31,11 +32,31 @@ def _stage(path: Path, data: bytes) -> Path:
     return tmp
 
 
+def _new_file_mode() -> int:
+    """0666 less the process umask: what a plain `open(path, "w")` would create."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _mode_for(path: Path) -> int:
+    """The mode a replacement of `path` takes: the file's own, or a new file's."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        return _new_file_mode()
+
+
+def _target(path: Path) -> Path:
+    """Where writing `path` lands: a symlink's target, so the link stays a link."""
+    return path.resolve() if path.is_symlink() else path
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path = _target(path)
     tmp = _stage(path, data)
     try:
-        with contextlib.suppress(FileNotFoundError):
-            os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
+        os.chmod(tmp, _mode_for(path))
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -50,7 +71,7 @@ def create_new_text(path: Path, text: str) -> bool:
     """
     tmp = _stage(path, text.encode("utf-8"))
     try:
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, _new_file_mode())
         try:
             os.link(tmp, path)
         except FileExistsError:
@@ -73,7 +94,10 @@ def atomic_write_many(files: dict[Path, str]) -> None:
     staged: list[tuple[Path, Path]] = []
     try:
         for path, text in files.items():
-            staged.append((_stage(path, text.encode("utf-8")), path))
+            target = _target(path)
+            tmp = _stage(target, text.encode("utf-8"))
+            staged.append((tmp, target))
+            os.chmod(tmp, _mode_for(target))
         for tmp, path in staged:
             os.replace(tmp, path)
     except BaseException:

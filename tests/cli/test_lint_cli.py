@@ -152,3 +152,26 @@ def test_numa_is_one_line_with_file_line_name_version_and_fix(tmp_path: Path) ->
     assert line.startswith(f"{path}:2: error: parameter 'numa' was removed in Ollama 0.3.4")
     assert "NUMA is detected automatically" in line
     assert line.endswith("(delete this line)")
+
+
+def test_fix_writes_through_a_symlink_and_new_files_respect_the_umask(tmp_path: Path) -> None:
+    """`lint --fix` on a symlinked Modelfile fixes the target and keeps the link; files
+    modelpack creates get 0666 less the umask, not 0600."""
+    target = tmp_path / "real.Modelfile"
+    target.write_text("FROM llama3\nPARAMETER numa true\n")
+    target.chmod(0o640)
+    link = tmp_path / "Modelfile"
+    link.symlink_to(target)
+    result = CliRunner().invoke(cli, ["lint", "--fix", "--ollama-version", "0.9.3", str(link)])
+    assert "fixed" in result.output, result.output
+    assert link.is_symlink()
+    assert "numa" not in target.read_text()
+    assert target.stat().st_mode & 0o777 == 0o640
+    old = os.umask(0o022)
+    try:
+        files.atomic_write_text(tmp_path / "new.txt", "x")
+        files.create_new_text(tmp_path / "other.txt", "x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "new.txt").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "other.txt").stat().st_mode & 0o777 == 0o644
