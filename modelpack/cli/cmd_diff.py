@@ -126,7 +126,7 @@ class _Context:
                 host = self.project.server_host()
             else:
                 host = require_server(configured_host())
-            self._client = OllamaClient(host)
+            self._client = self.project.client(host) if self.project else OllamaClient(host)
         return self._client
 
     def close(self) -> None:
@@ -197,10 +197,14 @@ def _label(side: _Side, context: _Context) -> str:
 
 
 def _print(differences: list[Any], labels: list[str]) -> None:
+    """The differences as a table, and the template as a unified diff; every value is escaped
+    (a live model's TEMPLATE or SYSTEM is whatever its creator wrote)."""
+    from modelpack.cli.output import sanitize
     from modelpack.core.modelfile.drift import TEMPLATE
 
+    labels = [sanitize(label) for label in labels]
     rows = [
-        (d.field, d.show_value(d.declared), d.show_value(d.live))
+        (d.field, sanitize(d.show_value(d.declared)), sanitize(d.show_value(d.live)))
         for d in differences
         if d.field != TEMPLATE
     ]
@@ -221,4 +225,5 @@ def _print(differences: list[Any], labels: list[str]) -> None:
                 tofile=labels[1],
             )
             for line in lines:
-                click.echo(line if line.endswith("\n") else line + "\n", nl=False)
+                body = sanitize(line.rstrip("\n"), keep_newlines=True)
+                click.echo(body)
