@@ -17,14 +17,16 @@ traceback. Classes defined beside the code that raises them are named with their
     │   ├── InstallError                    a package could not be downloaded or installed
     │   ├── PortInUseError                  the requested loopback port is taken
     │   ├── ServerStartError                a managed server exited or did not answer in time
-    │   └── RegistryUnavailable             the registry does not answer (jobs.transfers)
+    │   ├── RegistryUnavailable             the registry does not answer (jobs.transfers)
+    │   └── PackageLocked                   another process works on the package (edge.lock)
     ├── ServerError                 exit 1  an Ollama server answered with an error
     │   ├── ServerGoneError                 the connection dropped (crash, restart)
     │   └── ServerTimeout                   no answer within the time allowed
     ├── TransferFailed              exit 1  a push or pull failed after retries (jobs.transfers)
     │   ├── PushFailed                      (jobs.publish)
     │   └── VerifyFailed                    (jobs.verify_pull)
-    └── PromotionFailed             exit 1  the variant failed its smoke test (jobs.lifecycle)
+    ├── PromotionFailed             exit 1  the variant failed its smoke test (jobs.lifecycle)
+    └── StableMoveFailed            exit 1  the stable tag could not be moved (jobs.stable)
 
 Inside the core, the Go template and strconv code raise plain `ValueError` subclasses
 (`TemplateSyntaxError`, `GoExecError`, `GoParseError`), as Go returns errors; their callers turn

@@ -57,6 +57,7 @@ def build_command(
     Exit status: 0 a variant passed, 1 none passed (or the server went away), 2 setup error.
     """
     from rich.console import Console
+    from rich.markup import escape
 
     from modelpack.core.package.spec import memory_budget
     from modelpack.edge.project import managed_server, open_project
@@ -69,13 +70,12 @@ def build_command(
         _dry_run(project, package, budget, err)
         return
     from modelpack.edge.blobs import DigestCache
-    from modelpack.edge.client import OllamaClient
     from modelpack.jobs.build import Builder
 
     server = managed_server(project.home) if serve else None
     host = server.host if server else project.server_host(offers_serve=True)
     try:
-        with OllamaClient(host) as client:
+        with project.client(host) as client:
             err.print(
                 f"building [bold]{package}[/] ({spec.model}) on Ollama "
                 f"{client.version()} at {client.base_url}"
@@ -92,7 +92,7 @@ def build_command(
                 with display:
                     record = builder.build(package, force=force, smoke=not no_smoke, budget=budget)
             except KeyboardInterrupt:
-                err.print("[yellow]interrupted: the stable tag was not changed[/]")
+                err.print(f"[yellow]{escape(builder.after_interrupt(package))}[/]")
                 raise click.exceptions.Exit(130) from None
     finally:
         if server is not None:

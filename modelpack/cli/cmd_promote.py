@@ -32,7 +32,7 @@ def promote_command(
 
     Exit status: 0 moved, 1 the smoke test failed (the tag did not move), 2 usage error.
     """
-    with _lifecycle(spec_file) as lifecycle:
+    with _lifecycle(spec_file, package) as lifecycle:
         record = lifecycle.promote(package, variant, verify=not no_verify)
     _report(record, as_json=as_json)
 
@@ -47,20 +47,21 @@ def rollback_command(package: str, spec_file: Path | None, *, as_json: bool) -> 
     Rolling back twice returns to where you were. Exit status: 0 moved, 2 nothing to roll
     back to (or usage error).
     """
-    with _lifecycle(spec_file) as lifecycle:
+    with _lifecycle(spec_file, package) as lifecycle:
         record = lifecycle.rollback(package)
     _report(record, as_json=as_json)
 
 
 @contextlib.contextmanager
-def _lifecycle(spec_file: Path | None) -> Iterator[Lifecycle]:
-    """The project's Lifecycle on a client for OLLAMA_HOST (or the spec's host)."""
-    from modelpack.edge.client import OllamaClient
+def _lifecycle(spec_file: Path | None, package: str) -> Iterator[Lifecycle]:
+    """The project's Lifecycle on a client for OLLAMA_HOST (or the spec's host), once
+    `package` is known to be one of the spec's (before any server or file is touched)."""
     from modelpack.edge.project import open_project
     from modelpack.jobs.lifecycle import Lifecycle
 
     project = open_project(spec_file)
-    with OllamaClient(project.server_host()) as client:
+    project.loaded.package(package)
+    with project.client(project.server_host()) as client:
         yield Lifecycle(project, client, on_event=lambda message: click.echo(message, err=True))
 
 

@@ -23,7 +23,6 @@ def status_command(package: str | None, spec_file: Path | None, *, as_json: bool
     Exit status: 0 no drift, 1 drift, 2 usage or setup error.
     """
     from modelpack.edge.blobs import DigestCache
-    from modelpack.edge.client import OllamaClient
     from modelpack.edge.project import open_project
     from modelpack.errors import ServerError, SetupError
     from modelpack.jobs.status import package_status
@@ -35,7 +34,7 @@ def status_command(package: str | None, spec_file: Path | None, *, as_json: bool
     host = project.server_host()
     cache = DigestCache.in_home(project.home)
     try:
-        with OllamaClient(host) as client:
+        with project.client(host) as client:
             statuses = [package_status(project, client, name, cache=cache) for name in names]
     except ServerError as exc:
         # Exit 1 means drift here; a server that fails to answer is a setup problem.
@@ -47,7 +46,7 @@ def status_command(package: str | None, spec_file: Path | None, *, as_json: bool
             _print(status)
     drifted = [s for s in statuses if s.drift]
     if drifted:
-        count = sum(len(s.differences) for s in drifted)
+        count = sum(len(s.differences) + (s.unfinished is not None) for s in drifted)
         packages = " ".join(s.package for s in drifted)
         click.echo(
             f"drift: {count} difference{'s' if count != 1 else ''} in {packages}; "
@@ -59,6 +58,8 @@ def status_command(package: str | None, spec_file: Path | None, *, as_json: bool
 
 
 def _print(status: Any) -> None:
+    from modelpack.cli.output import sanitize
+
     recorded = "" if status.recorded else " (no build record)"
     click.echo(
         f"{status.package} ({status.model}) on Ollama {status.ollama_version} at "
@@ -72,4 +73,6 @@ def _print(status: Any) -> None:
     for label, differences in rows:
         click.echo(f"  {label:<{width}}  {'drift' if differences else 'ok'}")
         for difference in differences:
-            click.echo(f"    - {difference.message()}")
+            click.echo(f"    - {sanitize(difference.message())}")
+    if status.unfinished:
+        click.echo(f"  unfinished: {status.unfinished}")

@@ -17,6 +17,7 @@ anything `diff` compares, without the files it was built from.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,9 +38,12 @@ __all__ = [
     "RecordedModelfile",
     "build_id",
     "build_summaries",
+    "check_writable",
     "history_dir",
     "last_record",
     "list_builds",
+    "lock_path",
+    "package_dir",
     "read_record_file",
     "record_path",
     "recorded_modelfile",
@@ -57,14 +61,42 @@ _PREVIOUS = "previous"
 _REF_HINT = "write latest, previous, ~N (N builds back) or a build id"
 
 
+def package_dir(project: Project, package: str) -> Path:
+    """`modelfiles/<package>/`, for a package the spec declares: a name from the command line
+    never reaches the filesystem unchecked (`rollback ../../x` is an unknown package)."""
+    project.loaded.package(package)
+    return project.spec_dir / "modelfiles" / package
+
+
 def record_path(project: Project, package: str) -> Path:
     """The last build's record, `modelfiles/<package>/build.json`."""
-    return project.spec_dir / "modelfiles" / package / "build.json"
+    return package_dir(project, package) / "build.json"
 
 
 def history_dir(project: Project, package: str) -> Path:
     """Where the package's past builds are kept, `modelfiles/<package>/builds/`."""
-    return project.spec_dir / "modelfiles" / package / "builds"
+    return package_dir(project, package) / "builds"
+
+
+def lock_path(project: Project, package: str) -> Path:
+    """The package's lock (`modelpack.edge.lock`), `modelfiles/<package>/.lock`."""
+    return package_dir(project, package) / ".lock"
+
+
+def check_writable(project: Project, package: str) -> None:
+    """Fail now, before the server is touched, if the record could not be written later: the
+    package's folder and its history folder must take a new file."""
+    for folder in (package_dir(project, package), history_dir(project, package)):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            probe = folder / f".write-check-{os.getpid()}"
+            probe.write_bytes(b"x")
+            probe.unlink()
+        except OSError as exc:
+            raise UsageError(
+                f"{folder}: cannot write the build record there ({exc.strerror or exc})",
+                hint="make the folder writable and free some space, then run it again",
+            ) from None
 
 
 def build_id(started_at: str) -> str:
@@ -196,12 +228,6 @@ def resolve_build(project: Project, package: str, ref: str = LATEST) -> PastBuil
     """The build `ref` names: `latest`, `previous`, `~N`, or an id (or a unique prefix)."""
     builds = list_builds(project, package)
     if not builds:
-        spec = project.loaded.spec
-        if package not in spec.packages:
-            raise UsageError(
-                f"no package {package!r} in {project.loaded.source}, and no recorded build of it",
-                hint=f"packages here: {', '.join(spec.packages) or 'none'}",
-            )
         raise UsageError(
             f"no recorded build of {package}", hint=f"run `modelpack build {package}` first"
         )

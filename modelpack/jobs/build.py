@@ -4,8 +4,13 @@ Variants are tried in the declared order (the fallback chain). A variant fails o
 from create, an HTTP 500 at load ("llama runner process has terminated"), the server going away
 (a managed server is restarted on the same port and the build goes on; with an external one
 the build stops), a timeout, or a failed smoke check. The stable tag `<model>:<package>` is
-copied from the first variant that passed, and only at the very end: if none passed, or the
-build is interrupted, it is left exactly as it was.
+pointed at the first variant that passed, and only at the very end: if none passed, or the
+build is interrupted before then, it is left exactly as it was.
+
+Each created variant is pinned to its per-digest tag, which is what the smoke test loads and
+what the stable tag is copied from (`modelpack.jobs.stable`), so the stable tag is exactly the
+model that was tested. The package is locked for the whole build (`modelpack.edge.lock`), and
+the record's folder must be writable before the server is touched.
 
 Rebuilding with nothing changed does no uploads and no creates: a variant whose Modelfile,
 GGUF digests and smoke settings match the last record, and whose tag still holds the recorded
@@ -24,18 +29,25 @@ from modelpack.core.modelfile.request import plan_create
 from modelpack.core.package.render import Rendered
 from modelpack.core.package.spec import MemoryBudget, Smoke, memory_budget
 from modelpack.core.package.tags import stable_tag, variant_tag
-from modelpack.core.results.record import BuildRecord, VariantResult, Verdict
+from modelpack.core.results.record import BuildRecord, PendingMove, VariantResult, Verdict
 from modelpack.core.versions import OllamaVersion
 from modelpack.edge.blobs import Blobs, DigestCache
 from modelpack.edge.client import OllamaClient
 from modelpack.edge.clock import now
-from modelpack.edge.history import last_record, write_build
+from modelpack.edge.history import (
+    check_writable,
+    last_record,
+    lock_path,
+    save_record,
+    write_build,
+)
+from modelpack.edge.lock import package_lock
 from modelpack.edge.project import Project
 from modelpack.edge.server import OllamaServer
 from modelpack.errors import InputError, ServerError, ServerGoneError
 from modelpack.jobs.events import Event, EventKind, OnEvent, ignore
 from modelpack.jobs.smoke import SmokeTester, with_smoke
-from modelpack.jobs.stable import move_stable
+from modelpack.jobs.stable import commit_move, ensure_pin, pin, settle
 
 __all__ = ["Builder", "does_not_fit"]
 
@@ -102,6 +114,9 @@ class Builder:
         self.tester = SmokeTester(client, on_event=on_event)
         self.server = server
         self.emit = on_event
+        self.moving_stable = False
+        """Set once the stable move has begun: an interrupt after it may have moved the tag."""
+        self.started: str | None = None
 
     def render(self, package: str, version: OllamaVersion) -> list[Rendered]:
         """The variants as the target server's version gets them (rendered and linted)."""
@@ -119,11 +134,22 @@ class Builder:
         stable tag does not move, since nothing was proven to work). With a memory `budget`
         (default: the spec's `ollama.memory`), a variant that cannot fit is skipped before
         anything is created for it."""
-        started = now()
+        self.project.loaded.package(package)
+        with package_lock(lock_path(self.project, package), package=package, command="build"):
+            check_writable(self.project, package)
+            return self._build(package, force=force, smoke=smoke, budget=budget)
+
+    def _build(
+        self, package: str, *, force: bool, smoke: bool, budget: MemoryBudget | None
+    ) -> BuildRecord:
+        started = self.started = now()
+        self.moving_stable = False
         spec = self.project.loaded.package(package)
         version = self.client.ollama_version()
         rendered = self.render(package, version)
         previous = last_record(self.project, package)
+        if previous is not None:
+            previous = settle(self.client, previous)
         smoke_key = _sha256(spec.smoke.model_dump_json())
         budget = budget or memory_budget(self.project.loaded.spec.ollama.memory)
         on_server = self.client.model_digests()
@@ -172,6 +198,24 @@ class Builder:
             self._verdict(result)
         return self._finish(package, started, version, results, previous, reachable=True)
 
+    def after_interrupt(self, package: str) -> str:
+        """What an interrupted build did to the stable tag, in one true sentence: read back
+        from the record the stable move writes before and after it moves the tag."""
+        if not self.moving_stable:
+            return "interrupted: the stable tag was not changed"
+        record = last_record(self.project, package)
+        if record is None or record.started_at != self.started or record.pending is not None:
+            return (
+                "interrupted while moving the stable tag: "
+                f"`modelpack status {package}` says where it points now"
+            )
+        if record.stable_variant is None:
+            return "interrupted: the stable tag was not changed"
+        return (
+            f"interrupted after {record.stable_tag} was pointed at {record.stable_variant}; "
+            "the build record says so"
+        )
+
     def _verdict(self, result: VariantResult) -> None:
         self.emit(
             Event(EventKind.VERDICT, result.variant, result.reason or "", verdict=result.verdict)
@@ -206,7 +250,11 @@ class Builder:
         if not smoke or last.verdict != Verdict.SKIPPED:
             self.emit(Event(EventKind.CREATE, item.variant, f"{last.tag} unchanged, keeping it"))
             return kept
-        return self._smoke(kept, spec_smoke)
+        assert last.model_digest is not None  # unchanged means the tag holds this digest
+        pinned = ensure_pin(
+            self.client, digest=last.model_digest, tag=last.tag, stable=self._stable(item)
+        )
+        return self._smoke(kept, spec_smoke, pinned)
 
     def _create(
         self,
@@ -253,21 +301,22 @@ class Builder:
         except ServerError as exc:
             reason = f"create failed: {exc.server_message or exc.message}"
             return failed.model_copy(update={"reason": reason})
+        digest, pinned = pin(self.client, tag=tag, stable=self._stable(item))
         created = self._parity(
-            item,
-            failed.model_copy(
-                update={"model_digest": self.client.model_digest(tag), "created": True}
-            ),
-            version,
+            item, failed.model_copy(update={"model_digest": digest, "created": True}), version
         )
         if not smoke:
             return created.model_copy(
                 update={"verdict": Verdict.SKIPPED, "reason": "smoke test skipped (--no-smoke)"}
             )
-        return self._smoke(created, spec_smoke)
+        return self._smoke(created, spec_smoke, pinned)
 
-    def _smoke(self, result: VariantResult, smoke: Smoke) -> VariantResult:
-        outcome = self.tester.run(result.tag, smoke, subject=result.variant)
+    def _stable(self, item: Rendered) -> str:
+        return stable_tag(self.project.loaded.package(item.package).model, item.package)
+
+    def _smoke(self, result: VariantResult, smoke: Smoke, pinned: str) -> VariantResult:
+        """Smoke-test the pinned copy: exactly the model that may become stable."""
+        outcome = self.tester.run(pinned, smoke, subject=result.variant)
         if outcome.server_gone:
             raise ServerGoneError(outcome.reason or "the server went away")
         return with_smoke(result, outcome)
@@ -312,38 +361,21 @@ class Builder:
         *,
         reachable: bool,
     ) -> BuildRecord:
-        """Move the stable tag to the first passing variant (if the server is still there)
-        and write the record, as `build.json` and as a copy in the package's build history
-        (:func:`modelpack.edge.history.write_build`). An unreachable server is not asked
-        anything: the record then keeps the stable digest it had."""
+        """Write the record and point the stable tag at the first passing variant (if the
+        server is still there), as one transaction (`modelpack.jobs.stable.commit_move`): the
+        record, as `build.json` and as a copy in the package's history
+        (:func:`modelpack.edge.history.write_build`), always says where the tag points. An
+        unreachable server is not asked anything: the record keeps the stable digest it had."""
         spec = self.project.loaded.package(package)
         stable = stable_tag(spec.model, package)
         winner = (
             next((r for r in results if r.verdict == Verdict.PASSED), None) if reachable else None
         )
-        history = list(previous.history) if previous else []
-        stable_variant = previous.stable_variant if previous else None
-        stable_digest = (
+        held = (
             self.client.model_digest(stable)
             if reachable
             else (previous.stable_digest if previous else None)
         )
-        if winner is not None and winner.model_digest is not None:
-            recorded = history[-1].digest if history else None
-            # Also when the tag already holds the winner but no record says a build put it
-            # there (a first record, or a tag moved behind modelpack's back).
-            if stable_digest != winner.model_digest or recorded != winner.model_digest:
-                self.emit(Event(EventKind.STABLE, winner.variant, f"{stable} -> {winner.tag}"))
-                change = move_stable(
-                    self.client,
-                    source=winner.tag,
-                    stable_tag=stable,
-                    variant=winner.variant,
-                    reason=f"build: first passing variant is {winner.variant}",
-                )
-                stable_digest = change.digest
-                history.append(change)
-            stable_variant = winner.variant
         record = BuildRecord(
             package=package,
             spec_digest=_sha256(Path(self.project.spec_path).read_text(encoding="utf-8")),
@@ -353,13 +385,44 @@ class Builder:
             finished_at=now(),
             variants=results,
             stable_tag=stable,
-            stable_variant=stable_variant if winner is not None else None,
-            stable_digest=stable_digest,
-            history=history,
+            stable_variant=None,
+            stable_digest=held,
+            history=list(previous.history) if previous else [],
             published=previous.published if previous else [],
         )
-        write_build(self.project, package, record)
-        return record
+
+        def write_all(final: BuildRecord) -> None:
+            write_build(self.project, package, final)
+
+        if winner is None or winner.model_digest is None:
+            write_all(record)
+            return record
+        recorded = record.history[-1].digest if record.history else None
+        # Also when the tag already holds the winner but no record says a build put it there
+        # (a first record, or a tag moved behind modelpack's back).
+        if held == winner.model_digest and recorded == winner.model_digest:
+            record = record.model_copy(update={"stable_variant": winner.variant})
+            write_all(record)
+            return record
+        self.emit(Event(EventKind.STABLE, winner.variant, f"{stable} -> {winner.tag}"))
+        self.moving_stable = True
+        source = ensure_pin(self.client, digest=winner.model_digest, tag=winner.tag, stable=stable)
+        move = PendingMove(
+            tag=stable,
+            variant=winner.variant,
+            digest=winner.model_digest,
+            source=source,
+            previous=held,
+            reason=f"build: first passing variant is {winner.variant}",
+            at=now(),
+        )
+        return commit_move(
+            self.client,
+            record,
+            move,
+            write=lambda intent: save_record(self.project, package, intent),
+            write_final=write_all,
+        )
 
 
 def _unchanged(last: VariantResult | None, inputs: _Inputs, on_server: str | None) -> bool:

@@ -15,13 +15,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from modelpack.core.results.record import BuildRecord, StableChange, VariantResult, Verdict
+from modelpack.core.results.record import (
+    BuildRecord,
+    PendingMove,
+    StableChange,
+    VariantResult,
+    Verdict,
+)
 from modelpack.edge.client import OllamaClient
-from modelpack.edge.history import require_record, save_record
+from modelpack.edge.clock import now
+from modelpack.edge.history import lock_path, require_record, save_record
+from modelpack.edge.lock import package_lock
 from modelpack.edge.project import Project
 from modelpack.errors import ModelpackError, UsageError
 from modelpack.jobs.smoke import SmokeTester, with_smoke
-from modelpack.jobs.stable import move_stable
+from modelpack.jobs.stable import commit_move, ensure_pin, pin, settle
 
 __all__ = ["Lifecycle", "PromotionFailed"]
 
@@ -48,8 +56,27 @@ class Lifecycle:
 
     def promote(self, package: str, variant: str, *, verify: bool = True) -> BuildRecord:
         """Point the stable tag at `variant` after its smoke test passes (unless not `verify`)."""
-        spec = self.project.loaded.package(package)
+        self.project.loaded.package(package)
+        with package_lock(lock_path(self.project, package), package=package, command="promote"):
+            return self._promote(package, variant, verify=verify)
+
+    def rollback(self, package: str) -> BuildRecord:
+        """Point the stable tag back at the target it had before the current one."""
+        self.project.loaded.package(package)
+        with package_lock(lock_path(self.project, package), package=package, command="rollback"):
+            return self._rollback(package)
+
+    def _record(self, package: str) -> BuildRecord:
+        """The package's record, with an unconfirmed stable move resolved from the server."""
         record = require_record(self.project, package)
+        settled = settle(self.client, record)
+        if settled is not record:
+            self._write(package, settled)
+        return settled
+
+    def _promote(self, package: str, variant: str, *, verify: bool) -> BuildRecord:
+        spec = self.project.loaded.package(package)
+        record = self._record(package)
         result = record.variant(variant)
         if result is None:
             built = ", ".join(v.variant for v in record.variants)
@@ -62,9 +89,12 @@ class Lifecycle:
                 f"{result.tag} is not on the server at {self.client.base_url}",
                 hint=f"run `modelpack build {package}` to create it",
             )
+        # What is tested and what becomes stable is the pinned copy of what the tag holds now.
+        digest, pinned = pin(self.client, tag=result.tag, stable=record.stable_tag)
+        result = result.model_copy(update={"model_digest": digest})
         if verify:
             self.say(f"smoke-testing {result.tag}")
-            smoke = SmokeTester(self.client).run(result.tag, spec.smoke, subject=variant)
+            smoke = SmokeTester(self.client).run(pinned, spec.smoke, subject=variant)
             result = with_smoke(result, smoke)
             record = _with_variant(record, result)
             if result.verdict != Verdict.PASSED:
@@ -74,27 +104,18 @@ class Lifecycle:
                     f"{record.stable_tag} was not changed",
                     hint="fix the variant and build again, or pass --no-verify to force it",
                 )
-        change = move_stable(
-            self.client,
-            source=result.tag,
-            stable_tag=record.stable_tag,
+        record = self._move(
+            record,
             variant=variant,
+            digest=digest,
+            source=pinned,
             reason="promote" + ("" if verify else " (--no-verify)"),
         )
         self.say(f"{record.stable_tag} -> {result.tag}")
-        record = record.model_copy(
-            update={
-                "stable_variant": variant,
-                "stable_digest": change.digest,
-                "history": [*record.history, change],
-            }
-        )
-        self._write(package, record)
         return record
 
-    def rollback(self, package: str) -> BuildRecord:
-        """Point the stable tag back at the target it had before the current one."""
-        record = require_record(self.project, package)
+    def _rollback(self, package: str) -> BuildRecord:
+        record = self._record(package)
         current = self.client.model_digest(record.stable_tag)
         target = next((c for c in reversed(record.history) if c.digest != current), None)
         if target is None:
@@ -103,24 +124,37 @@ class Lifecycle:
                 f"({len(record.history)} stable change(s) recorded)",
                 hint="roll back after a build or promote has moved it at least once",
             )
-        source = self._holder(record, target)
-        change = move_stable(
+        source = ensure_pin(
             self.client,
-            source=source,
-            stable_tag=record.stable_tag,
+            digest=target.digest,
+            tag=self._holder(record, target),
+            stable=record.stable_tag,
+        )
+        record = self._move(
+            record,
             variant=target.variant,
+            digest=target.digest,
+            source=source,
             reason=f"rollback to {target.variant} of {target.at}",
         )
-        self.say(f"{record.stable_tag} -> {target.variant} ({change.digest[:12]})")
-        record = record.model_copy(
-            update={
-                "stable_variant": target.variant,
-                "stable_digest": change.digest,
-                "history": [*record.history, change],
-            }
-        )
-        self._write(package, record)
+        self.say(f"{record.stable_tag} -> {target.variant} ({target.digest[:12]})")
         return record
+
+    def _move(
+        self, record: BuildRecord, *, variant: str, digest: str, source: str, reason: str
+    ) -> BuildRecord:
+        move = PendingMove(
+            tag=record.stable_tag,
+            variant=variant,
+            digest=digest,
+            source=source,
+            previous=self.client.model_digest(record.stable_tag),
+            reason=reason,
+            at=now(),
+        )
+        return commit_move(
+            self.client, record, move, write=lambda r: self._write(record.package, r)
+        )
 
     def _holder(self, record: BuildRecord, target: StableChange) -> str:
         """A tag on the server that holds `target`'s model: its archive tag, else any tag."""

@@ -36,11 +36,14 @@ from typing import Any
 from modelpack.core.results.record import BuildRecord, Published, PublishedLayer, Verdict
 from modelpack.edge.client import OllamaClient
 from modelpack.edge.clock import now
-from modelpack.edge.history import require_record, save_record
+from modelpack.edge.history import lock_path, require_record, save_record
+from modelpack.edge.lock import package_lock
 from modelpack.edge.project import Project
 from modelpack.edge.registry import RegistryClient, RegistryRef, manifest_blobs
+from modelpack.edge.replies import one_line
 from modelpack.errors import ModelpackError, ServerError, UsageError
 from modelpack.jobs.events import Event, EventKind
+from modelpack.jobs.stable import settle
 from modelpack.jobs.transfers import RegistryJob, TransferFailed, ping, registry_ref
 
 __all__ = ["Publisher", "PushFailed", "PushResult", "Target"]
@@ -131,8 +134,23 @@ class Publisher(RegistryJob):
     # -- push ---------------------------------------------------------------------------------
 
     def push(self, package: str) -> PushResult:
+        self.project.loaded.package(package)
+        with package_lock(lock_path(self.project, package), package=package, command="push"):
+            return self._push(package)
+
+    def _push(self, package: str) -> PushResult:
         started = time.monotonic()
         record = require_record(self.project, package)
+        settled = settle(self.client, record)
+        if settled is not record:
+            save_record(self.project, package, settled)
+            record = settled
+        if record.pending is not None:
+            raise UsageError(
+                f"{record.stable_tag} was being moved to {record.pending.variant} when a command "
+                "was interrupted, and the server holds neither model: nothing was pushed",
+                hint=f"see `modelpack status {package}`, then promote or roll back first",
+            )
         targets, skipped = self.targets(record)
         self._check_local(targets)
         host = targets[0].ref.host
@@ -151,7 +169,7 @@ class Publisher(RegistryJob):
                     self.emit(Event(EventKind.CHECK, current.name, left))
                     raise
                 done = ", ".join(p.name for p in pushed) or "nothing"
-                why = " ".join(str(exc).split())  # server messages can span lines (HTML)
+                why = one_line(str(exc))  # server messages can span lines (HTML)
                 raise PushFailed(
                     f"pushing {current.name} failed: {why}; {left}; pushed before it: {done}",
                     hint="the stable tag is pushed last, so users still get the previous one",

@@ -43,6 +43,7 @@ from modelpack.edge.client import OllamaClient
 from modelpack.edge.history import last_record
 from modelpack.edge.project import Project
 from modelpack.errors import ServerError
+from modelpack.jobs.stable import pending_state
 
 __all__ = [
     "PackageStatus",
@@ -108,6 +109,9 @@ class PackageStatus:
     """Whether a build record exists (modelfiles/<package>/build.json)."""
     variants: list[VariantStatus]
     stable: StableStatus
+    unfinished: str | None = None
+    """A stable move that was interrupted, what the server shows of it, and how to finish or
+    undo it (None when there is none)."""
 
     @property
     def differences(self) -> list[Difference]:
@@ -115,7 +119,7 @@ class PackageStatus:
 
     @property
     def drift(self) -> bool:
-        return bool(self.differences)
+        return bool(self.differences) or self.unfinished is not None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -123,6 +127,7 @@ class PackageStatus:
             "model": self.model,
             "host": self.host,
             "ollama_version": self.ollama_version,
+            "unfinished": self.unfinished,
             "recorded": self.recorded,
             "drift": self.drift,
             "variants": [v.to_json() for v in self.variants],
@@ -189,7 +194,26 @@ def package_status(
         recorded=record is not None,
         variants=variants,
         stable=stable,
+        unfinished=_unfinished(client, record) if record is not None else None,
     )
+
+
+def _unfinished(client: OllamaClient, record: BuildRecord) -> str | None:
+    """The record's interrupted stable move, said as what happened and what to run."""
+    move = record.pending
+    if move is None:
+        return None
+    state, holds = pending_state(client, move)
+    package, target = record.package, f"{move.variant} ({move.digest[:12]})"
+    finish = f"`modelpack promote {package} {move.variant} --no-verify` finishes it"
+    undo = f"`modelpack rollback {package}` undoes it"
+    said = f"a stable move of {move.tag} to {target} was interrupted ({move.at}): "
+    if state == "moved":
+        return said + f"it happened, but was not recorded as done; {finish}, {undo}"
+    if state == "not moved":
+        return said + f"it did not happen; {finish}, or the next build clears this note"
+    now_holds = holds[:12] if holds else "nothing"
+    return said + f"{move.tag} holds {now_holds}, neither model; {finish}, {undo}"
 
 
 def rendered_state(item: Rendered, version: OllamaVersion, cache: DigestCache) -> ModelState:

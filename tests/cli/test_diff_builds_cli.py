@@ -159,7 +159,7 @@ def one_error(*args: str) -> str:
 
 def test_errors_are_one_line(project: Project) -> None:
     assert one_error("build:nope", "pkg:full") == (
-        "no package 'nope' in modelpack.yaml, and no recorded build of it (packages here: pkg)"
+        "modelpack.yaml:2: no package 'nope' (packages here: pkg)"
     )
     assert one_error("build:pkg", "pkg:full") == (
         "no recorded build of pkg (run `modelpack build pkg` first)"

@@ -90,6 +90,38 @@ class StableChange(_Model):
     rollback needs no rebuild; records written before it existed have none."""
 
 
+class PendingMove(_Model):
+    """A stable-tag move written down before it is made (`modelpack.jobs.stable`).
+
+    It stays in the record only when the move was interrupted before it could be confirmed:
+    the server then holds either `previous` (nothing happened), `digest` (the move happened)
+    or something else, and `status` says which and how to finish or undo it.
+    """
+
+    tag: str
+    """The stable tag being moved."""
+    variant: str
+    digest: str
+    """The model it is being pointed at."""
+    source: str
+    """The per-digest tag it is copied from: exactly the model that was tested."""
+    previous: str | None = None
+    """What the stable tag held before (None: it did not exist)."""
+    reason: str
+    at: str
+
+    def change(self, at: str) -> StableChange:
+        """The history entry the move becomes once confirmed."""
+        return StableChange(
+            at=at,
+            tag=self.tag,
+            variant=self.variant,
+            digest=self.digest,
+            reason=self.reason,
+            archive=self.source,
+        )
+
+
 class PublishedLayer(_Model):
     media_type: str
     digest: str
@@ -131,6 +163,8 @@ class BuildRecord(_Model):
     history: list[StableChange] = Field(default_factory=list)
     published: list[Published] = Field(default_factory=list)
     """What `push` put in registries, latest per pushed name; absent in older records."""
+    pending: PendingMove | None = None
+    """A stable move that was started and not confirmed (see `PendingMove`)."""
 
     @model_validator(mode="before")
     @classmethod
