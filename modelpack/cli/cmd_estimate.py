@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -60,14 +59,14 @@ def estimate_command(
     from modelpack.core.gguf.memory import effective_num_ctx, estimate, fit, model_shape
     from modelpack.core.gguf.reader import read_gguf
     from modelpack.core.package.spec import memory_budget
-    from modelpack.edge.project import target_version
+    from modelpack.edge.project import explicit_host, target_version
     from modelpack.errors import UsageError
 
     machine = memory_budget(None, vram=vram, ram=ram)
     vram_bytes, ram_bytes = machine.bytes() if machine else (None, None)
     shape = model_shape(read_gguf(path))
     trained = shape.context_length
-    version, _ = target_version(version_text, host=os.environ.get("OLLAMA_HOST"))
+    version, _ = target_version(version_text, host=explicit_host())
     use_ctx = effective_num_ctx(version, requested=ctx, vram=vram_bytes, trained=trained)
     if num_gpu is not None and num_gpu > shape.n_layer + 1:
         raise UsageError(

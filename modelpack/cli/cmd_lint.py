@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,10 +42,10 @@ def lint_command(
     Exit status: 0 no errors (warnings allowed), 1 errors found, 2 usage error.
     """
     from modelpack.core.modelfile.lint import fix, lint
-    from modelpack.edge.project import target_version
+    from modelpack.edge.project import explicit_host, target_version
     from modelpack.errors import ModelfileError
 
-    version, origin = target_version(version_text, host=os.environ.get("OLLAMA_HOST"))
+    version, origin = target_version(version_text, host=explicit_host())
     files = _collect(paths)
     reports = []
     for path in files:

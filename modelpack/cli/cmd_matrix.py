@@ -94,7 +94,6 @@ def matrix_command(
 
     from modelpack.core.results.baseline import compare, to_text
     from modelpack.core.results.reports import as_matrix, load_result
-    from modelpack.edge.client import OllamaClient
     from modelpack.edge.project import open_project
     from modelpack.jobs.matrix import MatrixRunner
 
@@ -122,7 +121,7 @@ def matrix_command(
             build_first=build_first,
         )
     else:
-        with OllamaClient(project.server_host()) as client:
+        with project.client(project.server_host()) as client:
             if build_first:
                 _build(project, client, names, err)
             runner = MatrixRunner(

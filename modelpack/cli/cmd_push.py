@@ -57,7 +57,6 @@ def push_command(
     """
     from rich.console import Console
 
-    from modelpack.edge.client import OllamaClient
     from modelpack.edge.project import managed_server, open_project
     from modelpack.jobs.publish import Publisher
 
@@ -67,7 +66,7 @@ def push_command(
     server = managed_server(project.home) if serve else None
     try:
         host = server.host if server else project.server_host(offers_serve=True)
-        with OllamaClient(host) as client:
+        with project.client(host) as client:
             display = _Display(err)
             publisher = Publisher(
                 project, client, namespace=namespace, insecure=insecure, on_event=display.event

@@ -22,6 +22,7 @@ from typing import Any, BinaryIO
 
 import httpx
 import ollama
+import pydantic
 
 from modelpack.core.modelfile.request import (
     CreateRequest,
@@ -30,6 +31,7 @@ from modelpack.core.modelfile.request import (
     takes_structured_create,
 )
 from modelpack.core.versions import OllamaVersion
+from modelpack.edge.replies import one_line, reply_text
 from modelpack.edge.server import base_url
 from modelpack.errors import ServerError, ServerGoneError, ServerTimeout
 
@@ -49,10 +51,39 @@ def _error_text(response: httpx.Response) -> str:
     try:
         body = response.json()
     except ValueError:
-        return response.text.strip() or response.reason_phrase
+        return reply_text(response)
     if isinstance(body, dict) and "error" in body:
-        return str(body["error"])
-    return response.text.strip()
+        return one_line(str(body["error"]))
+    return reply_text(response)
+
+
+def _not_ollama(what: str, url: str, why: str) -> ServerError:
+    """A reply of the wrong shape: whatever answers there is not the Ollama API."""
+    return ServerError(
+        f"{what}: the server at {url} answered with something that is not Ollama's reply "
+        f"({one_line(why)})",
+        hint="check that OLLAMA_HOST (or the spec's ollama.host) names an Ollama server",
+    )
+
+
+def _json_object(response: httpx.Response, what: str, url: str) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        raise _not_ollama(what, url, "not JSON") from None
+    if not isinstance(body, dict):
+        raise _not_ollama(what, url, f"a JSON {type(body).__name__}, not an object")
+    return body
+
+
+def _json_line(line: str, what: str, url: str) -> dict[str, Any]:
+    try:
+        chunk = json.loads(line)
+    except ValueError:
+        raise _not_ollama(what, url, "a stream line that is not JSON") from None
+    if not isinstance(chunk, dict):
+        raise _not_ollama(what, url, "a stream line that is not an object")
+    return chunk
 
 
 def _status_error(method: str, path: str, response: httpx.Response) -> ServerError:
@@ -64,30 +95,52 @@ def _status_error(method: str, path: str, response: httpx.Response) -> ServerErr
     )
 
 
+API_TIMEOUT = 30.0
+"""Seconds to wait for one plain API call (version, list, show, copy, ...): a server that takes
+longer is stuck (the spec's `ollama.timeouts.api`)."""
+
+CREATE_TIMEOUT = 600.0
+"""Seconds to wait for the next progress line of a create (`ollama.timeouts.create`)."""
+
+
 class OllamaClient:
-    """Talks to one Ollama server. `host` takes the forms `OLLAMA_HOST` takes."""
+    """Talks to one Ollama server. `host` takes the forms `OLLAMA_HOST` takes.
+
+    Every call has a timeout, and a timeout's message names the setting that governs it: plain
+    API calls `api_timeout`, creates `create_timeout`, generations the smoke timeouts their
+    caller passes, pushes and pulls the stall timeout theirs does.
+    """
 
     def __init__(
         self,
         host: str,
         *,
-        timeout: float | None = 300.0,
+        api_timeout: float = API_TIMEOUT,
+        create_timeout: float = CREATE_TIMEOUT,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.base_url = base_url(host)
+        self.api_timeout = api_timeout
+        self.create_timeout = create_timeout
         self._http = httpx.Client(
             base_url=self.base_url,
-            timeout=httpx.Timeout(timeout, connect=5.0),
+            timeout=httpx.Timeout(api_timeout, connect=5.0),
             transport=transport,
         )
         self._version: str | None = None
         self._official = ollama.Client(
-            host=self.base_url, timeout=httpx.Timeout(timeout, connect=5.0), transport=transport
+            host=self.base_url, timeout=httpx.Timeout(api_timeout, connect=5.0), transport=transport
+        )
+        self._creator = ollama.Client(
+            host=self.base_url,
+            timeout=httpx.Timeout(create_timeout, connect=5.0),
+            transport=transport,
         )
 
     def close(self) -> None:
         self._http.close()
         self._official._client.close()
+        self._creator._client.close()
 
     def __enter__(self) -> OllamaClient:
         return self
@@ -98,22 +151,27 @@ class OllamaClient:
     # -- transport ---------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _transport(self, what: str, timeout: float | None = None) -> Iterator[None]:
+    def _transport(
+        self, what: str, timeout: float | None = None, setting: str = "ollama.timeouts.api"
+    ) -> Iterator[None]:
         """The one translation of transport failures, for httpx and the ollama package alike:
-        a timeout is a ServerTimeout, any other lost connection a ServerGoneError."""
+        a timeout is a ServerTimeout that names `setting`, any other lost connection a
+        ServerGoneError; a reply of the wrong shape is a ServerError."""
+        timeout = self.api_timeout if timeout is None else timeout
         try:
             yield
         except httpx.TimeoutException:
-            within = f" within {timeout:g} s" if timeout else " in time"
             raise ServerTimeout(
-                f"{what}: no answer from {self.base_url}{within}",
-                hint="raise the smoke timeouts in the spec if the model is just slow to load",
+                f"{what}: no answer from {self.base_url} within {timeout:g} s",
+                hint=f"raise {setting} in the spec if the server is just slow; else see its log",
             ) from None
         except (httpx.TransportError, ConnectionError) as exc:
             raise ServerGoneError(
                 f"the Ollama server at {self.base_url} went away during {what}: {exc}",
                 hint="check that it is still running and see its log",
             ) from None
+        except pydantic.ValidationError as exc:
+            raise _not_ollama(what, self.base_url, exc.errors()[0]["msg"]) from None
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         with self._transport(f"{method} {path}"):
@@ -123,7 +181,12 @@ class OllamaClient:
         return response
 
     def _stream(
-        self, path: str, body: Mapping[str, Any], *, timeout: float | None = None
+        self,
+        path: str,
+        body: Mapping[str, Any],
+        *,
+        timeout: float | None = None,
+        setting: str = "ollama.timeouts.api",
     ) -> Iterator[dict[str, Any]]:
         """POST and yield each NDJSON line; error lines raise even under HTTP 200.
 
@@ -134,7 +197,7 @@ class OllamaClient:
             httpx.Timeout(timeout, connect=5.0) if timeout else httpx.USE_CLIENT_DEFAULT
         )
         with (
-            self._transport(f"POST {path}", timeout),
+            self._transport(f"POST {path}", timeout, setting),
             self._http.stream("POST", path, json=dict(body), timeout=request_timeout) as response,
         ):
             if response.status_code >= 400:
@@ -143,32 +206,45 @@ class OllamaClient:
             for line in response.iter_lines():
                 if not line.strip():
                     continue
-                chunk = json.loads(line)
+                chunk = _json_line(line, f"POST {path}", self.base_url)
                 if "error" in chunk:
+                    error = one_line(str(chunk["error"]))
                     raise ServerError(
-                        f"POST {path} failed: {chunk['error']}",
+                        f"POST {path} failed: {error}",
                         status_code=response.status_code,
-                        server_message=str(chunk["error"]),
+                        server_message=error,
                     )
                 yield chunk
 
-    def _call(self, what: str, call: Any, *args: Any) -> Any:
+    def _call(
+        self,
+        what: str,
+        call: Any,
+        *args: Any,
+        timeout: float | None = None,
+        setting: str = "ollama.timeouts.api",
+    ) -> Any:
         """Run an `ollama` package call with its errors translated like ours."""
         try:
-            with self._transport(what):
+            with self._transport(what, timeout, setting):
                 return call(*args)
         except ollama.ResponseError as exc:
+            error = one_line(exc.error)
             raise ServerError(
-                f"{what} failed with HTTP {exc.status_code}: {exc.error}",
+                f"{what} failed with HTTP {exc.status_code}: {error}",
                 status_code=exc.status_code,
-                server_message=exc.error,
+                server_message=error,
             ) from None
 
     # -- API ---------------------------------------------------------------------------------
 
     def version(self) -> str:
         if self._version is None:
-            self._version = str(self._send("GET", "/api/version").json()["version"])
+            what = "GET /api/version"
+            reply = _json_object(self._send("GET", "/api/version"), what, self.base_url)
+            if not isinstance(reply.get("version"), str):
+                raise _not_ollama(what, self.base_url, "no version in the reply")
+            self._version = reply["version"]
         return self._version
 
     def ollama_version(self) -> OllamaVersion:
@@ -209,15 +285,18 @@ class OllamaClient:
         model); the legacy one, which that client no longer speaks, through httpx."""
         if isinstance(request, LegacyCreate):
             body = {"model": request.model, "modelfile": request.modelfile, "stream": True}
-            yield from self._stream("/api/create", body)
+            yield from self._stream(
+                "/api/create", body, timeout=self.create_timeout, setting="ollama.timeouts.create"
+            )
             return
         yield from self._structured_create(request)
 
     def _structured_create(self, request: StructuredCreate) -> Iterator[dict[str, Any]]:
         what = f"create {request.model}"
+        setting = "ollama.timeouts.create"
         stream = self._call(
             what,
-            lambda: self._official.create(
+            lambda: self._creator.create(
                 model=request.model,
                 from_=request.from_,
                 files=request.files,
@@ -231,7 +310,9 @@ class OllamaClient:
             ),
         )
         while True:
-            progress = self._call(what, next, stream, None)
+            progress = self._call(
+                what, next, stream, None, timeout=self.create_timeout, setting=setting
+            )
             if progress is None:
                 return
             yield progress.model_dump(exclude_none=True)
@@ -258,8 +339,8 @@ class OllamaClient:
     def show(self, model: str) -> dict[str, Any]:
         """POST /api/show as raw JSON: the `ollama` package's ShowResponse drops `system` and
         `messages`, which drift checks compare."""
-        body = self._send("POST", "/api/show", json={"model": model}).json()
-        return body if isinstance(body, dict) else {}
+        reply = self._send("POST", "/api/show", json={"model": model})
+        return _json_object(reply, "POST /api/show", self.base_url)
 
     def unload(self, model: str) -> None:
         """Ask the server to drop a loaded model now (keep_alive 0), so the next load is cold."""
@@ -284,7 +365,8 @@ class OllamaClient:
         body: dict[str, Any] = {"model": model, "prompt": prompt, "stream": True, **fields}
         if options:
             body["options"] = dict(options)
-        return self._stream("/api/generate", body, timeout=timeout)
+        setting = "smoke.timeouts.load (or first_token)"
+        return self._stream("/api/generate", body, timeout=timeout, setting=setting)
 
     def push(
         self, name: str, *, insecure: bool = False, timeout: float | None = None
@@ -299,7 +381,10 @@ class OllamaClient:
         is a ServerTimeout; closing the stream cancels the push on the server).
         """
         return self._stream(
-            "/api/push", {"model": name, "insecure": insecure, "stream": True}, timeout=timeout
+            "/api/push",
+            {"model": name, "insecure": insecure, "stream": True},
+            timeout=timeout,
+            setting="the push's stall timeout",
         )
 
     def pull(
@@ -307,5 +392,8 @@ class OllamaClient:
     ) -> Iterator[dict[str, Any]]:
         """POST /api/pull, yielding progress lines; an error line raises. As `push`."""
         return self._stream(
-            "/api/pull", {"model": name, "insecure": insecure, "stream": True}, timeout=timeout
+            "/api/pull",
+            {"model": name, "insecure": insecure, "stream": True},
+            timeout=timeout,
+            setting="the pull's stall timeout",
         )

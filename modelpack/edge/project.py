@@ -26,6 +26,7 @@ from modelpack.core.versions import OllamaVersion
 from modelpack.errors import SetupError, UsageError
 
 if TYPE_CHECKING:
+    from modelpack.edge.client import OllamaClient
     from modelpack.edge.server import OllamaServer
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "DEFAULT_SPEC",
     "Project",
     "configured_host",
+    "explicit_host",
     "home_dir",
     "managed_server",
     "open_project",
@@ -58,9 +60,27 @@ def _builtin_templates() -> Path:
 BUILTIN_TEMPLATES = _builtin_templates()
 
 
+def explicit_host(spec_host: str | None = None) -> str | None:
+    """OLLAMA_HOST, else the spec's host, when either is set; checked here, so a malformed one
+    is one error line that names where it came from."""
+    from modelpack.edge.server import base_url
+
+    for source, host in (
+        ("OLLAMA_HOST", os.environ.get("OLLAMA_HOST")),
+        ("ollama.host", spec_host),
+    ):
+        if host:
+            try:
+                base_url(host)
+            except UsageError as exc:
+                raise UsageError(f"{source}: {exc.message}", hint=exc.hint) from None
+            return host
+    return None
+
+
 def configured_host(spec_host: str | None = None) -> str:
     """The Ollama to work on: OLLAMA_HOST, else the spec's host, else Ollama's default."""
-    return os.environ.get("OLLAMA_HOST") or spec_host or DEFAULT_HOST
+    return explicit_host(spec_host) or DEFAULT_HOST
 
 
 def require_server(host: str, *, offers_serve: bool = False) -> str:
@@ -148,6 +168,13 @@ class Project:
         """The configured host, once an Ollama answers there."""
         return require_server(self.host, offers_serve=offers_serve)
 
+    def client(self, host: str) -> OllamaClient:
+        """A client for `host` with the spec's timeouts (`ollama.timeouts`)."""
+        from modelpack.edge.client import OllamaClient
+
+        timeouts = self.loaded.spec.ollama.timeouts
+        return OllamaClient(host, api_timeout=timeouts.api, create_timeout=timeouts.create)
+
     def renderer(self, version: OllamaVersion | None = None) -> Renderer:
         """A renderer for `version` (default: the project's target; build passes the server's)."""
         return Renderer(
@@ -168,7 +195,7 @@ def open_project(spec_file: Path | None, *, version: str | None = None) -> Proje
     loaded = load_spec(path.read_text(encoding="utf-8"), source=str(shown(path)))
     spec = loaded.spec.ollama
     # Only an explicit host is asked for its version: never a guess at the default port.
-    asked = os.environ.get("OLLAMA_HOST") or spec.host
+    asked = explicit_host(spec.host) if spec.version is None and not version else None
     target, origin = target_version(version, spec_version=spec.version, host=asked)
     return Project(loaded, path, target, origin)
 

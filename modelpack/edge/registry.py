@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 
 import httpx
 
+from modelpack.edge.replies import one_line, reply_text
 from modelpack.errors import ServerError, ServerGoneError, ServerTimeout, UsageError
 
 # What Ollama pushes (its manifest is a Docker image manifest v2, schema 2). A registry asked
@@ -107,15 +108,17 @@ def _registry_error_text(response: httpx.Response) -> str:
     try:
         body = response.json()
     except ValueError:
-        return response.text.strip() or response.reason_phrase
+        return reply_text(response)
     errors = body.get("errors") if isinstance(body, dict) else None
     if isinstance(errors, list) and errors:
-        return "; ".join(
-            f"{e.get('code', '?')}: {e.get('message', '')}".strip(": ")
-            for e in errors
-            if isinstance(e, dict)
+        return one_line(
+            "; ".join(
+                f"{e.get('code', '?')}: {e.get('message', '')}".strip(": ")
+                for e in errors
+                if isinstance(e, dict)
+            )
         )
-    return response.text.strip() or response.reason_phrase
+    return reply_text(response)
 
 
 class RegistryClient:

@@ -26,10 +26,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from urllib.parse import urlsplit
 
 import httpx
 
-from modelpack.errors import PortInUseError, ServerStartError, SetupError
+from modelpack.errors import PortInUseError, ServerStartError, SetupError, UsageError
 
 LOOPBACK = "127.0.0.1"
 INSTALL_MANIFEST = "install.json"
@@ -104,16 +105,41 @@ def server_version(base_url: str, timeout: float = 1.0) -> str | None:
 
 
 def base_url(host: str) -> str:
-    """`OLLAMA_HOST`-style `host:port`, `:port` or URL -> `http://host:port`."""
+    """`OLLAMA_HOST`-style `host:port`, `:port` or URL (a path for a reverse proxy included)
+    -> `http://host:port[/path]`, the default port 11434 (443 for https), as the official
+    client reads it; anything else (`http://[::1`, `127.0.0.1:99999`, `:abc`) is a UsageError."""
+    given = host
     host = host.strip().rstrip("/")
     if "://" not in host:
         host = f"http://{host}"
     scheme, _, rest = host.partition("://")
-    if rest.startswith(":"):
-        rest = f"{LOOPBACK}{rest}"
-    if ":" not in rest.rsplit("]", 1)[-1]:
-        rest = f"{rest}:11434"
-    return f"{scheme}://{rest}"
+    authority, slash, path = rest.partition("/")
+    if authority.startswith(":"):
+        authority = f"{LOOPBACK}{authority}"
+    if ":" not in authority.rsplit("]", 1)[-1]:
+        authority = f"{authority}:{443 if scheme == 'https' else 11434}"
+    url = f"{scheme}://{authority}{slash}{path}"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise _bad_host(given, str(exc)) from None
+    if parts.scheme not in ("http", "https"):
+        raise _bad_host(given, f"scheme {parts.scheme!r} is not http or https")
+    if not parts.hostname:
+        raise _bad_host(given, "no host name")
+    if port is None or not 0 < port < 65536:
+        raise _bad_host(given, "no port between 1 and 65535")
+    if parts.query or parts.fragment:
+        raise _bad_host(given, "a query or fragment after the host")
+    return url
+
+
+def _bad_host(host: str, why: str) -> UsageError:
+    return UsageError(
+        f"{host!r} is not an Ollama host ({why})",
+        hint="write host:port, :port or http://host:port, e.g. 127.0.0.1:11434",
+    )
 
 
 def die_with_parent() -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from modelpack.edge.project import Project
 from modelpack.edge.registry import RegistryClient, RegistryRef, parse_model_name
+from modelpack.edge.replies import one_line
 from modelpack.errors import (
     ModelpackError,
     ServerError,
@@ -129,7 +130,7 @@ class Retrier:
             except ServerTimeout:
                 reason = f"no answer for {self.stall_timeout:g} s"
             except ServerError as exc:
-                reason = (exc.server_message or exc.message).splitlines()[0]
+                reason = one_line(exc.server_message or exc.message)
                 if not is_transient(reason):
                     raise
             finally:

@@ -24,6 +24,7 @@ from modelpack.core.results.record import BuildRecord, Published, VariantResult,
 from modelpack.edge.client import OllamaClient
 from modelpack.edge.history import require_record
 from modelpack.edge.registry import manifest_blobs
+from modelpack.edge.replies import one_line
 from modelpack.edge.server import OllamaBuild, OllamaServer
 from modelpack.errors import ServerError, UsageError
 from modelpack.jobs.events import Event, EventKind
@@ -129,7 +130,7 @@ class PullVerifier(RegistryJob):
                         ),
                     )
                 except ServerError as exc:
-                    why = " ".join((exc.server_message or exc.message).split())
+                    why = one_line(exc.server_message or exc.message)
                     raise VerifyFailed(
                         f"a clean Ollama {server.version} could not pull {ref.name}: {why}",
                         hint="a registry must answer blob downloads with a redirect for Ollama",

@@ -66,12 +66,22 @@ Name = Annotated[StrictStr, Field(pattern=NAME)]
 Parameters = dict[StrictStr, Any]
 
 
+class OllamaTimeouts(_Strict):
+    """How long to wait for the server, in seconds, before calling it stuck."""
+
+    api: Annotated[float, Field(gt=0)] = 30.0
+    """One plain API call: version, list, show, copy, delete, ps."""
+    create: Annotated[float, Field(gt=0)] = 600.0
+    """The next progress line of a create."""
+
+
 class OllamaSettings(_Strict):
     host: StrictStr | None = None
     """Where to build; default: OLLAMA_HOST, else Ollama's default (127.0.0.1:11434)."""
     version: OllamaVersion | None = None
     """Target version for rendering and lint; default: the server's, else the newest known."""
     memory: MemoryBudget | None = None
+    timeouts: OllamaTimeouts = Field(default_factory=OllamaTimeouts)
 
     @field_validator("version", mode="before")
     @classmethod
