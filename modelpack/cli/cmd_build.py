@@ -57,8 +57,8 @@ def build_command(
     Exit status: 0 a variant passed, 1 none passed (or the server went away), 2 setup error.
     """
     from rich.console import Console
-    from rich.markup import escape
 
+    from modelpack.cli.output import markup
     from modelpack.core.package.spec import memory_budget
     from modelpack.edge.project import managed_server, open_project
 
@@ -92,7 +92,7 @@ def build_command(
                 with display:
                     record = builder.build(package, force=force, smoke=not no_smoke, budget=budget)
             except KeyboardInterrupt:
-                err.print(f"[yellow]{escape(builder.after_interrupt(package))}[/]")
+                err.print(f"[yellow]{markup(builder.after_interrupt(package))}[/]")
                 raise click.exceptions.Exit(130) from None
     finally:
         if server is not None:
@@ -115,7 +115,9 @@ def build_command(
     err.print(f"[green]{record.stable_tag} -> {stable.tag}[/]")
     runs = stable.prompts[0].runs if stable.prompts else []
     if runs and not as_json:
-        answer = runs[0].answer.strip()
+        from modelpack.cli.output import sanitize
+
+        answer = sanitize(runs[0].answer.strip(), keep_newlines=True)
         click.echo(f"{record.stable_tag} answers {stable.prompts[0].prompt!r}:\n{answer}")
 
 
@@ -156,22 +158,21 @@ class _Display(ProgressLine):
     """A live progress line (with a bar for uploads and create progress) and a line per verdict."""
 
     def event(self, event: Any) -> None:
-        from rich.markup import escape
-
+        from modelpack.cli.output import markup
         from modelpack.jobs.events import EventKind
 
-        label = f"[bold]{escape(event.subject)}[/] " if event.subject else ""
+        label = f"[bold]{markup(event.subject)}[/] " if event.subject else ""
         if event.kind == EventKind.VERDICT:
             verdict = str(event.verdict)
             mark = f"[{_VERDICT_STYLE.get(verdict, 'red')}]{verdict}[/]"
-            rest = escape(event.message)
+            rest = markup(event.message)
             self.console.print(f"{label}{mark}" + (f": {rest}" if rest else ""))
             return
         if event.kind == EventKind.RESTART:
-            self.console.print(f"{label}[yellow]{escape(event.message)}[/]")
+            self.console.print(f"{label}[yellow]{markup(event.message)}[/]")
         self.progress.update(
             self.task,
-            description=f"{label}{escape(event.message)}",
+            description=f"{label}{markup(event.message)}",
             completed=event.done or 0,
             total=event.total,
         )
@@ -179,16 +180,16 @@ class _Display(ProgressLine):
 
 def _table(record: Any) -> None:
     from rich.console import Console
-    from rich.markup import escape
 
+    from modelpack.cli.output import markup
     from modelpack.cli.tables import build_table
 
     table, notes = build_table(record)
     out = Console()
     out.print(table)
     for note in notes:
-        out.print(escape(note), highlight=False)
+        out.print(markup(note), highlight=False)
     err = Console(stderr=True)
     for v in record.variants:
         if v.template_difference:
-            err.print(f"[yellow]warning:[/] {escape(v.tag)}: {escape(v.template_difference)}")
+            err.print(f"[yellow]warning:[/] {markup(v.tag)}: {markup(v.template_difference)}")

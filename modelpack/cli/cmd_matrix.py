@@ -90,8 +90,8 @@ def matrix_command(
     regression, 2 a usage or setup error (unknown package, no server).
     """
     from rich.console import Console
-    from rich.markup import escape
 
+    from modelpack.cli.output import markup
     from modelpack.core.results.baseline import compare, to_text
     from modelpack.core.results.reports import as_matrix, load_result
     from modelpack.edge.project import open_project
@@ -127,7 +127,7 @@ def matrix_command(
             runner = MatrixRunner(
                 project,
                 client,
-                on_event=lambda e: err.print(f"[dim]{escape(f'{e.subject}: {e.message}')}[/]"),
+                on_event=lambda e: err.print(f"[dim]{markup(f'{e.subject}: {e.message}')}[/]"),
             )
             result = runner.run(
                 names, variants=variants, prompts=prompts, repeat=repeat, fail_fast=fail_fast
@@ -165,8 +165,8 @@ def _emit(
     markdown_file: Path | None,
 ) -> None:
     from rich.console import Console
-    from rich.markup import escape
 
+    from modelpack.cli.output import markup
     from modelpack.cli.tables import terminal_table
     from modelpack.core.results.reports import to_json, to_junit, to_markdown
     from modelpack.edge.files import atomic_write_text
@@ -175,7 +175,7 @@ def _emit(
     out = Console()
     out.print(table)
     for note in notes:
-        out.print(escape(note), highlight=False)
+        out.print(markup(note), highlight=False)
     outputs: dict[Path | None, Callable[[], str]] = {
         json_file: lambda: to_json(result),
         junit_file: lambda: to_junit(result),
@@ -209,8 +209,7 @@ def _openai(
 
 
 def _build(project: Any, client: Any, names: list[str], err: Any) -> None:
-    from rich.markup import escape
-
+    from modelpack.cli.output import markup
     from modelpack.edge.blobs import DigestCache
     from modelpack.jobs.build import Builder
     from modelpack.jobs.events import EventKind
@@ -220,9 +219,9 @@ def _build(project: Any, client: Any, names: list[str], err: Any) -> None:
             line = f"build {event.subject}: {event.verdict}" + (
                 f": {event.message}" if event.message else ""
             )
-            err.print(f"[dim]{escape(line)}[/]")
+            err.print(f"[dim]{markup(line)}[/]")
         elif event.kind == EventKind.STABLE:
-            err.print(f"[dim]{escape(f'build {event.subject}: {event.message}')}[/]")
+            err.print(f"[dim]{markup(f'build {event.subject}: {event.message}')}[/]")
 
     builder = Builder(project, client, cache=DigestCache.in_home(project.home), on_event=show)
     for name in names:

@@ -147,15 +147,15 @@ def verify_pull_command(
 
 
 def _verify_report(result: Any, err: Any) -> None:
-    from rich.markup import escape
+    from modelpack.cli.output import markup
 
     for check in result.checks:
         mark = "[green]ok[/]" if check.ok else "[red]MISMATCH[/]"
         detail = check.actual if check.ok else f"expected {check.expected}, got {check.actual}"
-        err.print(f"{mark} {escape(check.what)}: {escape(str(detail))}")
+        err.print(f"{mark} {markup(check.what)}: {markup(str(detail))}")
     smoke = result.smoke
     color = "green" if smoke.verdict == "passed" else "red"
-    why = f": {escape(smoke.reason)}" if smoke.reason else ""
+    why = f": {markup(smoke.reason)}" if smoke.reason else ""
     err.print(
         f"[{color}]smoke test {smoke.verdict}[/]{why} (Ollama {result.server_version}, "
         f"pulled in {result.pull_s:.1f} s)"
@@ -163,7 +163,9 @@ def _verify_report(result: Any, err: Any) -> None:
     click.echo(f"{result.name} -> {result.digest}")
     runs = smoke.prompts[0].runs if smoke.prompts else []
     if runs:
-        answer = runs[0].answer.strip()
+        from modelpack.cli.output import sanitize
+
+        answer = sanitize(runs[0].answer.strip(), keep_newlines=True)
         click.echo(f"{result.name} answers {smoke.prompts[0].prompt!r}:\n{answer}")
 
 
@@ -171,24 +173,23 @@ class _Display(ProgressLine):
     """A transient progress bar for push and pull, and a line for each retry and tag pushed."""
 
     def event(self, event: Any) -> None:
-        from rich.markup import escape
-
+        from modelpack.cli.output import markup
         from modelpack.jobs.events import EventKind
 
         if event.kind == EventKind.RETRY:
-            self.console.print(f"[yellow]retry:[/] {escape(event.message)}")
+            self.console.print(f"[yellow]retry:[/] {markup(event.message)}")
             return
         if event.kind == EventKind.PUSHED:
-            digest = escape(event.digest.removeprefix("sha256:")[:12])
-            self.console.print(f"[green]pushed[/] {escape(event.subject)} (sha256:{digest})")
+            digest = markup(event.digest.removeprefix("sha256:")[:12])
+            self.console.print(f"[green]pushed[/] {markup(event.subject)} (sha256:{digest})")
             return
         if event.kind == EventKind.CHECK:
-            self.console.print(escape(event.message))
+            self.console.print(markup(event.message))
             return
-        label = f"[bold]{escape(event.subject)}[/] " if event.subject else ""
+        label = f"[bold]{markup(event.subject)}[/] " if event.subject else ""
         self.progress.update(
             self.task,
-            description=f"{label}{escape(event.message)}",
+            description=f"{label}{markup(event.message)}",
             completed=event.done or 0,
             total=event.total,
         )

@@ -3,14 +3,15 @@
 Names, templates, answers and server messages come from files and servers modelpack does not
 control; a hostile one could otherwise rewrite the screen (ESC sequences, carriage returns, C1
 controls) or reorder what is shown (bidirectional overrides). `sanitize` shows each such
-character as an escape such as `\\x1b`; the error funnel runs every error line through it.
+character as an escape such as `\\x1b`; the error funnel runs every error line through it, and
+`markup` is what every rich line uses.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["sanitize"]
+__all__ = ["markup", "sanitize"]
 
 _ESCAPES: Final[dict[int, str]] = {
     **{c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))},
@@ -32,3 +33,11 @@ def sanitize(text: str, *, keep_newlines: bool = False, max_len: int | None = No
     if max_len is not None and len(escaped) > max_len:
         return escaped[: max(max_len - 1, 0)] + "…"
     return escaped
+
+
+def markup(text: str) -> str:
+    """`text` for rich markup: sanitized, and its square brackets escaped so that a server's
+    or model's words are never read as styles."""
+    from rich.markup import escape
+
+    return escape(sanitize(text))

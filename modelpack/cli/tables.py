@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from rich.markup import escape
 from rich.table import Table
 
+from modelpack.cli.output import markup
 from modelpack.core.results.matrix import MatrixResult
 from modelpack.core.results.record import BuildRecord
 from modelpack.core.results.reports import COLUMNS, TableRow, is_numeric, table_rows, table_title
@@ -25,7 +25,7 @@ def terminal_table(result: MatrixResult) -> tuple[Table, list[str]]:
     prompts = list(dict.fromkeys(row.texts[2] for row in rows))
     if len(packages) == 1:
         title = f"{packages[0]} on {title}"
-    table = Table(title=escape(title), caption=escape(caption))
+    table = Table(title=markup(title), caption=markup(caption))
     shown = [c for c in COLUMNS if c != "reason" and (c != "package" or len(packages) > 1)]
     for column in shown:
         if is_numeric(column):
@@ -36,9 +36,9 @@ def terminal_table(result: MatrixResult) -> tuple[Table, list[str]]:
     for row in rows:
         package, variant, prompt, *figures, reason = row.texts
         number = f"#{prompts.index(prompt) + 1}"
-        verdict = f"[{_STYLE[row.state]}]{escape(row.verdict)}[/]"
-        texts = [escape(t) for t in ([package] if len(packages) > 1 else []) + [variant, number]]
-        table.add_row(*texts, verdict, *(escape(f) for f in figures))
+        verdict = f"[{_STYLE[row.state]}]{markup(row.verdict)}[/]"
+        texts = [markup(t) for t in ([package] if len(packages) > 1 else []) + [variant, number]]
+        table.add_row(*texts, verdict, *(markup(f) for f in figures))
         if reason:
             where = f"{package}/{variant}" if len(packages) > 1 else variant
             reasons.append((reason, f"{where} {number}"))
@@ -68,7 +68,7 @@ def build_table(record: BuildRecord) -> tuple[Table, list[str]]:
     def num(value: float | None, fmt: str) -> str:
         return format(value, fmt) if value is not None else "-"
 
-    table = Table(title=escape(f"{record.package} on Ollama {record.ollama_version}"))
+    table = Table(title=markup(f"{record.package} on Ollama {record.ollama_version}"))
     labels = [
         v.variant + (" *" if v.variant == record.stable_variant else "") for v in record.variants
     ]
@@ -81,7 +81,7 @@ def build_table(record: BuildRecord) -> tuple[Table, list[str]]:
     for v, label in zip(record.variants, labels, strict=True):
         kept = " (kept)" if not v.created and v.verdict == "passed" else ""
         table.add_row(
-            escape(label),
+            markup(label),
             f"[{_STYLE.get(v.verdict, 'yellow')}]{v.verdict}[/]{kept}",
             {True: "= GGUF", False: "[yellow]differs[/]", None: "-"}[v.template_parity],
             num(v.metric("load_s"), ".2f"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from rich.console import Console
 
 from modelpack.cli.tables import build_table
@@ -101,3 +102,14 @@ def test_live_verdict_lines_name_each_verdict() -> None:
         "simple failed: HTTP 500",
         "tiny passed",
     ]
+
+
+def test_server_text_is_escaped_on_the_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    """A server's 500 body reaches the table notes escaped, and cannot open rich markup."""
+    from modelpack.cli.cmd_build import _table
+
+    reason = "load failed: HTTP 500: \x1b[2J[red]boom[/red]"
+    _table(record(variant("full", "failed", reason=reason)))
+    out = capsys.readouterr().out
+    assert "\x1b" not in out
+    assert "\\x1b[2J[red]boom[/red]" in out
