@@ -11,7 +11,8 @@ traceback. Classes defined beside the code that raises them are named with their
     │   │   ├── GGUFError                   a damaged or unsupported GGUF (core.gguf.reader)
     │   │   ├── MemoryShapeError            a GGUF without the keys an estimate needs
     │   │   │                               (core.gguf.memory)
-    │   │   └── DigestMismatchError         a file changed while it was uploaded (edge.blobs)
+    │   │   ├── DigestMismatchError         a file changed while it was uploaded (edge.blobs)
+    │   │   └── TemplateBudgetError         a template ran past its budget (core.budget)
     │   └── SpecError                       a spec with problems, one InputError each
     ├── SetupError                  exit 2  the environment is not ready
     │   ├── InstallError                    a package could not be downloaded or installed

@@ -49,17 +49,27 @@ def inspect_command(path: Path, *, as_json: bool, keys: bool, ctx: int | None) -
 
 
 def _chat(info: GGUFInfo) -> dict[str, Any] | None:
-    """The detected chat format, against the formats modelpack ships."""
+    """The detected chat format, against the formats modelpack ships. A template that fails
+    (or runs past modelpack's template budget) is a format not detected, with the reason:
+    the rest of the facts still stand."""
     from modelpack.core.chat import chat_formats, detect
     from modelpack.core.gguf.facts import bos_eos
     from modelpack.edge.project import BUILTIN_TEMPLATES
+    from modelpack.errors import InputError
 
     if info.chat_template is None:
         return None
     bos, eos = bos_eos(info)
-    found = detect(
-        info.chat_template, chat_formats([BUILTIN_TEMPLATES]), bos_token=bos, eos_token=eos
-    )
+    try:
+        found = detect(
+            info.chat_template,
+            chat_formats([BUILTIN_TEMPLATES]),
+            bos_token=bos,
+            eos_token=eos,
+            source=f"{Path(info.source).name}:tokenizer.chat_template",
+        )
+    except InputError as exc:
+        return {"format": None, "nearest": None, "warning": f"chat format not detected: {exc}"}
     return {
         "format": found.format.name if found.format else None,
         "nearest": found.nearest,
@@ -124,6 +134,8 @@ def _print_facts(
         show("chat template", "none in the file" if facts.kind == "model" else None)
     elif chat["format"]:
         show("chat template", f"{chat['format']} (matches modelpack's format exactly)")
+    elif chat["nearest"] is None:
+        show("chat template", "not detected (see the warning)")
     else:
         show("chat template", f"unknown; nearest {chat['nearest']}")
     show("license", facts.license)

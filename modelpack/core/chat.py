@@ -14,6 +14,11 @@ so an Ollama TEMPLATE must not write it; comparing with it left in would fail ev
 that is right. A BOS written literally stays (SmolLM2's BOS *is* `<|im_start|>`). Nothing
 else is normalised: whitespace becomes tokens, so one extra newline is a real difference.
 
+Both kinds of template come from outside (a GGUF, a spec, a server), so each runs within a
+`TemplateBudget` (`core.budget`): the Jinja one in modelpack's sandbox (`core.sandbox`), the Go
+one in modelpack's executor with a meter. Running past it is a TemplateBudgetError naming the
+template's source.
+
 Pure: no network, no clock (`strftime_now` renders a fixed date unless `now` is given); the
 only files it reads are the format folders `chat_formats` is handed.
 """
@@ -28,13 +33,20 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import jinja2.ext
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from modelpack.core.budget import (
+    DEFAULT_BUDGET,
+    BudgetExceeded,
+    Meter,
+    TemplateBudget,
+    TemplateBudgetError,
+    budget_error,
+)
 from modelpack.core.gotmpl import execute as goexec
 from modelpack.core.gotmpl import parser as gotemplate
 from modelpack.core.gotmpl.parser import Node, Operand, Pipeline
+from modelpack.core.sandbox import Compiled, Sandbox, one_line
 from modelpack.core.versions import OllamaVersion
 from modelpack.errors import InputError
 
@@ -81,6 +93,9 @@ DEFAULT_VERSION = OllamaVersion(0, 9, 3)
 THINK_SINCE = OllamaVersion(0, 9, 0)
 # A fixed "now" for strftime_now, so renderings (and detection) are reproducible.
 PROBE_DATE = datetime(2024, 7, 26)
+# What errors name when the caller does not say where a template came from.
+JINJA_SOURCE = "tokenizer.chat_template"
+GO_SOURCE = "TEMPLATE"
 
 
 @dataclass(frozen=True)
@@ -135,6 +150,50 @@ def _tojson(
     )
 
 
+def _compile_jinja(
+    chat_template: str, *, source: str, budget: TemplateBudget, now: datetime
+) -> Compiled:
+    """The chat template compiled in transformers' environment, within `budget`:
+    ImmutableSandboxedEnvironment, trim_blocks and lstrip_blocks, the loopcontrols extension,
+    `raise_exception`, `strftime_now` and a tojson that does not HTML-escape."""
+    sandbox = Sandbox(
+        budget,
+        immutable=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        extensions=[jinja2.ext.loopcontrols],
+        filters={"tojson": _tojson},
+        globals={"raise_exception": _raise_exception, "strftime_now": now.strftime},
+    )
+    return sandbox.load(chat_template, what="the chat template", source=source)
+
+
+def _render_compiled(
+    compiled: Compiled,
+    messages: Sequence[Message | Mapping[str, str]],
+    *,
+    bos_token: str,
+    eos_token: str,
+    add_generation_prompt: bool = True,
+) -> str:
+    context = {
+        "messages": _as_dicts(messages),
+        "tools": None,
+        "documents": None,
+        "add_generation_prompt": add_generation_prompt,
+        "bos_token": bos_token,
+        "eos_token": eos_token,
+    }
+    try:
+        return compiled.render(context, passthrough=(_TemplateRaised,))
+    except _TemplateRaised as exc:
+        raise InputError(
+            f"the chat template refused the conversation: {one_line(exc)}",
+            source=compiled.source,
+            hint="the template's raise_exception() fired",
+        ) from None
+
+
 def render_jinja(
     chat_template: str,
     messages: Sequence[Message | Mapping[str, str]],
@@ -143,45 +202,23 @@ def render_jinja(
     eos_token: str = "",
     add_generation_prompt: bool = True,
     now: datetime = PROBE_DATE,
+    source: str = JINJA_SOURCE,
+    budget: TemplateBudget = DEFAULT_BUDGET,
 ) -> str:
     """Render a `tokenizer.chat_template` as transformers' `apply_chat_template` does.
 
-    Same environment as transformers: ImmutableSandboxedEnvironment, trim_blocks and
-    lstrip_blocks, the loopcontrols extension, `raise_exception`, `strftime_now` and a tojson
-    that does not HTML-escape. A template error or `raise_exception` becomes an InputError.
+    The template runs in modelpack's sandbox (`core.sandbox`) within `budget`. A template
+    error, `raise_exception` or running past the budget is an InputError naming `source`
+    (where the template came from, e.g. `m.gguf:tokenizer.chat_template`).
     """
-    env = ImmutableSandboxedEnvironment(
-        trim_blocks=True, lstrip_blocks=True, extensions=[jinja2.ext.loopcontrols]
+    compiled = _compile_jinja(chat_template, source=source, budget=budget, now=now)
+    return _render_compiled(
+        compiled,
+        messages,
+        bos_token=bos_token,
+        eos_token=eos_token,
+        add_generation_prompt=add_generation_prompt,
     )
-    env.filters["tojson"] = _tojson
-    env.globals["raise_exception"] = _raise_exception
-    env.globals["strftime_now"] = now.strftime
-    try:
-        return env.from_string(chat_template).render(
-            messages=_as_dicts(messages),
-            tools=None,
-            documents=None,
-            add_generation_prompt=add_generation_prompt,
-            bos_token=bos_token,
-            eos_token=eos_token,
-        )
-    except _TemplateRaised as exc:
-        raise InputError(
-            f"the chat template refused the conversation: {exc}",
-            source="tokenizer.chat_template",
-            hint="the template's raise_exception() fired",
-        ) from None
-    except jinja2.TemplateSyntaxError as exc:
-        raise InputError(
-            f"the chat template is not valid Jinja: {exc.message}",
-            source="tokenizer.chat_template",
-            line=exc.lineno,
-        ) from None
-    except (jinja2.TemplateError, TypeError, ValueError, KeyError, IndexError) as exc:
-        raise InputError(
-            f"the chat template failed to render: {type(exc).__name__}: {exc}",
-            source="tokenizer.chat_template",
-        ) from None
 
 
 # -- Go (Ollama's template.Execute) ------------------------------------------------------------
@@ -313,6 +350,8 @@ def render_go(
     messages: Sequence[Message | Mapping[str, str]],
     *,
     version: OllamaVersion | None = None,
+    source: str = GO_SOURCE,
+    budget: TemplateBudget = DEFAULT_BUDGET,
 ) -> str:
     """The prompt Ollama's /api/chat builds from `messages` with this TEMPLATE.
 
@@ -325,22 +364,32 @@ def render_go(
     onto a fresh template), as on the server. A template that mentions neither `.Messages` nor
     `.Response` gets `{{ .Response }}` appended first, as template.Parse does.
     Assumes the conversation fits the context (chatPrompt would drop old messages otherwise).
+    All of it runs within `budget`; errors name `source` (where the TEMPLATE came from).
     """
     version = version or DEFAULT_VERSION
     functions = gotemplate.ollama_functions(version)
     try:
-        nodes = gotemplate.parse(template, functions=functions)
+        nodes = gotemplate.parse(
+            template,
+            functions=functions,
+            max_paren_depth=gotemplate.max_paren_depth(version),
+        )
     except gotemplate.TemplateSyntaxError as exc:
-        raise InputError(f"template error: {exc}", source="TEMPLATE", line=exc.line) from None
-    names = _identifiers(nodes)
-    if "messages" not in names and "response" not in names:
-        nodes = [*nodes, _RESPONSE]
-    calls = {k: v for k, v in goexec.builtin_functions().items() if k in functions}
-    think: dict[str, object] = {}
-    if version.release >= THINK_SINCE:
-        think = {"Think": False, "IsThinkSet": False}
-    system, collated = _collate(_as_dicts(messages))
+        raise InputError(f"template error: {exc}", source=source, line=exc.line) from None
+    meter = Meter(budget)
     try:
+        # Everything below walks the tree recursively: refuse a deep one before it does.
+        depth = gotemplate.nesting_depth(nodes)
+        if depth > budget.depth:
+            raise BudgetExceeded(f"blocks and parentheses nested {depth} deep")
+        names = _identifiers(nodes)
+        if "messages" not in names and "response" not in names:
+            nodes = [*nodes, _RESPONSE]
+        calls = {k: v for k, v in goexec.builtin_functions().items() if k in functions}
+        think: dict[str, object] = {}
+        if version.release >= THINK_SINCE:
+            think = {"Think": False, "IsThinkSet": False}
+        system, collated = _collate(_as_dicts(messages))
         if "messages" in names:
             message_fields: dict[str, object] = {"Images": None, "ToolCalls": None}
             if version.release >= THINK_SINCE:
@@ -355,14 +404,16 @@ def render_go(
                 "Response": "",
                 **think,
             }
-            return goexec.execute(nodes, data, functions=calls)
-        return _render_legacy(nodes, collated, calls, think)
+            return goexec.execute(nodes, data, functions=calls, meter=meter)
+        return _render_legacy(nodes, collated, calls, think, meter)
+    except BudgetExceeded as exc:
+        raise budget_error(exc, what="the TEMPLATE", source=source) from None
     except goexec.GoExecError as exc:
-        raise InputError(f"template error: {exc}", source="TEMPLATE", line=exc.line) from None
+        raise InputError(f"template error: {exc}", source=source, line=exc.line) from None
     except _GoPanic as exc:
         raise InputError(
             f"Ollama would panic rendering this template: {exc}",
-            source="TEMPLATE",
+            source=source,
             hint="an {{else}} after {{ .Response }} breaks Ollama's legacy (no .Messages) path",
         ) from None
 
@@ -372,12 +423,13 @@ def _render_legacy(
     collated: list[dict[str, str]],
     functions: Mapping[str, Any],
     think: Mapping[str, object],
+    meter: Meter,
 ) -> str:
     out: list[str] = []
     turn = {"System": "", "Prompt": "", "Response": ""}
 
     def flush() -> None:
-        out.append(goexec.execute(nodes, {**turn, **think}, functions=functions))
+        out.append(goexec.execute(nodes, {**turn, **think}, functions=functions, meter=meter))
         turn.update(System="", Prompt="", Response="")
 
     for message in collated:
@@ -394,7 +446,9 @@ def _render_legacy(
             turn["Response"] = content
     last = _cut_after_response(nodes)
     no_json = {k: v for k, v in functions.items() if k != "json"}
-    out.append(goexec.execute(last, {**turn, **think}, functions=no_json, templates={}))
+    out.append(
+        goexec.execute(last, {**turn, **think}, functions=no_json, templates={}, meter=meter)
+    )
     return "".join(out)
 
 
@@ -425,7 +479,7 @@ def _first_difference(expected: str, actual: str, width: int = 24) -> tuple[int 
 
 
 def _render_without_bos(
-    chat_template: str, messages: Sequence[Message], bos_token: str, eos_token: str
+    compiled: Compiled, messages: Sequence[Message], bos_token: str, eos_token: str
 ) -> str:
     """The Jinja rendering minus a leading BOS that the template wrote through `bos_token`.
 
@@ -434,9 +488,9 @@ def _render_without_bos(
     literally as part of ChatML and which must stay. BOS tokens later in the text (Llama 2's
     `</s><s>` between turns) stay too: they are real tokens of the prompt.
     """
-    text = render_jinja(chat_template, messages, bos_token=bos_token, eos_token=eos_token)
+    text = _render_compiled(compiled, messages, bos_token=bos_token, eos_token=eos_token)
     if bos_token and text.startswith(bos_token):
-        without = render_jinja(chat_template, messages, bos_token="", eos_token=eos_token)
+        without = _render_compiled(compiled, messages, bos_token="", eos_token=eos_token)
         if not without.startswith(bos_token):
             return text[len(bos_token) :]
     return text
@@ -456,16 +510,27 @@ def _fold_system(messages: Sequence[Message]) -> tuple[Message, ...]:
 
 
 def _reference(
-    chat_template: str, bos_token: str, eos_token: str, messages: Sequence[Message]
+    chat_template: str,
+    bos_token: str,
+    eos_token: str,
+    messages: Sequence[Message],
+    *,
+    source: str,
+    budget: TemplateBudget,
 ) -> tuple[str, bool]:
-    """The normalised Jinja rendering, and whether the system message had to be folded."""
+    """The normalised Jinja rendering, and whether the system message had to be folded.
+    The template is compiled once; each rendering has its own budget, and one that runs past
+    it ends here (a template that loops forever is not tried again with the system folded)."""
+    compiled = _compile_jinja(chat_template, source=source, budget=budget, now=PROBE_DATE)
     try:
-        return _render_without_bos(chat_template, messages, bos_token, eos_token), False
+        return _render_without_bos(compiled, messages, bos_token, eos_token), False
+    except TemplateBudgetError:
+        raise
     except InputError:
         if not any(m.role == "system" for m in messages):
             raise
     folded = _fold_system(messages)
-    return _render_without_bos(chat_template, folded, bos_token, eos_token), True
+    return _render_without_bos(compiled, folded, bos_token, eos_token), True
 
 
 @dataclass(frozen=True)
@@ -510,6 +575,8 @@ def detect(
     bos_token: str = "",
     eos_token: str = "",
     version: OllamaVersion | None = None,
+    source: str = JINJA_SOURCE,
+    budget: TemplateBudget = DEFAULT_BUDGET,
 ) -> Detection:
     """Render PROBE with the Jinja template and with every format; an exact match wins.
 
@@ -518,13 +585,20 @@ def detect(
     system message (Gemma 1/2, Mistral v0.1/v0.2), the reference is rendered with the system
     text folded into the first user message, while each format still gets the real system
     message: a format for such a family must put it in that same place.
+
+    The Jinja template is untrusted: it runs within `budget`, and any error it raises names
+    `source` (e.g. `m.gguf:tokenizer.chat_template`).
     """
     if not formats:
         raise InputError("no chat formats to compare with", hint="ship templates/chat/*.gotmpl")
-    reference, folded = _reference(chat_template, bos_token, eos_token, PROBE)
+    reference, folded = _reference(
+        chat_template, bos_token, eos_token, PROBE, source=source, budget=budget
+    )
     best: tuple[float, str, str] | None = None
     for name in sorted(formats):
-        rendered = render_go(formats[name].template, PROBE, version=version)
+        rendered = render_go(
+            formats[name].template, PROBE, version=version, source=f"{name}.gotmpl"
+        )
         if rendered == reference:
             return Detection(formats[name], name, 1.0, None, "", "", reference, rendered, folded)
         ratio = difflib.SequenceMatcher(None, reference, rendered, autojunk=False).ratio()
@@ -575,10 +649,16 @@ def parity(
     bos_token: str = "",
     eos_token: str = "",
     version: OllamaVersion | None = None,
+    jinja_source: str = JINJA_SOURCE,
+    go_source: str = GO_SOURCE,
+    budget: TemplateBudget = DEFAULT_BUDGET,
 ) -> Parity:
-    """Render PROBE with both templates and compare (same normalisation as `detect`)."""
-    reference, folded = _reference(jinja_template, bos_token, eos_token, PROBE)
-    rendered = render_go(go_template, PROBE, version=version)
+    """Render PROBE with both templates and compare (same normalisation as `detect`). Both
+    run within `budget`; an error names the template's source."""
+    reference, folded = _reference(
+        jinja_template, bos_token, eos_token, PROBE, source=jinja_source, budget=budget
+    )
+    rendered = render_go(go_template, PROBE, version=version, source=go_source, budget=budget)
     position, jinja_snippet, go_snippet = _first_difference(reference, rendered)
     return Parity(
         position is None, rendered, reference, position, jinja_snippet, go_snippet, folded

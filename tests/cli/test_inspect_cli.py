@@ -8,9 +8,11 @@ from pathlib import Path
 
 import gguf
 from click.testing import CliRunner
+from helpers.deadline import deadline
 from helpers.tiny_gguf import write_tiny_lora
 
 from modelpack.cli import cli
+from modelpack.core.budget import HINT
 
 CHATML_WITH_EXTRA_NEWLINE = (
     "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n\\n' + "
@@ -119,3 +121,36 @@ def test_not_a_gguf_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert out == ""
     assert len(err.strip().splitlines()) == 1
     assert err.startswith(f"error: {path}: not a GGUF file")
+
+
+def test_a_chat_template_that_loops_is_not_detected_and_the_facts_still_print(
+    tiny_gguf: Callable[..., Path],
+) -> None:
+    """Two nested range(100000) loops spun inspect for hours; now the template budget stops
+    them in well under a second, and inspect reports why no format was detected."""
+    loops = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
+    path = tiny_gguf(name="evil.gguf", extra={"tokenizer.chat_template": loops})
+    with deadline(20):
+        code, out, err = run(str(path))
+    assert code == 0
+    lines = {line[:19].strip(): line[19:].strip() for line in out.splitlines()[1:]}
+    assert lines["architecture"] == "llama"
+    assert lines["chat template"] == "not detected (see the warning)"
+    assert err.splitlines() == [
+        "warning: chat format not detected: evil.gguf:tokenizer.chat_template:1: the chat "
+        "template ran past modelpack's template budget: more than 200,000 steps (" + HINT + ")"
+    ]
+    code, out, _ = run(str(path), "--json")
+    assert code == 0
+    chat = json.loads(out)["chat_format"]
+    assert chat["format"] is None and "template budget" in chat["warning"]
+
+
+def test_a_chat_template_that_fails_is_not_detected_either(
+    tiny_gguf: Callable[..., Path],
+) -> None:
+    path = tiny_gguf(extra={"tokenizer.chat_template": "{{ 1/0 }}"})
+    code, out, err = run(str(path))
+    assert code == 0
+    assert "not detected (see the warning)" in out
+    assert "raised ZeroDivisionError: division by zero" in err

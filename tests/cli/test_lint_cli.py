@@ -175,3 +175,25 @@ def test_fix_writes_through_a_symlink_and_new_files_respect_the_umask(tmp_path: 
         os.umask(old)
     assert (tmp_path / "new.txt").stat().st_mode & 0o777 == 0o644
     assert (tmp_path / "other.txt").stat().st_mode & 0o777 == 0o644
+
+
+def test_deeply_nested_templates_are_judged_as_go_judges_them(tmp_path: Path) -> None:
+    """1,000 nested {{ if }} ended in a RecursionError traceback. Go parses any depth of
+    blocks (the real 0.9.3 accepts these), so lint does too. 100,000 nested parentheses are
+    refused by Go 1.25 and later ("max expression depth exceeded" past 10,000), which builds
+    Ollama from 0.23.1; 0.9.3, built with Go 1.24, accepts them."""
+    ifs = "{{ if .System }}" * 1000 + "x" + "{{ end }}" * 1000
+    parens = "{{ " + "(" * 100_000 + ".System" + ")" * 100_000 + " }}"
+    (tmp_path / "ifs.Modelfile").write_text(f'FROM ./m.gguf\nTEMPLATE """{ifs}"""\n')
+    (tmp_path / "parens.Modelfile").write_text(f'FROM ./m.gguf\nTEMPLATE """{parens}"""\n')
+    for version in ("0.9.3", "0.33.0"):
+        result = invoke(str(tmp_path / "ifs.Modelfile"), "--ollama-version", version)
+        assert result.exit_code == 0, result.output
+    result = invoke(str(tmp_path / "parens.Modelfile"), "--ollama-version", "0.33.0")
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        f"{tmp_path / 'parens.Modelfile'}:2: error: TEMPLATE does not parse: max expression "
+        "depth exceeded (template line 1) (Ollama refuses it at create with 400 template error)"
+    ]
+    result = invoke(str(tmp_path / "parens.Modelfile"), "--ollama-version", "0.9.3")
+    assert result.exit_code == 0, result.output

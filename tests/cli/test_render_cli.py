@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers.deadline import deadline
 from helpers.tiny_gguf import write_tiny_gguf
 
 from modelpack.cli import cli
+from modelpack.core.budget import HINT
 
 SPEC = """\
 ollama: {version: "0.9.3"}
@@ -169,3 +171,47 @@ def test_init_without_a_chat_template_in_the_gguf_leaves_no_spec(
     assert result.exit_code == 2
     assert "auto, but m.gguf has no tokenizer.chat_template" in result.output
     assert not (tmp_path / "modelpack.yaml").exists()
+
+
+# Two nested range(100000) loops: hours of work before the template budget.
+HOSTILE_CHAT_TEMPLATE = (
+    "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
+)
+
+
+def test_auto_on_a_gguf_whose_chat_template_loops_is_one_error_at_the_spec_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_tiny_gguf(tmp_path / "m.gguf", extra={"tokenizer.chat_template": HOSTILE_CHAT_TEMPLATE})
+    (tmp_path / "modelpack.yaml").write_text(SPEC.replace("chatml", "auto"))
+    with deadline(20):
+        result = run("render")
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [
+        "error: modelpack.yaml:6: packages.pkg.chat_template: m.gguf: the chat template ran "
+        "past modelpack's template budget: more than 200,000 steps (" + HINT + ")"
+    ]
+    assert not (tmp_path / "modelfiles").exists()
+    with deadline(20):
+        result = run("init", "m.gguf", "-f", "other.yaml")
+    assert result.exit_code == 2
+    assert "the chat template ran past modelpack's template budget" in result.output
+    assert not (tmp_path / "other.yaml").exists()
+
+
+def test_a_variant_template_that_loops_is_one_error_naming_the_file(project: Path) -> None:
+    (project / "spin.j2").write_text("{{ header() }}\n" + HOSTILE_CHAT_TEMPLATE + "\n")
+    (project / "modelpack.yaml").write_text(
+        SPEC.replace("[full, simple, lightweight]", "[full, {name: spin, template: spin.j2}]")
+    )
+    with deadline(20):
+        result = run("render")
+    assert result.exit_code == 2
+    lines = result.output.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(
+        f"error: {project / 'spin.j2'}:2: template ran past modelpack's template budget: "
+        "more than 200,000 steps"
+    )
+    assert not (project / "modelfiles").exists()

@@ -13,6 +13,8 @@ from data.go_templates import CASES
 from modelpack.core.gotmpl.parser import (
     TemplateSyntaxError,
     crashing_template_calls,
+    max_paren_depth,
+    nesting_depth,
     ollama_functions,
     parse,
 )
@@ -75,3 +77,26 @@ def test_template_call_without_argument_crashes_the_real_server(
             c.create(request)
         server._process.wait(timeout=10)  # type: ignore[union-attr]
         assert server._process.returncode not in (None, 0)  # type: ignore[union-attr]
+
+
+def test_deep_nesting_is_judged_as_the_real_server_judges_it(
+    ollama_current: OllamaServer, tiny_gguf: Callable[..., Path]
+) -> None:
+    """The real 0.9.3 (built with Go 1.24, before parse.go's maxStackDepth) creates models with
+    1,000 nested blocks and 20,000 nested parentheses; our parser for 0.9.3 accepts both too
+    (lint ended in a RecursionError on each before)."""
+    templates = [
+        "{{ if .System }}" * 1000 + "{{ .Prompt }}" + "{{ end }}" * 1000,
+        "{{ " + "(" * 20_000 + ".Prompt" + ")" * 20_000 + " }}",
+    ]
+    with OllamaClient(ollama_current.host) as client:
+        version = client.ollama_version()
+        digest = client.push_blob(tiny_gguf())
+        for template in templates:
+            client.create({"model": "tmpl:deep", "files": {"m.gguf": digest}, "template": template})
+            nodes = parse(
+                template,
+                functions=ollama_functions(version),
+                max_paren_depth=max_paren_depth(version),
+            )
+            assert nesting_depth(nodes) > 1000

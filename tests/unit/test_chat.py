@@ -159,7 +159,7 @@ def test_render_go_think_fields_follow_the_version() -> None:
 def test_render_errors_are_input_errors() -> None:
     with pytest.raises(InputError, match="template error"):
         render_go("{{ range .Messages }}{{ index .Content 99 }}{{ end }}", PROBE)
-    with pytest.raises(InputError, match="not valid Jinja"):
+    with pytest.raises(InputError, match="chat template does not parse"):
         render_jinja("{% for %}", PROBE)
     with pytest.raises(InputError, match="no chat formats"):
         detect("{{ messages }}", {})

@@ -12,6 +12,8 @@ from modelpack.core.gotmpl.parser import (
     crashing_template_calls,
     go_char,
     go_number,
+    max_paren_depth,
+    nesting_depth,
     ollama_functions,
     parse,
     walk,
@@ -276,3 +278,29 @@ def test_char_and_complex_literals() -> None:
     for bad, message in [("''", "invalid syntax"), ("'ab'", "malformed character constant: 'ab'")]:
         with pytest.raises(ValueError, match=message):
             go_char(bad)
+
+
+def test_parentheses_nest_as_deep_as_the_targets_go_allows() -> None:
+    """Go 1.25+ (Ollama 0.23.1+) refuses more than 10,000 nested parentheses (parse.go
+    maxStackDepth); the Go 1.24 that builds 0.9.3 has no limit. Either way no RecursionError:
+    before, 300 levels ended in a traceback."""
+
+    def nested(depth: int) -> str:
+        return "{{ " + "(" * depth + ".System" + ")" * depth + " }}"
+
+    new, old = OllamaVersion(0, 23, 1), OllamaVersion(0, 23, 0)
+    assert max_paren_depth(new) == 10_000 and max_paren_depth(old) is None
+    assert nesting_depth(parse(nested(10_000), max_paren_depth=max_paren_depth(new))) == 10_001
+    with pytest.raises(TemplateSyntaxError, match=r"^template: :1: max expression depth exceeded$"):
+        parse(nested(10_001), max_paren_depth=max_paren_depth(new))
+    nodes = parse(nested(20_000), max_paren_depth=max_paren_depth(old))
+    assert nesting_depth(nodes) == 20_001
+
+
+def test_blocks_nest_without_limit_and_walk_without_recursion() -> None:
+    """Go's parser has no limit on nested blocks, nor does `parse`; `walk` (lint's) used to
+    recurse and fail at 1,000."""
+    depth = 5000
+    nodes = parse("{{ if .System }}" * depth + "x" + "{{ end }}" * depth)
+    assert [n.kind for n in walk(nodes)] == ["if"] * depth + ["text"]
+    assert nesting_depth(nodes) == depth + 1

@@ -9,17 +9,25 @@ nil, and Go prints a nil interface as `<no value>`).
 
 The data model is plain Python: dicts are Go maps (`.Key` looks the key up), lists are slices,
 `Struct` is a Go struct (an unknown field is an error, as it is for Ollama's `api.Message`).
-Pure: no I/O. Every runtime failure is one `GoExecError`.
+
+A TEMPLATE is someone else's code, so a run is metered (`core.budget`): a step per node,
+range iteration and function call, every character written, every value a function makes
+weighed, nesting counted; past the budget is `BudgetExceeded`. Go's own limits are far looser
+(`maxExecDepth` 100,000 template calls, no bound on output), so Ollama would spin on what
+modelpack refuses; the budget is far above what a chat template needs.
+
+Pure: no I/O. Every runtime failure is one `GoExecError`, or `BudgetExceeded`.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
+from modelpack.core.budget import BudgetExceeded, Meter
 from modelpack.core.gotmpl.parser import Node, Operand, Pipeline, go_char, go_number, go_quote
 
 __all__ = [
@@ -259,6 +267,14 @@ def _go_json(value: object) -> str:
     return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
+def _allow_printf(meter: Meter, fmt: str) -> None:
+    """A width or precision in the format is padding printf would build: refuse a huge one."""
+    for match in _VERB.finditer(fmt):
+        for number in match.group(2, 3):
+            if number and (len(number) > 12 or int(number) > meter.budget.output_chars):
+                raise BudgetExceeded(f"a printf width of {number} characters")
+
+
 def _print(*args: object) -> str:
     """fmt.Sprint: a space between operands when neither side is a string."""
     out = ""
@@ -311,12 +327,9 @@ class _Continue(Exception):
 class _State:
     functions: Mapping[str, Callable[..., object]]
     templates: Mapping[str, Sequence[Node]]
+    meter: Meter
     out: list[str] = field(default_factory=list)
     scopes: list[dict[str, object]] = field(default_factory=list)
-    depth: int = 0
-
-
-_MAX_DEPTH = 100_000 // 1000  # Go's maxExecDepth is 100000; Python's stack is the limit here
 
 
 def defined_templates(nodes: Sequence[Node]) -> dict[str, list[Node]]:
@@ -340,50 +353,59 @@ def execute(
     *,
     functions: Mapping[str, Callable[..., object]] | None = None,
     templates: Mapping[str, Sequence[Node]] | None = None,
+    meter: Meter | None = None,
 ) -> str:
     """Run a parsed template against `data` (dicts, lists, Struct, str, int, float, bool).
 
     `functions` defaults to `builtin_functions()`; `templates` (what `{{template "x"}}` can
-    reach) defaults to the tree's own `define`/`block` bodies.
+    reach) defaults to the tree's own `define`/`block` bodies. `meter` counts the work (share
+    one across the runs of one evaluation); by default a fresh one on the default budget.
     """
     state = _State(
         functions=builtin_functions() if functions is None else functions,
         templates=defined_templates(nodes) if templates is None else templates,
+        meter=Meter() if meter is None else meter,
         scopes=[{"$": data}],
     )
     try:
         _walk(state, nodes, data)
     except (_Break, _Continue):  # the parser forbids these outside range
         raise GoExecError("break or continue outside range") from None
-    except RecursionError:
-        raise GoExecError("exceeded maximum template depth") from None
+    except RecursionError:  # the budget's depth is meant to stop it first
+        raise BudgetExceeded("blocks nested deeper than Python allows") from None
     return "".join(state.out)
 
 
 def _walk(state: _State, nodes: Sequence[Node], dot: object) -> None:
-    for node in nodes:
-        kind = node.kind
-        if kind == "text":
-            state.out.append(node.text)
-        elif kind == "action":
-            assert node.pipe is not None
-            value = _pipeline(state, node.pipe, dot)
-            if not node.pipe.decl:
-                state.out.append(_fmt_v(value))
-        elif kind in {"if", "with"}:
-            _if_or_with(state, node, dot)
-        elif kind == "range":
-            _range(state, node, dot)
-        elif kind in {"template", "block"}:
-            _call_template(state, node, dot)
-        elif kind == "define":
-            continue
-        elif kind == "break":
-            raise _Break
-        elif kind == "continue":
-            raise _Continue
-        else:
-            raise GoExecError(f"unknown node {kind!r}", node.line)
+    with state.meter.nested():
+        for node in nodes:
+            _node(state, node, dot)
+
+
+def _node(state: _State, node: Node, dot: object) -> None:
+    state.meter.step()
+    kind = node.kind
+    if kind == "text":
+        state.out.append(state.meter.write(node.text))
+    elif kind == "action":
+        assert node.pipe is not None
+        value = _pipeline(state, node.pipe, dot)
+        if not node.pipe.decl:
+            state.out.append(state.meter.write(_fmt_v(state.meter.check(value))))
+    elif kind in {"if", "with"}:
+        _if_or_with(state, node, dot)
+    elif kind == "range":
+        _range(state, node, dot)
+    elif kind in {"template", "block"}:
+        _call_template(state, node, dot)
+    elif kind == "define":
+        return
+    elif kind == "break":
+        raise _Break
+    elif kind == "continue":
+        raise _Continue
+    else:
+        raise GoExecError(f"unknown node {kind!r}", node.line)
 
 
 def _if_or_with(state: _State, node: Node, dot: object) -> None:
@@ -405,17 +427,21 @@ def _range(state: _State, node: Node, dot: object) -> None:
     try:
         decl = node.pipe.decl
         value = _pipeline(state, Pipeline((), node.pipe.commands, node.pipe.line), dot)
+        items: Iterable[tuple[object, object]]
         if isinstance(value, dict):
-            items: list[tuple[object, object]] = [(k, value[k]) for k in sorted(value, key=str)]
+            items = [(k, value[k]) for k in sorted(value, key=str)]
         elif isinstance(value, list | tuple):
-            items = list(enumerate(value))
+            items = enumerate(value)
         elif isinstance(value, int) and not isinstance(value, bool):
-            items = [(i, i) for i in range(value)]
+            items = ((i, i) for i in range(value))  # lazily: `range 1e18` is a valid int
         elif value is None or value is NO_VALUE:
             items = []
         else:
             raise GoExecError(f"range can't iterate over {_fmt_v(value)}", node.line)
+        empty = True
         for key, elem in items:
+            state.meter.step()
+            empty = False
             scope: dict[str, object] = {}
             if len(decl) == 1:
                 scope[decl[0]] = elem
@@ -430,7 +456,7 @@ def _range(state: _State, node: Node, dot: object) -> None:
                 continue
             finally:
                 state.scopes.pop()
-        if not items:
+        if empty:
             _walk(state, node.else_body, dot)
     finally:
         state.scopes.pop()
@@ -443,13 +469,9 @@ def _call_template(state: _State, node: Node, dot: object) -> None:
     new_dot = _pipeline(state, node.pipe, dot) if node.pipe is not None else None
     saved = state.scopes
     state.scopes = [{"$": new_dot}]
-    state.depth += 1
     try:
-        if state.depth > _MAX_DEPTH:
-            raise GoExecError("exceeded maximum template depth", node.line)
         _walk(state, body, new_dot)
     finally:
-        state.depth -= 1
         state.scopes = saved
 
 
@@ -499,8 +521,11 @@ def _command(
         args = [_operand(state, op, dot, line) for op in command[1:]]
         if final is not _UNSET:
             args.append(final)
+        state.meter.step()
+        if name == "printf" and args and isinstance(args[0], str):
+            _allow_printf(state.meter, args[0])
         try:
-            result = function(*args)
+            result = state.meter.check(function(*args))
         except GoExecError as exc:
             raise GoExecError(f"error calling {name}: {exc.message}", line) from None
         except TypeError as exc:
@@ -602,7 +627,9 @@ def _operand(state: _State, operand: Operand, dot: object, line: int) -> object:
         return _command(state, [operand], dot, _UNSET, line)
     if kind == "pipe":
         assert isinstance(operand.value, Pipeline)
-        return _chain(_pipeline(state, operand.value, dot), operand.chain, line)
+        with state.meter.nested():
+            value = _pipeline(state, operand.value, dot)
+        return _chain(value, operand.chain, line)
     raise GoExecError(f"can't evaluate operand of kind {kind}", line)
 
 

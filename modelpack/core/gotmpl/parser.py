@@ -17,8 +17,9 @@ Not covered: evaluation (that is exec-time in Go too; see goexec).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
 
 from modelpack.core.gotmpl.strconv import (
     GoParseError,
@@ -83,6 +84,20 @@ KEYWORDS = frozenset(
         "false",
     ]
 )
+
+
+# Go's text/template/parse caps parenthesised pipelines at 10,000 levels ("max expression depth
+# exceeded": `maxStackDepth` in parse.go, checked in Tree.term; golang/go#71201, CL 671755,
+# Go 1.25). Control blocks have no cap there. Ollama is built with the Go its go.mod names
+# (the Dockerfile and release workflow read it): 1.24 up to v0.23.0 (the real 0.9.3 accepts
+# 100,000 nested parentheses), 1.26.0 from v0.23.1.
+GO_MAX_PAREN_DEPTH = 10_000
+PAREN_DEPTH_SINCE = OllamaVersion(0, 23, 1)
+
+
+def max_paren_depth(version: OllamaVersion) -> int | None:
+    """How deep Ollama `version` lets parentheses nest in a TEMPLATE (None: no limit)."""
+    return GO_MAX_PAREN_DEPTH if version.release >= PAREN_DEPTH_SINCE else None
 
 
 def ollama_functions(version: OllamaVersion) -> frozenset[str]:
@@ -611,9 +626,33 @@ class _Cursor:
             raise self.unexpected(tok, context)
 
 
+_R = TypeVar("_R")
+
+
+def _drive(routine: Generator[Any, Any, _R]) -> _R:
+    """Run a parsing routine whose sub-routines it yields (and whose results it is sent back),
+    on a list instead of Python's stack: parentheses nest as deep as Go allows (10,000, or
+    without limit on older Ollama) where plain recursion stops at a few hundred."""
+    stack: list[Generator[Any, Any, Any]] = [routine]
+    value: Any = None
+    while True:
+        try:
+            sub = stack[-1].send(value)
+        except StopIteration as done:
+            stack.pop()
+            if not stack:
+                return cast(_R, done.value)
+            value = done.value
+            continue
+        stack.append(sub)
+        value = None
+
+
 class _Parser:
-    def __init__(self, functions: Iterable[str]) -> None:
+    def __init__(self, functions: Iterable[str], max_paren_depth: int | None = None) -> None:
         self.functions = frozenset(functions)
+        self.max_paren_depth = max_paren_depth
+        self.paren_depth = 0
         self.scopes: list[set[str]] = [{"$"}]
         self.outer_scopes: list[list[set[str]]] = []  # those around each define/block body
         # Go's Tree.actionLine: the line of the action being parsed, which stays set through
@@ -754,7 +793,13 @@ class _Parser:
         return name
 
     def _pipeline(self, cur: _Cursor, context: str, end: str = "rdelim") -> Pipeline:
-        """Go's Tree.pipeline: declarations, then commands separated by `|`, up to `end`."""
+        return _drive(self._pipeline_steps(cur, context, end))
+
+    def _pipeline_steps(
+        self, cur: _Cursor, context: str, end: str = "rdelim"
+    ) -> Generator[Any, Any, Pipeline]:
+        """Go's Tree.pipeline: declarations, then commands separated by `|`, up to `end`.
+        (This and the three below yield the routine they call; see `_drive`.)"""
         line = cur.peek_non_space().line
         decl: list[str] = []
         is_assign = False
@@ -787,7 +832,7 @@ class _Parser:
                 break
             if tok.kind in _TERM_KINDS or (tok.kind == "ident" and tok.text not in _CONTROL):
                 cur.back()
-                commands.append(self._command(cur))
+                commands.append((yield self._command_steps(cur)))
                 continue
             raise cur.unexpected(tok, context)
         if not commands:
@@ -797,12 +842,12 @@ class _Parser:
                 raise cur.error(f"non executable command in pipeline stage {stage}")
         return Pipeline(tuple(decl), commands, line, is_assign)
 
-    def _command(self, cur: _Cursor) -> list[Operand]:
+    def _command_steps(self, cur: _Cursor) -> Generator[Any, Any, list[Operand]]:
         """Go's Tree.command: operands separated by blanks, up to `|`, `)` or `}}`."""
         operands: list[Operand] = []
         while True:
             cur.peek_non_space()
-            operand = self._operand(cur)
+            operand = yield self._operand_steps(cur)
             if operand is not None:
                 operands.append(operand)
             tok = cur.next()
@@ -814,9 +859,9 @@ class _Parser:
                 raise cur.unexpected(tok, "operand")
             return operands
 
-    def _operand(self, cur: _Cursor) -> Operand | None:
+    def _operand_steps(self, cur: _Cursor) -> Generator[Any, Any, Operand | None]:
         """Go's Tree.operand: a term, then the fields written right after it (no blank)."""
-        term = self._term(cur)
+        term: tuple[Operand, _Tok] | None = yield self._term_steps(cur)
         if term is None:
             return None
         operand, tok = term
@@ -826,13 +871,14 @@ class _Parser:
         if not chain:
             return operand
         if operand.kind == "field":
-            return Operand("field", (*operand.value, *chain))  # type: ignore[misc]
+            names = cast(tuple[str, ...], operand.value)
+            return Operand("field", (*names, *chain))
         if operand.kind in _LITERALS:
             raise cur.error(f"unexpected . after term {go_quote(tok.text)}")
         # A variable's fields, or Go's ChainNode on a function or a parenthesised pipeline.
         return Operand(operand.kind, operand.value, tuple(chain))
 
-    def _term(self, cur: _Cursor) -> tuple[Operand, _Tok] | None:
+    def _term_steps(self, cur: _Cursor) -> Generator[Any, Any, tuple[Operand, _Tok] | None]:
         """Go's Tree.term: one literal, function, dot, field, variable or `(pipeline)`."""
         tok = cur.next_non_space()
         kind, text = tok.kind, tok.text
@@ -853,7 +899,12 @@ class _Parser:
         elif kind == "field":
             operand = Operand("field", (text[1:],))
         elif kind == "lparen":
-            operand = Operand("pipe", self._pipeline(cur, "parenthesized pipeline", "rparen"))
+            if self.max_paren_depth is not None and self.paren_depth >= self.max_paren_depth:
+                raise cur.error("max expression depth exceeded")
+            self.paren_depth += 1
+            pipe = yield self._pipeline_steps(cur, "parenthesized pipeline", "rparen")
+            self.paren_depth -= 1
+            operand = Operand("pipe", pipe)
         elif kind in {"char", "number", "complex", "string", "rawstring"}:
             try:
                 _check_literal(tok)
@@ -888,9 +939,12 @@ def _check_literal(tok: _Tok) -> None:
         raise ValueError("invalid syntax")
 
 
-def parse(source: str, *, functions: Iterable[str] = GO_BUILTINS) -> list[Node]:
-    """Parse a Go text/template; raise TemplateSyntaxError as Go's parser would."""
-    return _Parser(functions).parse(source)
+def parse(
+    source: str, *, functions: Iterable[str] = GO_BUILTINS, max_paren_depth: int | None = None
+) -> list[Node]:
+    """Parse a Go text/template; raise TemplateSyntaxError as Go's parser would. Give the
+    target's `max_paren_depth(version)` to refuse the nesting its Go refuses."""
+    return _Parser(functions, max_paren_depth).parse(source)
 
 
 # {{template "x"}} with no argument: Ollama's template.Identifiers reads the nil pipeline of the
@@ -898,12 +952,40 @@ def parse(source: str, *, functions: Iterable[str] = GO_BUILTINS) -> list[Node]:
 TEMPLATE_CALL_CRASH = (OllamaVersion(0, 2, 2), OllamaVersion(0, 12, 4))
 
 
-def walk(nodes: Iterable[Node]) -> Iterable[Node]:
-    """Every node of a tree, depth first."""
-    for node in nodes:
+def walk(nodes: Iterable[Node]) -> Iterator[Node]:
+    """Every node of a tree, depth first; without recursion (Go parses any depth of nested
+    blocks, and so does `parse`)."""
+    pending: list[Iterator[Node]] = [iter(nodes)]
+    while pending:
+        node = next(pending[-1], None)
+        if node is None:
+            pending.pop()
+            continue
         yield node
-        yield from walk(node.body)
-        yield from walk(node.else_body)
+        pending.append(iter(node.else_body))
+        pending.append(iter(node.body))
+
+
+def nesting_depth(nodes: Iterable[Node]) -> int:
+    """How deep blocks and parenthesised pipelines nest: what evaluating the tree (or any
+    recursive walk of it) needs in stack. Counted without recursion."""
+    deepest = 0
+    pending: list[tuple[Node | Pipeline, int]] = [(node, 1) for node in nodes]
+    while pending:
+        item, depth = pending.pop()
+        deepest = max(deepest, depth)
+        if isinstance(item, Node):
+            pending += [(child, depth + 1) for child in (*item.body, *item.else_body)]
+            if item.pipe is not None:
+                pending.append((item.pipe, depth))
+        else:
+            for command in item.commands:
+                pending += [
+                    (operand.value, depth + 1)
+                    for operand in command
+                    if isinstance(operand.value, Pipeline)
+                ]
+    return deepest
 
 
 def crashing_template_calls(nodes: list[Node], version: OllamaVersion) -> list[Node]:

@@ -137,7 +137,11 @@ def _template(commands: list[Command], version: OllamaVersion) -> list[Diagnosti
     command = templates[-1]  # last one wins, as in Ollama
     first_line = command.line or 1
     try:
-        nodes = gotemplate.parse(command.args, functions=gotemplate.ollama_functions(version))
+        nodes = gotemplate.parse(
+            command.args,
+            functions=gotemplate.ollama_functions(version),
+            max_paren_depth=gotemplate.max_paren_depth(version),
+        )
     except gotemplate.TemplateSyntaxError as exc:
         return [
             Diagnostic.error(

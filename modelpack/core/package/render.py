@@ -18,15 +18,14 @@ from __future__ import annotations
 
 import difflib
 import os
-import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import jinja2
-from jinja2.sandbox import SandboxedEnvironment
 
+from modelpack.core.budget import DEFAULT_BUDGET, TemplateBudget
 from modelpack.core.chat import ChatFormat, ChatReference, chat_formats, detect
 from modelpack.core.gguf.adapter import pick_adapter
 from modelpack.core.gguf.facts import bos_eos
@@ -50,6 +49,7 @@ from modelpack.core.package.spec import (
     Variant,
 )
 from modelpack.core.package.tags import variant_tag
+from modelpack.core.sandbox import Sandbox
 from modelpack.core.versions import OllamaVersion
 from modelpack.errors import InputError, ModelfileError
 
@@ -111,6 +111,7 @@ class Renderer:
         spec_dir: Path,
         version: OllamaVersion,
         template_dirs: Sequence[Path],
+        budget: TemplateBudget = DEFAULT_BUDGET,
     ) -> None:
         self.loaded = loaded
         self.spec_dir = spec_dir
@@ -119,7 +120,11 @@ class Renderer:
         self.formats = chat_formats(self.template_dirs)
         self.templates = variant_templates(self.template_dirs)
         self._infos: dict[Path, GGUFInfo] = {}
-        self.env = SandboxedEnvironment(
+        # Variant templates are a project's code: modelpack's sandbox, within a budget (see
+        # core.sandbox); lists and dicts they build may change, as in plain Jinja.
+        self.sandbox = Sandbox(
+            budget,
+            immutable=False,
             loader=jinja2.FileSystemLoader([str(d) for d in self.template_dirs]),
             undefined=jinja2.StrictUndefined,
             autoescape=False,
@@ -479,28 +484,12 @@ class Renderer:
         return self.templates[name]
 
     def _run_template(self, path: Path, context: dict[str, Any]) -> str:
-        try:
-            # Compiled with the real file name, so errors and tracebacks point into the file.
-            code = self.env.compile(path.read_text(), name=path.name, filename=str(path))
-            template = self.env.template_class.from_code(
-                self.env, code, self.env.make_globals(None), None
-            )
-            return str(template.render(context))
-        except jinja2.TemplateSyntaxError as exc:
-            raise InputError(
-                f"template does not parse: {exc.message}", source=str(path), line=exc.lineno
-            ) from None
-        except jinja2.UndefinedError as exc:
-            raise InputError(
-                f"{exc.message}",
-                source=str(path),
-                line=_template_line(exc, path),
-                hint="use one of: " + ", ".join(sorted(context)),
-            ) from None
-        except jinja2.TemplateError as exc:
-            raise InputError(
-                f"template failed: {exc}", source=str(path), line=_template_line(exc, path)
-            ) from None
+        """The template's text; any failure, running past the budget included, is one
+        InputError naming the template file and line."""
+        compiled = self.sandbox.load(
+            path.read_text(), what="template", source=str(path), name=path.name
+        )
+        return compiled.render(context)
 
     def _lint(self, text: str, template: Path) -> None:
         report = lint(text, source=str(template), version=self.version)
@@ -545,9 +534,3 @@ def _tidy(text: str) -> str:
     """No blank lines at the ends and one final newline. Nothing inside is touched: a quoted
     TEMPLATE or SYSTEM value may hold blank lines and trailing spaces that must stay."""
     return text.strip("\n") + "\n"
-
-
-def _template_line(exc: BaseException, path: Path) -> int | None:
-    """Jinja rewrites tracebacks so a template's frames carry its file name and line."""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == str(path)]
-    return frames[-1].lineno if frames else None
