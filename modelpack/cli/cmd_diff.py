@@ -150,6 +150,7 @@ class _Context:
         return DigestCache.in_home(home)
 
     def state(self, side: _Side, version: Any) -> Any:
+        from modelpack.core.inputs import MODELFILE_LIMIT, read_bytes
         from modelpack.core.modelfile.syntax import decode
         from modelpack.errors import UsageError
         from modelpack.jobs.status import declared_state, live_state
@@ -173,7 +174,8 @@ class _Context:
             return recorded.state(version)
         if side.kind == "file":
             path = Path(side.text)
-            text = decode(path.read_bytes(), source=side.text)
+            data = read_bytes(path, limit=MODELFILE_LIMIT, what="Modelfile")
+            text = decode(data, source=side.text)
             return declared_state(text, path.resolve().parent, version, self.cache())
         rendered = self._render(side, version)
         return declared_state(rendered.text, rendered.path.parent, version, self.cache())

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from modelpack.core.inputs import RECORD_LIMIT, read_bytes
 from modelpack.core.modelfile.drift import ModelState
 from modelpack.core.modelfile.syntax import parse
 from modelpack.core.results.record import BuildRecord
@@ -40,6 +41,7 @@ __all__ = [
     "history_dir",
     "last_record",
     "list_builds",
+    "read_record_file",
     "record_path",
     "recorded_modelfile",
     "resolve_build",
@@ -80,13 +82,25 @@ def _dump(record: BuildRecord) -> str:
     return json.dumps(record.model_dump(mode="json"), indent=2) + "\n"
 
 
+def read_record_file(path: Path) -> BuildRecord:
+    """A build record, read within RECORD_LIMIT. FileNotFoundError when there is none,
+    ValueError (pydantic's) when its content is not a record, InputError when it cannot be
+    read whole (a directory, a FIFO, too large)."""
+    data = read_bytes(
+        path,
+        limit=RECORD_LIMIT,
+        what="build record",
+        hint="move it aside: modelpack writes its build records there",
+    )
+    return BuildRecord.model_validate_json(data)
+
+
 def last_record(project: Project, package: str) -> BuildRecord | None:
-    """The last build's record, or None when there is none (or it cannot be read): for
-    callers that work without one (a first build, status, diff)."""
+    """The last build's record, or None when there is none (or its content is not a record):
+    for callers that work without one (a first build, status, diff). A path that cannot be
+    read whole is an error: writing the next record there would fail too."""
     try:
-        return BuildRecord.model_validate_json(
-            record_path(project, package).read_text(encoding="utf-8")
-        )
+        return read_record_file(record_path(project, package))
     except (FileNotFoundError, ValueError):
         return None
 
@@ -124,7 +138,7 @@ class PastBuild:
 
     def read(self) -> BuildRecord:
         try:
-            return BuildRecord.model_validate_json(self.path.read_text(encoding="utf-8"))
+            return read_record_file(self.path)
         except FileNotFoundError:
             raise UsageError(
                 f"{self.path}: the build record is gone", hint="run the command again"

@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from modelpack.core.inputs import SPEC_LIMIT, read_text
 from modelpack.core.modelfile.params import NEWEST
 from modelpack.core.package.render import Renderer
 from modelpack.core.package.spec import LoadedSpec, load_spec
@@ -91,7 +92,8 @@ def open_project(spec_file: Path | None, *, version: str | None = None) -> Proje
             f"no spec file at {path}",
             hint="create one with `modelpack init GGUF`, or point at it with -f",
         )
-    loaded = load_spec(path.read_text(encoding="utf-8"), source=str(shown(path)))
+    source = str(shown(path))
+    loaded = load_spec(read_text(path, limit=SPEC_LIMIT, what="spec", source=source), source=source)
     target, origin = _target(loaded, version)
     return Project(loaded, path, target, origin)
 

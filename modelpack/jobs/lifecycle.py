@@ -19,7 +19,7 @@ from modelpack.core.results.record import BuildRecord, StableChange, VariantResu
 from modelpack.edge.blobs import DigestCache
 from modelpack.edge.client import OllamaClient
 from modelpack.edge.clock import now
-from modelpack.edge.history import record_path, save_record
+from modelpack.edge.history import read_record_file, record_path, save_record
 from modelpack.edge.project import Project
 from modelpack.errors import ModelpackError, UsageError
 
@@ -60,7 +60,7 @@ def move_stable(
 def read_record(project: Project, package: str) -> BuildRecord:
     path = record_path(project, package)
     try:
-        return BuildRecord.model_validate_json(path.read_text(encoding="utf-8"))
+        return read_record_file(path)
     except FileNotFoundError:
         raise UsageError(
             f"{path}: no build record for {package}",

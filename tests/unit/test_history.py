@@ -21,7 +21,7 @@ from modelpack.edge.history import (
     write_build,
 )
 from modelpack.edge.project import Project, open_project
-from modelpack.errors import UsageError
+from modelpack.errors import InputError, UsageError
 
 SPEC = """\
 packages:
@@ -165,3 +165,29 @@ def test_the_recorded_modelfile(project: Project) -> None:
     assert state.parameters == {"num_ctx": 1024}
     assert state.source == "acme/base"
     assert recorded_modelfile(project, "pkg").chosen == "the variant that build made stable"
+
+
+def test_a_record_path_that_is_not_a_file_is_one_error_everywhere(project: Project) -> None:
+    """A directory where build.json belongs: every reader says so in one line (a first build
+    would otherwise run to the end and fail to write its record there)."""
+    from modelpack.edge.history import last_record
+    from modelpack.jobs.lifecycle import read_record
+
+    record_path(project, "pkg").mkdir(parents=True)
+    for read in (last_record, read_record):
+        with pytest.raises(InputError) as error:
+            read(project, "pkg")
+        assert str(error.value) == (
+            f"{record_path(project, 'pkg')}: is a directory, not a file: modelpack reads a build "
+            "record only from a regular file (move it aside: modelpack writes its build records "
+            "there)"
+        )
+
+
+def test_a_record_that_is_not_json_is_no_record_for_a_first_build(project: Project) -> None:
+    from modelpack.edge.history import last_record
+
+    record_path(project, "pkg").parent.mkdir(parents=True)
+    for junk in (b"\xff\xfe not text", b"[" * 100_000, b"{}"):
+        record_path(project, "pkg").write_bytes(junk)
+        assert last_record(project, "pkg") is None

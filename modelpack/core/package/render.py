@@ -33,6 +33,7 @@ from modelpack.core.gguf.facts import bos_eos
 from modelpack.core.gguf.preflight import model_problems
 from modelpack.core.gguf.reader import GGUFError, GGUFInfo, read_gguf
 from modelpack.core.gotmpl import parser as gotemplate
+from modelpack.core.inputs import TEMPLATE_LIMIT, read_text
 from modelpack.core.modelfile.lint import lint
 from modelpack.core.modelfile.params import (
     ParamValue,
@@ -361,7 +362,13 @@ class Renderer:
                 raise self.loaded.error(
                     (*where, "file"), f"chat template file {value.file} not found", None
                 )
-            chat = ChatFormat(path.stem, path.read_text(), list(value.stop or []))
+            try:
+                text = read_text(path, limit=TEMPLATE_LIMIT, what="chat template")
+            except InputError as exc:
+                raise self.loaded.error(
+                    (*where, "file"), f"{value.file}: {exc.message}", exc.hint
+                ) from None
+            chat = ChatFormat(path.stem, text, list(value.stop or []))
         try:
             gotemplate.parse(chat.template, functions=gotemplate.ollama_functions(self.version))
         except gotemplate.TemplateSyntaxError as exc:
@@ -456,7 +463,8 @@ class Renderer:
     def _run_template(self, path: Path, context: dict[str, Any]) -> str:
         try:
             # Compiled with the real file name, so errors and tracebacks point into the file.
-            code = self.env.compile(path.read_text(), name=path.name, filename=str(path))
+            text = read_text(path, limit=TEMPLATE_LIMIT, what="variant template")
+            code = self.env.compile(text, name=path.name, filename=str(path))
             template = self.env.template_class.from_code(
                 self.env, code, self.env.make_globals(None), None
             )
