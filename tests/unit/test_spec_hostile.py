@@ -1,0 +1,211 @@
+"""Hostile specs: alias bombs, recursive anchors, deep nesting, odd scalars, names Ollama would
+refuse, adapter globs that leave the project, and text no Modelfile can carry. Each is one
+InputError line with the spec's line, found while loading, in bounded time and memory."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from helpers.budget import deadline, peak_of, tracing
+
+from modelpack.core.package import yamlsource
+from modelpack.core.package.spec import load_spec
+from modelpack.core.package.yamlsource import MAX_ALIASES, MAX_DEPTH, MAX_NODES, load
+from modelpack.errors import ModelpackError, SpecError
+
+PACKAGE = """\
+packages:
+  pkg:
+    model: acme
+    from: m.gguf
+    chat_template: chatml
+    variants: [full]
+"""
+
+
+@pytest.fixture
+def traced() -> Iterator[None]:
+    with tracing():
+        yield
+
+
+@pytest.fixture(params=["libyaml", "pure Python"])
+def parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each parser PyYAML may load with: libyaml where its wheel has it, else its own."""
+    if request.param == "pure Python":
+        monkeypatch.setattr(yamlsource, "_Loader", yamlsource._PureLoader)
+    else:
+        assert yamlsource._Loader is not yamlsource._PureLoader, "PyYAML without libyaml"
+    return str(request.param)
+
+
+def error_of(text: str, *, seconds: float = 2.0, memory: int = 32 << 20) -> str:
+    """The one error line loading `text` gives, within `seconds` and `memory`."""
+    caught: list[ModelpackError] = []
+
+    def attempt() -> None:
+        with pytest.raises(ModelpackError) as error:
+            load_spec(text, source="modelpack.yaml")
+        caught.append(error.value)
+
+    with deadline(seconds):
+        peak = peak_of(attempt)
+    assert peak < memory, f"loading took {peak} bytes"
+    (line,) = getattr(caught[0], "lines", [str(caught[0])])
+    assert "\n" not in line
+    return line
+
+
+def bomb(levels: int, width: int = 9) -> str:
+    """The billion-laughs pattern: each level is `width` aliases of the one before."""
+    lines = ["x0: &a0 [lol]"]
+    for n in range(1, levels + 1):
+        lines.append(f"x{n}: &a{n} [" + ", ".join([f"*a{n - 1}"] * width) + "]")
+    return "\n".join(lines) + "\n" + PACKAGE
+
+
+# -- aliases and nesting -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("levels", [7, 9])
+def test_an_alias_bomb_is_refused_at_the_alias_that_exceeds_the_budget(
+    traced: None, parser: str, levels: int
+) -> None:
+    text = bomb(levels)
+    assert len(text) < 100 * levels
+    line = error_of(text)
+    assert line.startswith("modelpack.yaml:")
+    assert f"more than {MAX_ALIASES} aliases" in line
+    number = int(line.split(":")[1])
+    assert text.splitlines()[number - 1].count("*a") == 9  # the line of an alias, not a key
+
+
+def test_an_anchor_that_contains_its_own_alias_is_one_error(parser: str) -> None:
+    text = "packages: &a {x: *a}\n"
+    line = error_of(text)
+    assert line.startswith("modelpack.yaml:1: packages.x: ")
+    assert "the alias *a is inside its own anchor &a (line 1)" in line
+
+
+def test_a_recursive_anchor_two_levels_down() -> None:
+    text = "packages: &top\n  p:\n    model: m\n    variants:\n      - *top\n"
+    line = error_of(text)
+    assert line.startswith("modelpack.yaml:5: packages.p.variants[0]: the alias *top is inside")
+
+
+def test_too_many_values_even_without_aliases(traced: None) -> None:
+    text = "junk: [" + ", ".join(["1"] * (MAX_NODES + 10)) + "]\n" + PACKAGE
+    line = error_of(text, seconds=10, memory=128 << 20)
+    assert f"more than {MAX_NODES} values" in line
+    assert line.startswith("modelpack.yaml:1: ")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("packages: " + "[" * 100_000, id="100000 open brackets"),
+        pytest.param("packages: " + "[" * 200 + "]" * 200, id="200 nested lists"),
+        pytest.param(
+            "packages:\n" + "".join(f"{' ' * i}a{i}:\n" for i in range(1, 300)), id="block"
+        ),
+    ],
+)
+def test_deep_nesting_is_refused_with_its_line(traced: None, parser: str, text: str) -> None:
+    # PyYAML's own scanner looks ahead over every bracket on the line (1.4 s while tracing).
+    line = error_of(text, seconds=5)
+    assert f"nested more than {MAX_DEPTH} levels deep" in line
+    assert line.startswith("modelpack.yaml:")
+
+
+def test_aliases_can_nest_past_the_depth_only_to_the_limit() -> None:
+    """An anchor deep in the file, aliased deep inside another: the built value is deeper than
+    either; the depth is counted on what is built."""
+    inner = "[" * 40 + "x" + "]" * 40
+    text = f"a: &a {inner}\nb: &b {'[' * 40}*a{']' * 40}\n" + PACKAGE
+    line = error_of(text)
+    assert f"nested more than {MAX_DEPTH} levels deep" in line
+    assert line.startswith("modelpack.yaml:2: b")
+
+
+def test_honest_aliases_still_work_with_their_lines() -> None:
+    text = """\
+packages:
+  pkg:
+    model: acme
+    from: m.gguf
+    chat_template: chatml
+    parameters: &shared {temperature: 0.2, num_ctx: 4096}
+    variants:
+      - name: full
+        parameters: *shared
+      - name: lightweight
+        parameters: *shared
+"""
+    loaded = load_spec(text, source="modelpack.yaml")
+    variants = loaded.spec.packages["pkg"].variants
+    assert variants[1].parameters == {"temperature": 0.2, "num_ctx": 4096}
+    assert loaded.line("packages", "pkg", "variants", 1, "parameters") == 11
+
+
+def test_the_budgets_leave_room_for_large_honest_specs() -> None:
+    """200 packages of 4 variants, each variant aliasing one shared parameter set."""
+    lines = ["shared: &shared {temperature: 0.2, top_k: 40, num_ctx: 4096}", "packages:"]
+    for n in range(200):
+        lines += [
+            f"  p{n}:",
+            f"    model: m{n}",
+            "    from: m.gguf",
+            "    chat_template: chatml",
+            "    variants:",
+        ]
+        lines += [f"      - {{name: v{v}, parameters: *shared}}" for v in range(4)]
+    text = "\n".join(lines) + "\n"
+    with pytest.raises(SpecError) as error:  # only for the top-level `shared` key
+        load_spec(text, source="modelpack.yaml")
+    assert error.value.lines == [
+        "modelpack.yaml:1: shared: unknown field (allowed here: schema_version, ollama, "
+        "registry, packages)"
+    ]
+    assert len(load(text, source="s").data["packages"]) == 200
+
+
+# -- scalars PyYAML constructs by calling Python ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param("2001-13-45", "2001-13-45", id="a date with month 13"),
+        pytest.param("!!int nope", "'nope' is not a valid !!int", id="!!int"),
+        pytest.param("!!float nope", "'nope' is not a valid !!float", id="!!float"),
+        pytest.param("!!bool maybe", "'maybe' is not a valid !!bool", id="!!bool"),
+        pytest.param("!!timestamp x", "'x' is not a valid !!timestamp", id="!!timestamp"),
+        pytest.param("!!binary ~~~", "Input should be a valid string", id="!!binary"),
+        pytest.param("!custom x", "!custom", id="an unknown tag"),
+        pytest.param("!!python/object:os.system x", "!!python/object", id="python object"),
+        pytest.param("1" * 5000, "5000 digits", id="an integer of 5000 digits"),
+    ],
+)
+def test_a_scalar_python_cannot_construct_is_one_line(value: str, expected: str) -> None:
+    text = PACKAGE.replace("model: acme", f"model: {value}")
+    line = error_of(text)
+    assert line.startswith("modelpack.yaml:3: "), line
+    assert expected in line
+
+
+@pytest.mark.parametrize(
+    ("raw", "what"),
+    [
+        pytest.param(b"\x00", "#x0000", id="NUL"),
+        pytest.param(b"\x7f", "#x007f", id="DEL"),
+        pytest.param(b"\x1b[31m", "#x001b", id="ESC"),
+    ],
+)
+def test_a_control_character_in_the_file_names_its_line(parser: str, raw: bytes, what: str) -> None:
+    """After a non-ASCII line: libyaml counts the position in bytes, PyYAML in characters."""
+    text = "# é\n" + PACKAGE.replace("model: acme", "model: ac" + raw.decode() + "me")
+    line = error_of(text)
+    assert line.startswith("modelpack.yaml:4: not valid YAML: ")
+    assert what in line
+    assert "\x1b" not in line and "\x00" not in line
