@@ -5,14 +5,20 @@ InputError line with the spec's line, found while loading, in bounded time and m
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from helpers.budget import deadline, peak_of, tracing
+from helpers.tiny_gguf import write_tiny_gguf
 
 from modelpack.core.package import yamlsource
+from modelpack.core.package.render import Renderer
 from modelpack.core.package.spec import load_spec
 from modelpack.core.package.yamlsource import MAX_ALIASES, MAX_DEPTH, MAX_NODES, load
-from modelpack.errors import ModelpackError, SpecError
+from modelpack.core.versions import OllamaVersion
+from modelpack.errors import InputError, ModelpackError, SpecError
+
+BUILTIN = Path(__file__).resolve().parents[2] / "templates"
 
 PACKAGE = """\
 packages:
@@ -209,3 +215,145 @@ def test_a_control_character_in_the_file_names_its_line(parser: str, raw: bytes,
     assert line.startswith("modelpack.yaml:4: not valid YAML: ")
     assert what in line
     assert "\x1b" not in line and "\x00" not in line
+
+
+# -- names Ollama would refuse ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("model", "problem"),
+    [
+        ("a/b/c/d", "'a/b/c/d' has more than three parts separated by '/'"),
+        ("x/", "the model is empty"),
+        ("a//b", "the namespace is empty"),
+        ("m" * 128, "is 128 characters, over Ollama's limit of 80"),
+        ("-acme", "must start with a letter, a digit or '_'"),
+        ("acme:latest", "':' is not allowed"),
+        ("reg:5000/acme/m", "':' is not allowed"),
+    ],
+)
+def test_a_model_name_ollama_refuses_is_refused_at_its_line(model: str, problem: str) -> None:
+    line = error_of(PACKAGE.replace("model: acme", f'model: "{model}"'))
+    assert line.startswith("modelpack.yaml:3: packages.pkg.model: "), line
+    assert problem in line
+
+
+def test_names_ollama_accepts_still_load() -> None:
+    for model in ("acme/smollm2", "reg.example/acme/smollm2", "_x", "Smol.LM2", "m" * 80):
+        loaded = load_spec(PACKAGE.replace("model: acme", f"model: {model}"), source="s")
+        assert loaded.spec.packages["pkg"].model == model
+
+
+def test_a_variant_tag_over_ollamas_length_is_refused_at_the_variant() -> None:
+    package, variant = "p" * 40, "v" * 40  # each a valid name; the tag p...-v... has 81
+    text = PACKAGE.replace("  pkg:", f"  {package}:").replace("[full]", f"[full, {variant}]")
+    line = error_of(text)
+    assert line.startswith(f"modelpack.yaml:6: packages.{package}.variants[1]: "), line
+    assert f"variant {variant!r} of package {package!r} would be tagged" in line
+    assert "is 81 characters, over Ollama's limit of 80" in line
+
+
+# -- adapter globs -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pattern", "problem"),
+    [
+        ("", "an empty pattern"),
+        ("  ", "an empty pattern"),
+        ("/**/*.gguf", "absolute"),
+        ("/srv/lora/a.gguf", "absolute"),
+        ("~/lora/*.gguf", "outside the project"),
+        ("../lora/*.gguf", "outside the project"),
+        ("lora/../../x.gguf", "outside the project"),
+    ],
+)
+def test_an_adapter_pattern_outside_the_project_is_refused(pattern: str, problem: str) -> None:
+    text = PACKAGE.replace(
+        "    variants:", f'    adapters: [lora/a.gguf, "{pattern}"]\n    variants:'
+    )
+    line = error_of(text)
+    assert line.startswith("modelpack.yaml:6: packages.pkg.adapters[1]: "), line
+    assert problem in line
+
+
+def test_adapter_patterns_inside_the_project_load() -> None:
+    text = PACKAGE.replace(
+        "    variants:", "    adapters: [lora/*.gguf, ./a.gguf, '**/x.gguf']\n    variants:"
+    )
+    assert load_spec(text, source="s").spec.packages["pkg"].adapters[0] == "lora/*.gguf"
+
+
+# -- text no Modelfile can carry -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "line", "path"),
+    [
+        ('    system: "be\\0 brief"', 6, "packages.pkg.system"),
+        ('    system: "be\\x7f brief"', 6, "packages.pkg.system"),
+        ('    license: [MIT, "a\\x1bb"]', 6, "packages.pkg.license"),
+        ('    messages: [{role: user, content: "hi\\0"}]', 6, "packages.pkg.messages[0].content"),
+        ('    chat_template: {text: "{{ .Prompt }}\\0"}', 6, "packages.pkg.chat_template"),
+        ('    parameters: {stop: ["\\0"]}', 6, "packages.pkg.parameters.stop"),
+        ('    variants: [{name: full, system: "\\x85"}]', 6, "packages.pkg.variants[0].system"),
+    ],
+)
+def test_a_control_character_in_modelfile_text_names_its_field(
+    field: str, line: int, path: str
+) -> None:
+    text = PACKAGE.replace(
+        "    chat_template: chatml\n", "    chat_template: chatml\n" + field + "\n"
+    )
+    if "chat_template: {" in field:
+        text = text.replace("    chat_template: chatml\n", "")
+        line -= 1
+    if field.startswith("    variants"):
+        text = text.replace("    variants: [full]\n", "")
+    found = error_of(text)
+    assert found.startswith(f"modelpack.yaml:{line}: {path}"), found
+    assert "which Ollama's parser drops" in found
+    assert found.count("cannot write") == 0
+
+
+def test_a_control_character_a_template_writes_names_the_template_once(tmp_path: Path) -> None:
+    """Text that comes from a variant template, not the spec: the template's file and line."""
+    write_tiny_gguf(tmp_path / "m.gguf")
+    variants = tmp_path / "templates" / "variants"
+    variants.mkdir(parents=True)
+    template = variants / "full.Modelfile.j2"
+    template.write_text('{{ header() }}\n{{ instruction("system", "be\\x7f brief") }}\n')
+    loaded = load_spec(PACKAGE, source="modelpack.yaml")
+    renderer = Renderer(
+        loaded,
+        spec_dir=tmp_path,
+        version=OllamaVersion.parse("0.9.3"),
+        template_dirs=[tmp_path / "templates", BUILTIN],
+    )
+    with pytest.raises(InputError) as error:
+        renderer.render_package("pkg")
+    assert str(error.value) == (
+        f"{template}:2: cannot write SYSTEM: the value contains '\\x7f' (U+007F), which "
+        "Ollama's parser drops (remove it; a Modelfile has no escape sequences for "
+        "unprintable characters)"
+    )
+
+
+def test_a_control_character_in_a_chat_template_file_names_the_spec_field(
+    tmp_path: Path,
+) -> None:
+    write_tiny_gguf(tmp_path / "m.gguf")
+    (tmp_path / "mine.gotmpl").write_text("{{ .Prompt }}\x1b[2J")
+    text = PACKAGE.replace("chat_template: chatml", "chat_template: {file: mine.gotmpl}")
+    renderer = Renderer(
+        load_spec(text, source="modelpack.yaml"),
+        spec_dir=tmp_path,
+        version=OllamaVersion.parse("0.9.3"),
+        template_dirs=[BUILTIN],
+    )
+    with pytest.raises(InputError) as error:
+        renderer.render_package("pkg")
+    assert str(error.value).startswith(
+        "modelpack.yaml:5: packages.pkg.chat_template: the mine chat template: the value "
+        "contains '\\x1b' (U+001B), which Ollama's parser drops"
+    )

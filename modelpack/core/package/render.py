@@ -40,7 +40,7 @@ from modelpack.core.modelfile.params import (
     check_typed_parameters,
     to_modelfile_parameters,
 )
-from modelpack.core.modelfile.syntax import Command, format_command
+from modelpack.core.modelfile.syntax import Command, format_command, quote
 from modelpack.core.package.spec import (
     ChatTemplate,
     ChatTemplateFile,
@@ -50,7 +50,7 @@ from modelpack.core.package.spec import (
     Variant,
 )
 from modelpack.core.versions import OllamaVersion
-from modelpack.errors import InputError
+from modelpack.errors import InputError, ModelfileError
 
 __all__ = ["ChatFormat", "Rendered", "Renderer", "chat_formats", "variant_templates"]
 
@@ -370,6 +370,12 @@ class Renderer:
                 ) from None
             chat = ChatFormat(path.stem, text, list(value.stop or []))
         try:
+            quote(chat.template)
+        except ModelfileError as exc:
+            raise self.loaded.error(
+                where, f"the {chat.name} chat template: {exc.message}", exc.hint
+            ) from None
+        try:
             gotemplate.parse(chat.template, functions=gotemplate.ollama_functions(self.version))
         except gotemplate.TemplateSyntaxError as exc:
             raise self.loaded.error(
@@ -473,6 +479,12 @@ class Renderer:
             raise InputError(
                 f"template does not parse: {exc.message}", source=str(path), line=exc.lineno
             ) from None
+        except InputError as exc:
+            if exc.source is not None:
+                raise
+            raise InputError(
+                exc.message, source=str(path), line=_template_line(exc, path), hint=exc.hint
+            ) from None
         except jinja2.UndefinedError as exc:
             raise InputError(
                 f"{exc.message}",
@@ -497,8 +509,12 @@ class Renderer:
 
 
 def _line(command: Command) -> str:
+    """One instruction; an error without a place, which `_run_template` gives the template's
+    (the spec's own text was checked when the spec was loaded)."""
     try:
         return format_command(command)
+    except ModelfileError as exc:
+        raise InputError(exc.message, hint=exc.hint) from None  # says "cannot write X: ..."
     except Exception as exc:
         raise InputError(f"cannot write {command.name.upper()}: {exc}") from None
 

@@ -230,7 +230,7 @@ def _build(node: yaml.Node, path: Path, ctx: _Context) -> Any:
     if isinstance(node, yaml.CollectionNode):
         with ctx.building(node):
             return _collection(node, path, ctx)
-    return _scalar(node, ctx)
+    return _scalar(node, ctx, where)
 
 
 def _collection(node: yaml.CollectionNode, path: Path, ctx: _Context) -> Any:
@@ -320,7 +320,7 @@ class _Context:
             self.open.discard(id(node))
 
 
-def _scalar(node: yaml.Node, ctx: _Context) -> Any:
+def _scalar(node: yaml.Node, ctx: _Context, where: str = "") -> Any:
     if isinstance(node, _Alias):
         node = node.target
     if not isinstance(node, yaml.ScalarNode):
@@ -340,7 +340,7 @@ def _scalar(node: yaml.Node, ctx: _Context) -> Any:
         if "digits" in str(exc):
             message += f" ({len(node.value)} digits; Python reads at most 4300)"
     raise InputError(
-        message,
+        where + message,
         source=ctx.source,
         line=ctx.line(node),
         hint="put the value in quotes to keep it as text",
