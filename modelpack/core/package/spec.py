@@ -53,6 +53,10 @@ from modelpack.errors import InputError, ModelfileError, SpecError
 
 SCHEMA_VERSION: Final = 1
 
+MAX_PROBLEMS: Final = 100
+"""Spec errors listed at once; more are counted in one last line. A spec of many packages
+with one mistake repeated would otherwise print thousands of lines."""
+
 # Ollama's name rules allow more; modelpack keeps package and variant names to what is safe as a
 # tag suffix, a folder name and a file name everywhere.
 NAME = r"^[a-z0-9][a-z0-9._-]{0,63}$"
@@ -366,7 +370,15 @@ def load_spec(text: str, *, source: str) -> LoadedSpec:
     try:
         spec = Spec.model_validate(located.data)
     except ValidationError as exc:
-        raise SpecError(_problems(exc, located)) from None
+        problems = _problems(exc, located)
+        if len(problems) > MAX_PROBLEMS:
+            rest = InputError(
+                f"and {len(problems) - MAX_PROBLEMS} more problems",
+                source=source,
+                hint="fix these first; the rest are often the same mistake",
+            )
+            problems = [*problems[:MAX_PROBLEMS], rest]
+        raise SpecError(problems) from None
     _check_tags(spec, located)
     return LoadedSpec(spec, located, None)
 
@@ -404,30 +416,29 @@ _UNION_FORMS = {
 
 
 def _problems(exc: ValidationError, located: Located) -> list[InputError]:
-    """One error per field path, in file order."""
-    by_path: dict[tuple[str | int, ...], InputError] = {}
-    unions: set[tuple[str | int, ...]] = set()
-    # A refusal that says why (bad text in a union member) wins over "not a valid value".
-    errors = sorted(exc.errors(include_url=False), key=lambda e: _refusal(e) is None)
-    for error in errors:
+    """One error per field path, in file order. Where every member of a union failed (a
+    chat_template that is none of its forms), one error for the field: the member's own
+    refusal when one says why (bad text), else "not a valid value" with the forms."""
+    forms: dict[tuple[str | int, ...], tuple[bool, InputError]] = {}
+    plain: list[tuple[tuple[str | int, ...], Any]] = []
+    for error in exc.errors(include_url=False):
         path, through_union = _data_path(error["loc"], located.data)
-        union = next((path[:i] for i in range(len(path), 0, -1) if path[:i] in unions), None)
-        if path in by_path or union is not None:
-            continue
         form = next(
             (path[:i] for i in range(len(path), 0, -1) if str(path[i - 1]) in _UNION_FORMS), None
         )
-        if through_union and form is not None:
-            unions.add(form)
-            by_path = {p: e for p, e in by_path.items() if p[: len(form)] != form}
-            if _refusal(error) is not None:
-                by_path[path] = _problem(error, path, located)
-                continue
+        if not through_union or form is None:
+            plain.append((path, error))
+        elif _refusal(error) is not None and not forms.get(form, (False,))[0]:
+            forms[form] = (True, _problem(error, path, located))
+        elif form not in forms:
             hint = f"use {_UNION_FORMS[str(form[-1])]}"
-            by_path[form] = _at(located, form, "not a valid value", hint)
-        else:
+            forms[form] = (False, _at(located, form, "not a valid value", hint))
+    by_path: dict[tuple[str | int, ...], InputError] = {}
+    for path, error in plain:
+        if path not in by_path and not any(path[:i] in forms for i in range(len(path), 0, -1)):
             by_path[path] = _problem(error, path, located)
-    return sorted(by_path.values(), key=lambda p: p.line or 0)
+    problems = [*by_path.values(), *(problem for _, problem in forms.values())]
+    return sorted(problems, key=lambda p: p.line or 0)
 
 
 def _refusal(error: Any) -> _Refused | None:

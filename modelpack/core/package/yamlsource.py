@@ -19,8 +19,6 @@ month 13, an integer of 5,000 digits, an unknown tag) are one error with their l
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
@@ -83,11 +81,17 @@ def load(text: str, *, source: str) -> Located:
         mark = exc.problem_mark or exc.context_mark
         if "maximum nesting depth" in str(exc.problem):  # libyaml's own limit, at 1,000
             raise _too_deep(source, mark.line + 1 if mark else 1, "") from None
+        problem = exc.problem or exc.context
+        hint = "check the indentation and quoting on that line"
+        if str(exc.context).startswith("found duplicate anchor"):  # problem: "second occurrence"
+            first = exc.context_mark.line + 1 if exc.context_mark else "?"
+            problem = f"{str(exc.context).partition(';')[0]} (first on line {first})"
+            hint = "give each anchor its own name"
         raise InputError(
-            f"not valid YAML: {exc.problem or exc.context}",
+            f"not valid YAML: {problem}",
             source=source,
             line=mark.line + 1 if mark else None,
-            hint="check the indentation and quoting on that line",
+            hint=hint,
         ) from None
     except yaml.reader.ReaderError as exc:
         raise InputError(
@@ -220,17 +224,23 @@ def _too_deep(source: str, line: int, where: str) -> InputError:
 
 def _build(node: yaml.Node, path: Path, ctx: _Context) -> Any:
     ctx.built += 1
-    where = f"{dotted(path)}: " if path else ""
     if ctx.built > MAX_NODES:
-        raise _too_many_nodes(ctx.source, ctx.line(node), where)
+        raise _too_many_nodes(ctx.source, ctx.line(node), _where(path))
     if len(path) > MAX_DEPTH:
-        raise _too_deep(ctx.source, ctx.line(node), where)
+        raise _too_deep(ctx.source, ctx.line(node), _where(path))
     if isinstance(node, _Alias):
-        return _expand(node, path, ctx, where)
+        return _expand(node, path, ctx)
     if isinstance(node, yaml.CollectionNode):
-        with ctx.building(node):
+        ctx.open.add(id(node))
+        try:
             return _collection(node, path, ctx)
-    return _scalar(node, ctx, where)
+        finally:
+            ctx.open.discard(id(node))
+    return _scalar(node, ctx, path)
+
+
+def _where(path: Path | None) -> str:
+    return f"{dotted(path)}: " if path else ""
 
 
 def _collection(node: yaml.CollectionNode, path: Path, ctx: _Context) -> Any:
@@ -266,12 +276,12 @@ def _collection(node: yaml.CollectionNode, path: Path, ctx: _Context) -> Any:
     raise TypeError(f"not a mapping or a sequence: {node!r}")
 
 
-def _expand(alias: _Alias, path: Path, ctx: _Context, where: str) -> Any:
+def _expand(alias: _Alias, path: Path, ctx: _Context) -> Any:
     """The anchored value, built again at the alias's place, within the alias budget."""
     ctx.aliases += 1
     line = ctx.line(alias)
     if ctx.aliases > MAX_ALIASES:
-        where = f"{dotted(ctx.outer_path)}: " if ctx.outer_path else where
+        where = _where(ctx.outer_path or path)
         raise InputError(
             f"{where}more than {MAX_ALIASES} aliases once they are expanded (an alias bomb?)",
             source=ctx.source,
@@ -280,7 +290,7 @@ def _expand(alias: _Alias, path: Path, ctx: _Context, where: str) -> Any:
         )
     if id(alias.target) in ctx.open:
         raise InputError(
-            f"{where}the alias *{alias.anchor} is inside its own anchor &{alias.anchor} "
+            f"{_where(path)}the alias *{alias.anchor} is inside its own anchor &{alias.anchor} "
             f"(line {alias.target.start_mark.line + 1}), so it would never end",
             source=ctx.source,
             line=line,
@@ -311,16 +321,8 @@ class _Context:
     def line(self, node: yaml.Node) -> int:
         return self.outer if self.outer is not None else node.start_mark.line + 1
 
-    @contextmanager
-    def building(self, node: yaml.Node) -> Iterator[None]:
-        self.open.add(id(node))
-        try:
-            yield
-        finally:
-            self.open.discard(id(node))
 
-
-def _scalar(node: yaml.Node, ctx: _Context, where: str = "") -> Any:
+def _scalar(node: yaml.Node, ctx: _Context, path: Path | None = None) -> Any:
     if isinstance(node, _Alias):
         node = node.target
     if not isinstance(node, yaml.ScalarNode):
@@ -340,7 +342,7 @@ def _scalar(node: yaml.Node, ctx: _Context, where: str = "") -> Any:
         if "digits" in str(exc):
             message += f" ({len(node.value)} digits; Python reads at most 4300)"
     raise InputError(
-        where + message,
+        _where(path) + message,
         source=ctx.source,
         line=ctx.line(node),
         hint="put the value in quotes to keep it as text",
