@@ -140,6 +140,7 @@ class _Context:
         return DigestCache.in_home(self.project.home if self.project else home_dir())
 
     def state(self, side: _Side, version: Any) -> Any:
+        from modelpack.core.inputs import MODELFILE_LIMIT, read_bytes
         from modelpack.core.modelfile.syntax import decode
         from modelpack.errors import UsageError
         from modelpack.jobs.status import declared_state, live_state, rendered_state
@@ -163,7 +164,8 @@ class _Context:
             return recorded.state(version)
         if side.kind == "file":
             path = Path(side.text)
-            text = decode(path.read_bytes(), source=side.text)
+            data = read_bytes(path, limit=MODELFILE_LIMIT, what="Modelfile")
+            text = decode(data, source=side.text)
             return declared_state(text, path.resolve().parent, version, self.cache())
         return rendered_state(self._render(side, version), version, self.cache())
 

@@ -41,6 +41,7 @@ def lint_command(
 
     Exit status: 0 no errors (warnings allowed), 1 errors found, 2 usage error.
     """
+    from modelpack.core.inputs import MODELFILE_LIMIT, read_bytes
     from modelpack.core.modelfile.lint import fix, lint
     from modelpack.edge.project import explicit_host, target_version
     from modelpack.errors import ModelfileError
@@ -49,7 +50,7 @@ def lint_command(
     files = _collect(paths)
     reports = []
     for path in files:
-        data = path.read_bytes()
+        data = read_bytes(path, limit=MODELFILE_LIMIT, what="Modelfile")
         if apply_fix:
             try:
                 result = fix(data, source=str(path), version=version)

@@ -93,7 +93,7 @@ def matrix_command(
 
     from modelpack.cli.output import markup
     from modelpack.core.results.baseline import compare, to_text
-    from modelpack.core.results.reports import as_matrix, load_result
+    from modelpack.core.results.reports import as_matrix
     from modelpack.edge.project import open_project
     from modelpack.jobs.matrix import MatrixRunner
 
@@ -106,9 +106,7 @@ def matrix_command(
         raise click.UsageError("--variant needs exactly one PACKAGE")
     baseline = None
     if baseline_file is not None:
-        baseline = as_matrix(
-            load_result(baseline_file.read_text(encoding="utf-8"), source=str(baseline_file))
-        )
+        baseline = as_matrix(load_report(baseline_file))
     if openai_url:
         result = _openai(
             project,
@@ -150,11 +148,23 @@ def report_command(
     markdown_file: Path | None,
 ) -> None:
     """Re-render a saved matrix JSON or build record (modelfiles/<package>/build.json)."""
-    from modelpack.core.results.reports import as_matrix, load_result
+    from modelpack.core.results.reports import as_matrix
 
-    text = result_file.read_text(encoding="utf-8")
-    result = as_matrix(load_result(text, source=str(result_file)))
+    result = as_matrix(load_report(result_file))
     _emit(result, None, json_file, junit_file, markdown_file)
+
+
+def load_report(path: Path) -> Any:
+    """A saved matrix or build record, read within the report size limit."""
+    from modelpack.core.inputs import REPORT_LIMIT, read_text
+    from modelpack.core.results.reports import load_result
+    from modelpack.errors import InputError
+
+    try:
+        text = read_text(path, limit=REPORT_LIMIT, what="report")
+    except FileNotFoundError:
+        raise InputError("no such file", source=str(path), hint="check the path") from None
+    return load_result(text, source=str(path))
 
 
 def _emit(

@@ -12,10 +12,12 @@ everything else (servers, the environment, files it writes) belongs to `modelpac
   and bool parsing and formatting).
 - `gguf/`: GGUF files. `format` (the format as data), `reader`, `facts` (what inspect shows),
   `memory` (estimates and fit), `adapter` (LoRA against base), `preflight`.
-- `package/`: modelpack.yaml. `spec` and `yamlsource` (the spec with positions), `render`
-  (variants to Modelfiles), `starter` (a first spec), `tags` (every tag name modelpack makes).
+- `package/`: modelpack.yaml. `spec` and `yamlsource` (the spec with positions, loaded within
+  budgets), `names` (Ollama's name rules), `render` (variants to Modelfiles), `starter` (a
+  first spec), `tags` (every tag name modelpack makes).
 - `results/`: what runs produce. `judge` (one smoke answer), `record` (build.json), `matrix`,
   `reports`, `baseline`.
-- `chat` (chat formats, detection from a GGUF's Jinja template, parity) and `versions` (Ollama
-  versions) serve several of these.
+- `chat` (chat formats, detection from a GGUF's Jinja template, parity), `versions` (Ollama
+  versions) and `inputs` (reading a file whole within its kind's size limit) serve several of
+  these.
 """

@@ -46,6 +46,7 @@ from modelpack.core.budget import (
 from modelpack.core.gotmpl import execute as goexec
 from modelpack.core.gotmpl import parser as gotemplate
 from modelpack.core.gotmpl.parser import Node, Operand, Pipeline
+from modelpack.core.inputs import TEMPLATE_LIMIT, read_text
 from modelpack.core.sandbox import Compiled, Sandbox, one_line
 from modelpack.core.versions import OllamaVersion
 from modelpack.errors import InputError
@@ -80,9 +81,27 @@ def chat_formats(template_dirs: Sequence[Path]) -> dict[str, ChatFormat]:
     for folder in reversed(template_dirs):
         for path in sorted((folder / "chat").glob("*.gotmpl")):
             meta_path = path.with_suffix(".json")
-            meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-            found[path.stem] = ChatFormat(path.stem, path.read_text(), list(meta.get("stop", [])))
+            stop = _stop_list(meta_path) if meta_path.exists() else []
+            text = read_text(path, limit=TEMPLATE_LIMIT, what="chat format")
+            found[path.stem] = ChatFormat(path.stem, text, stop)
     return found
+
+
+def _stop_list(meta_path: Path) -> list[str]:
+    """The `stop` list of a chat format's `<name>.json`: `{"stop": ["<|im_end|>"]}`."""
+    text = read_text(meta_path, limit=TEMPLATE_LIMIT, what="chat format's settings")
+    try:
+        meta = json.loads(text)
+    except (ValueError, RecursionError):
+        meta = None
+    stop = meta.get("stop", []) if isinstance(meta, dict) else None
+    if not isinstance(stop, list) or not all(isinstance(s, str) for s in stop):
+        raise InputError(
+            'not a chat format\'s settings: expected {"stop": [strings]}',
+            source=str(meta_path),
+            hint="fix the file, or delete it for a format without stop strings",
+        )
+    return stop
 
 
 ROLES = ("system", "user", "assistant")

@@ -443,20 +443,20 @@ class Compiled:
         except passthrough:
             raise
         except BudgetExceeded as exc:
-            raise budget_error(exc, what=what, source=source, line=self._line(exc)) from None
+            raise budget_error(exc, what=what, source=source, line=self.line_of(exc)) from None
         except RecursionError as exc:
             raise budget_error(
                 BudgetExceeded("calls or includes nested deeper than Python allows"),
                 what=what,
                 source=source,
-                line=self._line(exc),
+                line=self.line_of(exc),
             ) from None
         except MemoryError as exc:
             raise budget_error(
                 BudgetExceeded("it ran out of memory"),
                 what=what,
                 source=source,
-                line=self._line(exc),
+                line=self.line_of(exc),
             ) from None
         except jinja2.TemplateSyntaxError as exc:  # in an included template
             raise InputError(
@@ -468,23 +468,23 @@ class Compiled:
             raise InputError(
                 one_line(exc.message),
                 source=source,
-                line=self._line(exc),
+                line=self.line_of(exc),
                 hint="use one of: " + ", ".join(sorted(context)),
             ) from None
         except jinja2.TemplateError as exc:
             raise InputError(
-                f"{what} failed: {one_line(exc)}", source=source, line=self._line(exc)
+                f"{what} failed: {one_line(exc)}", source=source, line=self.line_of(exc)
             ) from None
         except Exception as exc:  # the template's own arithmetic and method calls
             raise InputError(
                 f"{what} raised {type(exc).__name__}: {one_line(exc)}",
                 source=source,
-                line=self._line(exc),
+                line=self.line_of(exc),
             ) from None
         finally:
             self.steps = sandbox.meter.steps
 
-    def _line(self, exc: BaseException) -> int | None:
+    def line_of(self, exc: BaseException) -> int | None:
         """Jinja rewrites tracebacks so a template's frames carry its file name and line."""
         frames = traceback.extract_tb(exc.__traceback__)
         lines = [f.lineno for f in frames if f.filename == self.source]

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
+from modelpack.core.inputs import DIGEST_CACHE_LIMIT, read_bytes
 from modelpack.edge.client import OllamaClient
 from modelpack.edge.files import atomic_write_bytes
 from modelpack.errors import InputError, ServerError
@@ -233,10 +234,11 @@ class DigestCache:
         )
 
     def _load(self) -> dict[str, _Entry]:
-        """The entries on disk; a missing, corrupt or foreign file is an empty cache."""
+        """The entries on disk; a missing, corrupt, oversized or foreign file (or one that is
+        not a file) is an empty cache."""
         try:
-            raw = json.loads(self.path.read_bytes())
-        except (OSError, ValueError):
+            raw = json.loads(read_bytes(self.path, limit=DIGEST_CACHE_LIMIT, what="digest cache"))
+        except (OSError, ValueError, RecursionError, InputError):
             return {}
         if not isinstance(raw, dict) or raw.get("format") != _FORMAT:
             return {}

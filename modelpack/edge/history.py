@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from modelpack.core.inputs import RECORD_LIMIT, read_bytes
 from modelpack.core.modelfile.drift import ModelState
 from modelpack.core.modelfile.syntax import parse
 from modelpack.core.results.record import BuildRecord
@@ -115,18 +116,16 @@ def _dump(record: BuildRecord) -> str:
 
 
 def read_record_file(path: Path, *, recover: str) -> BuildRecord | None:
-    """The record in `path`, or None when there is no such file. A file that is there but
-    cannot be read is an error that names it and `recover`: never silently "no record", which
-    would make the next build act like a first one and lose the stable tag's history."""
+    """The record in `path` (read within RECORD_LIMIT), or None when there is no such file. A
+    file that is there but cannot be read is an error that names it and `recover`: never
+    silently "no record", which would make the next build act like a first one and lose the
+    stable tag's history."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = read_bytes(path, limit=RECORD_LIMIT, what="build record", hint=recover)
     except FileNotFoundError:
         return None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise UsageError(f"{path}: cannot read the build record ({reason})", hint=recover) from None
     try:
-        return BuildRecord.model_validate_json(text)
+        return BuildRecord.model_validate_json(data)
     except ValueError as exc:
         raise UsageError(
             f"{path}: not a readable build record ({str(exc).splitlines()[0]})", hint=recover

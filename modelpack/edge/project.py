@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from modelpack.core.inputs import SPEC_LIMIT, read_text
 from modelpack.core.modelfile.params import NEWEST
 from modelpack.core.package.render import Renderer
 from modelpack.core.package.spec import LoadedSpec, load_spec
@@ -192,7 +193,8 @@ def open_project(spec_file: Path | None, *, version: str | None = None) -> Proje
             f"no spec file at {path}",
             hint="create one with `modelpack init GGUF`, or point at it with -f",
         )
-    loaded = load_spec(path.read_text(encoding="utf-8"), source=str(shown(path)))
+    source = str(shown(path))
+    loaded = load_spec(read_text(path, limit=SPEC_LIMIT, what="spec", source=source), source=source)
     spec = loaded.spec.ollama
     # Only an explicit host is asked for its version: never a guess at the default port.
     asked = explicit_host(spec.host) if spec.version is None and not version else None

@@ -18,7 +18,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from helpers.budget import deadline, peak_of
 
+from modelpack.core.inputs import DIGEST_CACHE_LIMIT
 from modelpack.edge import blobs
 from modelpack.edge.blobs import (
     Blobs,
@@ -154,6 +156,7 @@ def test_just_written_file_is_remembered_for_this_run_only(
         b'{"something": "else"}',
         b'{"format": "modelpack-digests", "version": 99, "entries": {}}',
         b'{"format": "modelpack-digests", "version": 1, "entries": []}',
+        b"[" * 100_000,
     ],
 )
 def test_corrupt_or_foreign_cache_is_ignored_and_rebuilt(
@@ -163,6 +166,34 @@ def test_corrupt_or_foreign_cache_is_ignored_and_rebuilt(
     cache_file.parent.mkdir(parents=True)
     cache_file.write_bytes(content)
     cache = DigestCache(cache_file)
+    assert cache.digest(gguf) == sha(b"weights")
+    assert cache.hashed == 1
+    stored = json.loads(cache_file.read_text())
+    assert list(stored["entries"]) == [str(gguf.resolve())]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "oversized"])
+def test_a_cache_that_cannot_be_read_whole_is_an_empty_cache(
+    tmp_path: Path, cache_file: Path, kind: str
+) -> None:
+    """A FIFO is not waited on and an oversized file is not read: each is an empty cache,
+    replaced by the next save."""
+    gguf = write(tmp_path / "m.gguf", b"weights")
+    cache_file.parent.mkdir(parents=True)
+    if kind == "fifo":
+        os.mkfifo(cache_file)
+    else:
+        with cache_file.open("wb") as handle:
+            handle.truncate(DIGEST_CACHE_LIMIT + 1)
+    caches: list[DigestCache] = []
+    tracemalloc.start()
+    try:
+        with deadline(10):
+            peak = peak_of(lambda: caches.append(DigestCache(cache_file)))
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20, f"{peak} bytes allocated to read a cache that is not read"
+    cache = caches[0]
     assert cache.digest(gguf) == sha(b"weights")
     assert cache.hashed == 1
     stored = json.loads(cache_file.read_text())

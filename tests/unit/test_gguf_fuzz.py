@@ -14,13 +14,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import signal
 import struct
-import tracemalloc
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from helpers.budget import deadline, peak_of, tracing
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -37,26 +36,6 @@ CASE_SECONDS = 5.0
 """A case slower than this is a hang: the reader does work bounded by the header's size."""
 
 
-class Hang(Exception):
-    pass
-
-
-@contextlib.contextmanager
-def deadline(seconds: float) -> Iterator[None]:
-    """Interrupt the reader if it loops: SIGALRM raises in the main thread, inside any loop."""
-
-    def expire(signum: int, frame: object) -> None:
-        raise Hang(f"no result within {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 OVERHEAD = 256 << 10
 """Allocations that do not depend on the file: the result's objects, an exception, a traceback,
 caches the interpreter fills on a first use, and decoding one string of at most
@@ -66,13 +45,6 @@ that trusted a claimed count or length would allocate up to 2**64 bytes: far bey
 PER_DECODED_BYTE = 16
 """A decoded array element is a Python object (an int, a float, a str): for a 1-byte element
 that is a pointer in a list plus, at worst, the object; never more than this per file byte."""
-
-
-def peak_of(work: Callable[[], object]) -> int:
-    tracemalloc.reset_peak()
-    before = tracemalloc.get_traced_memory()[0]
-    work()
-    return tracemalloc.get_traced_memory()[1] - before
 
 
 def check_case(read: Callable[[], GGUFInfo], file_size: int, load_below: int) -> None:
@@ -103,11 +75,8 @@ def check_case(read: Callable[[], GGUFInfo], file_size: int, load_below: int) ->
 
 @pytest.fixture(scope="module")
 def traced() -> Iterator[None]:
-    tracemalloc.start()
-    try:
+    with tracing():
         yield
-    finally:
-        tracemalloc.stop()
 
 
 # Positions: anywhere, or near the start where the counts and the first keys are.

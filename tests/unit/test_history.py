@@ -21,7 +21,7 @@ from modelpack.edge.history import (
     write_build,
 )
 from modelpack.edge.project import Project, open_project
-from modelpack.errors import UsageError
+from modelpack.errors import InputError, UsageError
 
 SPEC = """\
 packages:
@@ -205,3 +205,28 @@ def test_a_version_1_record_reads_as_version_2(project: Project) -> None:
     (prompt,) = read.variants[0].prompts
     assert (prompt.prompt, prompt.passed, prompt.runs[0].ttft_ms) == ("hi", True, 12.5)
     assert prompt.runs[0].answer == "Paris."
+
+
+def test_a_record_path_that_is_not_a_file_is_one_error_everywhere(project: Project) -> None:
+    """A directory where build.json belongs: every reader says so in one line (a first build
+    would otherwise run to the end and fail to write its record there)."""
+    from modelpack.edge.history import last_record, require_record
+
+    record_path(project, "pkg").mkdir(parents=True)
+    for read in (last_record, require_record):
+        with pytest.raises(InputError) as error:
+            read(project, "pkg")
+        assert str(error.value).startswith(
+            f"{record_path(project, 'pkg')}: is a directory, not a file: modelpack reads a build "
+            "record only from a regular file"
+        )
+
+
+@pytest.mark.parametrize("junk", [b"[" * 100_000, b"{}"])
+def test_deeply_nested_or_empty_json_is_an_error_too(project: Project, junk: bytes) -> None:
+    from modelpack.edge.history import last_record
+
+    record_path(project, "pkg").parent.mkdir(parents=True)
+    record_path(project, "pkg").write_bytes(junk)
+    with pytest.raises(UsageError, match="not a readable build record"):
+        last_record(project, "pkg")

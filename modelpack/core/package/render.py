@@ -32,6 +32,7 @@ from modelpack.core.gguf.facts import bos_eos
 from modelpack.core.gguf.preflight import model_problems
 from modelpack.core.gguf.reader import GGUFError, GGUFInfo, read_gguf
 from modelpack.core.gotmpl import parser as gotemplate
+from modelpack.core.inputs import TEMPLATE_LIMIT, read_text
 from modelpack.core.modelfile.lint import lint
 from modelpack.core.modelfile.params import (
     ParamValue,
@@ -39,7 +40,7 @@ from modelpack.core.modelfile.params import (
     to_modelfile_parameters,
 )
 from modelpack.core.modelfile.request import local_file, looks_like_path
-from modelpack.core.modelfile.syntax import Command, Modelfile, format_command, parse
+from modelpack.core.modelfile.syntax import Command, Modelfile, format_command, parse, quote
 from modelpack.core.package.spec import (
     ChatTemplate,
     ChatTemplateFile,
@@ -391,7 +392,19 @@ class Renderer:
                 raise self.loaded.error(
                     (*where, "file"), f"chat template file {value.file} not found", None
                 )
-            chat = ChatFormat(path.stem, path.read_text(), list(value.stop or []))
+            try:
+                text = read_text(path, limit=TEMPLATE_LIMIT, what="chat template")
+            except InputError as exc:
+                raise self.loaded.error(
+                    (*where, "file"), f"{value.file}: {exc.message}", exc.hint
+                ) from None
+            chat = ChatFormat(path.stem, text, list(value.stop or []))
+        try:
+            quote(chat.template)
+        except ModelfileError as exc:
+            raise self.loaded.error(
+                where, f"the {chat.name} chat template: {exc.message}", exc.hint
+            ) from None
         try:
             gotemplate.parse(chat.template, functions=gotemplate.ollama_functions(self.version))
         except gotemplate.TemplateSyntaxError as exc:
@@ -485,11 +498,18 @@ class Renderer:
 
     def _run_template(self, path: Path, context: dict[str, Any]) -> str:
         """The template's text; any failure, running past the budget included, is one
-        InputError naming the template file and line."""
-        compiled = self.sandbox.load(
-            path.read_text(), what="template", source=str(path), name=path.name
-        )
-        return compiled.render(context)
+        InputError naming the template file and line (an error from a helper it called, such
+        as a value the Modelfile writer cannot write, included)."""
+        text = read_text(path, limit=TEMPLATE_LIMIT, what="variant template")
+        compiled = self.sandbox.load(text, what="template", source=str(path), name=path.name)
+        try:
+            return compiled.render(context, passthrough=(InputError,))
+        except InputError as exc:
+            if exc.source is not None:
+                raise
+            raise InputError(
+                exc.message, source=str(path), line=compiled.line_of(exc), hint=exc.hint
+            ) from None
 
     def _lint(self, text: str, template: Path) -> None:
         report = lint(text, source=str(template), version=self.version)
@@ -503,9 +523,13 @@ class Renderer:
 
 
 def _line(command: Command) -> str:
+    """One instruction; an error without a place, which `_run_template` gives the template's
+    (the spec's own text was checked when the spec was loaded)."""
     try:
         return format_command(command)
-    except (ModelfileError, ValueError) as exc:
+    except ModelfileError as exc:
+        raise InputError(exc.message, hint=exc.hint) from None  # says "cannot write X: ..."
+    except ValueError as exc:
         raise InputError(f"cannot write {command.name.upper()}: {exc}") from None
 
 

@@ -31,10 +31,11 @@ import difflib
 import re
 import types
 import typing
-from pathlib import PurePosixPath
+from pathlib import PurePosixPath, PureWindowsPath
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -44,17 +45,80 @@ from pydantic import (
     field_validator,
 )
 
+from modelpack.core.modelfile.syntax import quote
+from modelpack.core.package.names import name_problem
 from modelpack.core.package.tags import stable_tag, variant_tag
 from modelpack.core.package.yamlsource import Located, dotted, load
 from modelpack.core.versions import OllamaVersion
-from modelpack.errors import InputError, SpecError, UsageError
+from modelpack.errors import InputError, ModelfileError, SpecError, UsageError
 
 SCHEMA_VERSION: Final = 1
+
+MAX_PROBLEMS: Final = 100
+"""Spec errors listed at once; more are counted in one last line. A spec of many packages
+with one mistake repeated would otherwise print thousands of lines."""
 
 # Ollama's name rules allow more; modelpack keeps package and variant names to what is safe as a
 # tag suffix, a folder name and a file name everywhere.
 NAME = r"^[a-z0-9][a-z0-9._-]{0,63}$"
-MODEL = r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$"
+
+
+class _Refused(ValueError):
+    """A field's value refused with a fix, which the spec error shows as its hint."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+def _writable(value: str) -> str:
+    """Text that goes into a Modelfile (SYSTEM, LICENSE, MESSAGE, TEMPLATE, a PARAMETER) must
+    be one the Modelfile writer can write: refused here, it is refused with its line."""
+    try:
+        quote(value)
+    except ModelfileError as exc:
+        raise _Refused(exc.message, exc.hint) from None
+    return value
+
+
+def _writable_parameter(value: Any) -> Any:
+    for item in value if isinstance(value, list) else [value]:
+        if isinstance(item, str):
+            _writable(item)
+    return value
+
+
+def _inside_project(pattern: str) -> str:
+    """An adapter path or glob, relative to the spec and inside its folder: a glob from /
+    would scan the whole disk, and one from ~ or .. someone else's files."""
+    if not pattern.strip():
+        raise _Refused(
+            "an empty pattern matches nothing", "give a path or glob such as lora/*.gguf"
+        )
+    fix = "copy or link the adapters into the project folder and give their path from there"
+    if pattern.startswith(("/", "\\")) or PureWindowsPath(pattern).drive:
+        raise _Refused(
+            f"{pattern!r} is absolute: adapters are found inside the project folder", fix
+        )
+    if pattern.startswith("~") or ".." in PurePosixPath(pattern.replace("\\", "/")).parts:
+        raise _Refused(f"{pattern!r} reaches outside the project folder", fix)
+    return pattern
+
+
+_MODEL_HINT = "write [host/][namespace/]model, each part letters, digits, '_', '-' or '.'"
+
+
+def _ollama_model_name(value: str) -> str:
+    if ":" in value:
+        raise _Refused(
+            f"{value!r}: ':' is not allowed: modelpack adds the tags (:<package> and "
+            ":<package>-<variant>)",
+            "drop the tag; a registry's host:port goes in registry.namespace",
+        )
+    problem = name_problem(value)
+    if problem is not None:
+        raise _Refused(f"not a name Ollama accepts: {problem}", _MODEL_HINT)
+    return value
 
 
 class _Strict(BaseModel):
@@ -62,8 +126,10 @@ class _Strict(BaseModel):
 
 
 Name = Annotated[StrictStr, Field(pattern=NAME)]
+ModelfileText = Annotated[StrictStr, AfterValidator(_writable)]
+"""Text the Modelfile carries as written."""
 # Parameter values stay as YAML gave them; the version-aware schema checks their types.
-Parameters = dict[StrictStr, Any]
+Parameters = dict[StrictStr, Annotated[Any, AfterValidator(_writable_parameter)]]
 
 
 class OllamaTimeouts(_Strict):
@@ -153,14 +219,14 @@ class RegistrySettings(_Strict):
 
 
 class ChatTemplateText(_Strict):
-    text: StrictStr
-    stop: list[StrictStr] | None = None
+    text: ModelfileText
+    stop: list[ModelfileText] | None = None
 
 
 class ChatTemplateFile(_Strict):
     file: StrictStr
     """A Go template file, relative to the spec."""
-    stop: list[StrictStr] | None = None
+    stop: list[ModelfileText] | None = None
 
 
 ChatTemplate = StrictStr | ChatTemplateText | ChatTemplateFile
@@ -168,7 +234,7 @@ ChatTemplate = StrictStr | ChatTemplateText | ChatTemplateFile
 
 class Message(_Strict):
     role: Literal["system", "user", "assistant"]
-    content: StrictStr
+    content: ModelfileText
 
 
 class SmokePrompt(_Strict):
@@ -215,7 +281,7 @@ class Variant(_Strict):
     chat_template: ChatTemplate | None = None
     preflight: StrictBool | None = None
     """Overrides the package's `preflight` for this variant's source."""
-    system: StrictStr | None = None
+    system: ModelfileText | None = None
     parameters: Parameters = Field(default_factory=dict)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -226,17 +292,20 @@ class Variant(_Strict):
 
 
 class Package(_Strict):
-    model: Annotated[StrictStr, Field(pattern=MODEL)]
+    model: Annotated[StrictStr, AfterValidator(_ollama_model_name)]
+    """`[host/][namespace/]model`, by Ollama's name rules (core.package.names)."""
     from_: StrictStr = Field(alias="from")
     chat_template: ChatTemplate
     preflight: StrictBool = True
     """Refuse a GGUF that no Ollama can load before creating anything (see core.preflight);
     false leaves the judgement to the server, for files modelpack misjudges."""
-    adapters: list[StrictStr] = Field(default_factory=list)
+    adapters: list[Annotated[StrictStr, AfterValidator(_inside_project)]] = Field(
+        default_factory=list
+    )
     """LoRA adapter GGUFs (paths or globs relative to the spec); each variant gets the one
     whose metadata fits its base model."""
-    system: StrictStr | None = None
-    license: StrictStr | list[StrictStr] = Field(default_factory=list)
+    system: ModelfileText | None = None
+    license: ModelfileText | list[ModelfileText] = Field(default_factory=list)
     messages: list[Message] = Field(default_factory=list)
     parameters: Parameters = Field(default_factory=dict)
     variants: Annotated[list[Variant], Field(min_length=1)]
@@ -338,14 +407,23 @@ def load_spec(text: str, *, source: str) -> LoadedSpec:
     try:
         spec = Spec.model_validate(located.data)
     except ValidationError as exc:
-        raise SpecError(_problems(exc, located)) from None
+        problems = _problems(exc, located)
+        if len(problems) > MAX_PROBLEMS:
+            rest = InputError(
+                f"and {len(problems) - MAX_PROBLEMS} more problems",
+                source=source,
+                hint="fix these first; the rest are often the same mistake",
+            )
+            problems = [*problems[:MAX_PROBLEMS], rest]
+        raise SpecError(problems) from None
     _check_tags(spec, located)
     return LoadedSpec(spec, located, None)
 
 
 def _check_tags(spec: Spec, located: Located) -> None:
     """Stable tags are `model:package`, variant tags `model:package-variant`. With '-' allowed
-    in names two declarations can land on one tag, and one build would overwrite the other."""
+    in names two declarations can land on one tag, and one build would overwrite the other.
+    And each must be a name Ollama accepts: a tag is at most 80 characters."""
     seen: dict[str, str] = {}
     for tag, path, owner in spec.tags():
         if tag in seen:
@@ -356,6 +434,15 @@ def _check_tags(spec: Spec, located: Located) -> None:
                 hint="rename the package or the variant",
             )
         seen[tag] = owner
+        problem = name_problem(tag)
+        if problem is not None:
+            raise InputError(
+                f"{dotted(path)}: {owner} would be tagged {tag!r}, which Ollama refuses: {problem}",
+                source=located.source,
+                line=located.line_of(path),
+                hint="shorten the package or variant name: the tag after ':' is "
+                "<package>-<variant>",
+            )
 
 
 # What a field takes, for errors where a union's alternatives all failed.
@@ -366,25 +453,34 @@ _UNION_FORMS = {
 
 
 def _problems(exc: ValidationError, located: Located) -> list[InputError]:
-    """One error per field path, in file order."""
-    by_path: dict[tuple[str | int, ...], InputError] = {}
-    unions: set[tuple[str | int, ...]] = set()
+    """One error per field path, in file order. Where every member of a union failed (a
+    chat_template that is none of its forms), one error for the field: the member's own
+    refusal when one says why (bad text), else "not a valid value" with the forms."""
+    forms: dict[tuple[str | int, ...], tuple[bool, InputError]] = {}
+    plain: list[tuple[tuple[str | int, ...], Any]] = []
     for error in exc.errors(include_url=False):
         path, through_union = _data_path(error["loc"], located.data)
-        union = next((path[:i] for i in range(len(path), 0, -1) if path[:i] in unions), None)
-        if path in by_path or union is not None:
-            continue
         form = next(
             (path[:i] for i in range(len(path), 0, -1) if str(path[i - 1]) in _UNION_FORMS), None
         )
-        if through_union and form is not None:
-            unions.add(form)
-            by_path = {p: e for p, e in by_path.items() if p[: len(form)] != form}
+        if not through_union or form is None:
+            plain.append((path, error))
+        elif _refusal(error) is not None and not forms.get(form, (False,))[0]:
+            forms[form] = (True, _problem(error, path, located))
+        elif form not in forms:
             hint = f"use {_UNION_FORMS[str(form[-1])]}"
-            by_path[form] = _at(located, form, "not a valid value", hint)
-        else:
+            forms[form] = (False, _at(located, form, "not a valid value", hint))
+    by_path: dict[tuple[str | int, ...], InputError] = {}
+    for path, error in plain:
+        if path not in by_path and not any(path[:i] in forms for i in range(len(path), 0, -1)):
             by_path[path] = _problem(error, path, located)
-    return sorted(by_path.values(), key=lambda p: p.line or 0)
+    problems = [*by_path.values(), *(problem for _, problem in forms.values())]
+    return sorted(problems, key=lambda p: p.line or 0)
+
+
+def _refusal(error: Any) -> _Refused | None:
+    found = error.get("ctx", {}).get("error")
+    return found if isinstance(found, _Refused) else None
 
 
 def _at(
@@ -403,7 +499,10 @@ def _problem(error: Any, path: tuple[str | int, ...], located: Located) -> Input
     message = error["msg"].removeprefix("Value error, ")
     given = error.get("input")
     hint = None
-    if kind == "extra_forbidden":
+    refusal = _refusal(error)
+    if refusal is not None:
+        hint = refusal.hint
+    elif kind == "extra_forbidden":
         allowed = _fields_at(Spec, path[:-1])
         close = difflib.get_close_matches(str(path[-1]), allowed, n=1, cutoff=0.6)
         message = "unknown field"
@@ -416,11 +515,7 @@ def _problem(error: Any, path: tuple[str | int, ...], located: Located) -> Input
         hint = "put the value in quotes"
     elif kind == "string_pattern_mismatch":
         message = f"{given!r} is not a valid name"
-        hint = (
-            "use lowercase letters, digits, '.', '_' and '-', starting with a letter or digit"
-            if error.get("ctx", {}).get("pattern") == NAME
-            else "use letters, digits, '.', '_', '/' and '-'"
-        )
+        hint = "use lowercase letters, digits, '.', '_' and '-', starting with a letter or digit"
     return _at(located, path, message, hint)
 
 

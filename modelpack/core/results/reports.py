@@ -68,6 +68,14 @@ def load_result(text: str, *, source: str) -> MatrixResult | BuildRecord:
         data = json.loads(text.removeprefix("\ufeff"))
     except json.JSONDecodeError as exc:
         raise InputError(f"not valid JSON: {exc.msg}", source=source, line=exc.lineno) from None
+    except RecursionError:
+        # Python's decoder recurses once per nested array or object; a modelpack report nests
+        # five levels, so a file that reaches the interpreter's limit is not one.
+        raise InputError(
+            "not a modelpack report: its JSON is nested too deeply to read",
+            source=source,
+            hint="give the JSON that `modelpack matrix --json` wrote, or a build.json",
+        ) from None
     if not isinstance(data, dict):
         raise InputError(
             f"expected a JSON object, found {type(data).__name__}: "
