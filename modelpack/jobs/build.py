@@ -378,7 +378,7 @@ class Builder:
         )
         record = BuildRecord(
             package=package,
-            spec_digest=_sha256(Path(self.project.spec_path).read_text(encoding="utf-8")),
+            spec_digest=self.project.loaded.digest,
             ollama_version=str(version),
             host=self.client.base_url,
             started_at=started,

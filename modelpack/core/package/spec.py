@@ -28,6 +28,7 @@ the line and the field path.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import re
 import types
 import typing
@@ -367,10 +368,14 @@ class Spec(_Strict):
 class LoadedSpec:
     """A validated spec, where it came from, and the line of each of its fields."""
 
-    def __init__(self, spec: Spec, located: Located, directory: PurePosixPath | None) -> None:
+    def __init__(
+        self, spec: Spec, located: Located, directory: PurePosixPath | None, digest: str = ""
+    ) -> None:
         self.spec = spec
         self.located = located
         self.directory = directory
+        self.digest = digest
+        """`sha256:<hex>` of the spec text, for the build record."""
 
     @property
     def source(self) -> str:
@@ -417,7 +422,7 @@ def load_spec(text: str, *, source: str) -> LoadedSpec:
             problems = [*problems[:MAX_PROBLEMS], rest]
         raise SpecError(problems) from None
     _check_tags(spec, located)
-    return LoadedSpec(spec, located, None)
+    return LoadedSpec(spec, located, None, "sha256:" + hashlib.sha256(text.encode()).hexdigest())
 
 
 def _check_tags(spec: Spec, located: Located) -> None:
