@@ -33,7 +33,7 @@ import click
     "version",
     default=None,
     metavar="X.Y.Z",
-    help="Target Ollama version (default: the newest modelpack knows).",
+    help="Target Ollama version (default: the newest stable release modelpack knows).",
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing spec.")
 def init_command(
@@ -47,7 +47,7 @@ def init_command(
     force: bool,
 ) -> None:
     """Write a starter spec (modelpack.yaml) for GGUF, then check that it renders."""
-    from modelpack.core.modelfile.params import NEWEST
+    from modelpack.core.modelfile.params import NEWEST_STABLE
     from modelpack.core.package.spec import load_spec
     from modelpack.core.package.starter import model_name, starter_spec
     from modelpack.core.versions import OllamaVersion
@@ -59,7 +59,7 @@ def init_command(
         raise UsageError(f"{gguf} is not a file", hint="give the path of a .gguf model file")
     if spec_file.exists() and not force:
         raise UsageError(f"{spec_file} already exists", hint="use --force to overwrite it")
-    target = OllamaVersion.parse(version) if version else NEWEST
+    target = OllamaVersion.parse(version) if version else NEWEST_STABLE
     project_dir = spec_file.resolve().parent
     source = (
         os.path.relpath(gguf.resolve(), project_dir)
@@ -85,4 +85,10 @@ def init_command(
         raise
     detected = rendered[0].chat_format if chat_template == "auto" else None
     chat = f", chat format {detected} (detected)" if detected else ""
-    click.echo(f"wrote {spec_file}: package {package!r}{chat}, next: modelpack render {package}")
+    chosen = (
+        "" if version else " (the newest stable release modelpack knows; --ollama-version to pick)"
+    )
+    click.echo(
+        f"wrote {spec_file}: package {package!r}{chat}, for Ollama {target}{chosen}; "
+        f"next: modelpack render {package}"
+    )

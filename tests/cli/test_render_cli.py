@@ -130,6 +130,12 @@ def test_init_writes_a_spec_that_renders(tmp_path: Path, monkeypatch: pytest.Mon
     spec = (tmp_path / "modelpack.yaml").read_text()
     assert "model: qwen2.5-0.5b-instruct" in spec
     assert "from: gguf/Qwen2.5-0.5B-Instruct-Q4_K_M.gguf" in spec
+    # The default target is the newest stable release, never a release candidate, and it says so.
+    from modelpack.core.modelfile.params import NEWEST_STABLE
+
+    assert NEWEST_STABLE.pre is None
+    assert f'version: "{NEWEST_STABLE}"' in spec
+    assert f"for Ollama {NEWEST_STABLE} (the newest stable release" in result.output
     assert run("render", "main").exit_code == 0
     assert (tmp_path / "modelfiles/main/full.Modelfile").is_file()
     again = run("init", "gguf/Qwen2.5-0.5B-Instruct-Q4_K_M.gguf", "--chat-template", "chatml")

@@ -34,6 +34,7 @@ from modelpack.errors import UsageError
 
 __all__ = [
     "NEWEST",
+    "NEWEST_STABLE",
     "PARAMETERS",
     "GoParseError",
     "KindEra",
@@ -53,6 +54,10 @@ ParamValue: TypeAlias = int | float | bool | list[str]
 
 # The newest Ollama tag the table was checked against (api/types.go, parser/parser.go).
 NEWEST = OllamaVersion.parse("0.33.0-rc2")
+
+NEWEST_STABLE = OllamaVersion.parse("0.32.15")
+"""The newest release (not a pre-release) among the tags the table was checked against: what
+`init` targets by default, since a spec pinned to a release candidate ages badly."""
 
 # Ollama reads the stored params layer back with encoding/json into map[string]any, so every
 # number becomes a float64: integers beyond +-2**53 come back changed (server/images.go).
