@@ -30,8 +30,22 @@ packages:
 """
 
 
-def run(project: Path, host: str, *args: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "OLLAMA_HOST": host, "MODELPACK_HOME": str(project / ".mp")}
+def default_signals() -> None:
+    """Runs in the child before exec: SIGINT and SIGTERM at their defaults, as a terminal gives.
+
+    A suite started in the background (`scripts/test.sh &`) inherits SIGINT ignored; Python
+    then installs no KeyboardInterrupt handler and the build would shrug off the test's Ctrl-C.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def run(
+    project: Path, host: str | None, *args: str, home: Path | None = None
+) -> subprocess.Popen[str]:
+    env = {**os.environ, "MODELPACK_HOME": str(home or project / ".mp")}
+    if host is not None:
+        env["OLLAMA_HOST"] = host
     return subprocess.Popen(
         [sys.executable, "-m", "modelpack", "build", "pkg", *args],
         cwd=project,
@@ -39,6 +53,7 @@ def run(project: Path, host: str, *args: str) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_signals,
     )
 
 
