@@ -14,6 +14,9 @@ traceback.
     └── ServerError                 exit 1  an Ollama server answered with an error
         ├── ServerGoneError                 the connection dropped (crash, restart)
         └── ServerTimeout                   no answer within the time allowed
+
+    KeyboardInterrupt               exit 130  Ctrl-C (SIGINT)
+    └── Terminated                  exit 143  SIGTERM, raised by the CLI's handler
 """
 
 from __future__ import annotations
@@ -118,3 +121,22 @@ class SpecError(UsageError):
     @property
     def lines(self) -> list[str]:
         return [str(problem) for problem in self.problems]
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (how CI systems cancel a job), raised where Ctrl-C raises KeyboardInterrupt.
+
+    A subclass, so that every `except KeyboardInterrupt` and `finally` written for Ctrl-C (the
+    stable tag left alone, a managed server stopped, a push cleaned up) runs for it too. Only
+    the CLI installs the handler that raises it (`modelpack.cli.main`).
+    """
+
+    exit_code = 143
+    """128 + SIGTERM, what a shell reports for a process the signal ended."""
+
+
+def stop_reason(interrupt: KeyboardInterrupt) -> tuple[str, int]:
+    """The word and exit code for an interrupt: ("terminated", 143) or ("interrupted", 130)."""
+    if isinstance(interrupt, Terminated):
+        return "terminated", Terminated.exit_code
+    return "interrupted", 130

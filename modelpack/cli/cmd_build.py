@@ -59,6 +59,7 @@ def build_command(
     from rich.console import Console
 
     from modelpack.edge.project import ollama_host, open_project
+    from modelpack.errors import stop_reason
 
     err = Console(stderr=True)
     project = open_project(spec_file)
@@ -90,9 +91,10 @@ def build_command(
             try:
                 with display:
                     record = builder.build(package, force=force, smoke=not no_smoke, budget=budget)
-            except KeyboardInterrupt:
-                err.print("[yellow]interrupted: the stable tag was not changed[/]")
-                raise click.exceptions.Exit(130) from None
+            except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM as Terminated
+                word, code = stop_reason(interrupt)
+                err.print(f"[yellow]{word}: the stable tag was not changed[/]")
+                raise click.exceptions.Exit(code) from None
     finally:
         if server is not None:
             server.stop()
