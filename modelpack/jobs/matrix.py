@@ -4,7 +4,9 @@ Each variant is loaded once (cold, after unloading everything else), runs all it
 `repeat` times, and is unloaded before the next, so load times, memory and offload figures
 belong to that variant alone and runs do not interfere. A variant whose tag is missing, or
 that fails to load, turns all its cells into errors with the reason; the matrix goes on
-(unless fail-fast), so one broken variant never hides the state of the others.
+(unless fail-fast), so one broken variant never hides the state of the others. Each cell also
+records how contended this machine's CPU was while it ran, when the server runs here
+(`modelpack.edge.load`): a baseline comparison does not judge timing measured under contention.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from modelpack.core.results.judge import judge
 from modelpack.core.results.matrix import Cell, MatrixResult, Run
 from modelpack.edge.client import OllamaClient
 from modelpack.edge.clock import now
+from modelpack.edge.load import CpuPressure, on_this_machine
 from modelpack.edge.openai_target import OpenAITarget
 from modelpack.edge.project import Project
 from modelpack.errors import ServerError, ServerGoneError, UsageError
@@ -54,6 +57,7 @@ class MatrixRunner:
         self.client = client
         self.prober = Prober(client)
         self.emit = on_event or (lambda event: None)
+        self.local = on_this_machine(client.base_url)
 
     def run(
         self,
@@ -127,6 +131,7 @@ class MatrixRunner:
         done: list[Cell] = []
         try:
             for index, (cell, prompt) in enumerate(zip(cells, prompts, strict=True)):
+                pressure = CpuPressure() if self.local else None
                 runs = []
                 for attempt in range(repeat):
                     self.emit(Event("smoke", variant, f"{prompt.prompt} ({attempt + 1}/{repeat})"))
@@ -152,7 +157,8 @@ class MatrixRunner:
                     )
                     if verdict.gpu_fraction is not None:
                         cell = cell.model_copy(update={"gpu_fraction": verdict.gpu_fraction})
-                done.append(cell.model_copy(update={"runs": runs}))
+                contended = pressure.share() if pressure else None
+                done.append(cell.model_copy(update={"runs": runs, "cpu_pressure": contended}))
         except ServerGoneError as exc:
             reason = f"server went away: {exc.message}"
             return done + [c.model_copy(update={"error": reason}) for c in cells[len(done) :]]
@@ -191,6 +197,7 @@ def run_openai(
                 prompt=prompt.prompt,
                 expect=prompt.expect,
             )
+            pressure = CpuPressure() if on_this_machine(target.base_url) else None
             try:
                 runs = [
                     target.run(
@@ -204,7 +211,8 @@ def run_openai(
                     )
                     for _ in range(repeat)
                 ]
-                cells.append(cell.model_copy(update={"runs": runs}))
+                contended = pressure.share() if pressure else None
+                cells.append(cell.model_copy(update={"runs": runs, "cpu_pressure": contended}))
             except ServerError as exc:
                 reason = exc.server_message or exc.message
                 cells.append(cell.model_copy(update={"error": reason}))
