@@ -148,6 +148,12 @@ def _raise_on_sigterm() -> bool:
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    # Once: a second SIGTERM must not cut short the cleanup the first one started.
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # Once: a second SIGTERM must not cut short the cleanup the first one started. A handler
+    # that does nothing rather than SIG_IGN, which a process started during cleanup would
+    # inherit (exec resets handlers, not ignored signals) and then shrug off its own stop.
+    signal.signal(signal.SIGTERM, _already_terminating)
     raise Terminated()
+
+
+def _already_terminating(signum: int, frame: FrameType | None) -> None:
+    pass

@@ -106,7 +106,7 @@ def test_core_loads_no_edge_modules() -> None:
 # A command that signals itself, then reports what its cleanup did, run by `main()` in a fresh
 # interpreter: a SIGTERM that the CLI failed to handle must end that process, not pytest.
 SIGNALLED = """\
-import os, signal, sys, time
+import os, signal, subprocess, sys, time
 import click
 from modelpack.cli import cli, main
 
@@ -121,6 +121,10 @@ def work(again):
         if again:
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(0.2)
+            # A process the cleanup starts must still be stoppable by SIGTERM.
+            code = "import signal; print(signal.getsignal(signal.SIGTERM) is signal.SIG_DFL)"
+            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+            print("child SIGTERM at default:", out.stdout.strip(), flush=True)
         print("cleaned up", flush=True)
 
 try:
@@ -156,7 +160,7 @@ def test_sigterm_runs_the_ctrl_c_cleanup_and_exits_143() -> None:
 def test_a_second_sigterm_does_not_cut_the_cleanup_short() -> None:
     result = run_signalled("SIGTERM", "--again")
     assert result.returncode == 143, result.stderr
-    assert result.stdout.splitlines()[0] == "cleaned up"
+    assert result.stdout.splitlines()[:2] == ["child SIGTERM at default: True", "cleaned up"]
     assert "Traceback" not in result.stderr
 
 
