@@ -32,6 +32,9 @@ traceback. Classes defined beside the code that raises them are named with their
 Inside the core, the Go template and strconv code raise plain `ValueError` subclasses
 (`TemplateSyntaxError`, `GoExecError`, `GoParseError`), as Go returns errors; their callers turn
 them into an `InputError` with the file and line before they reach a user.
+
+    KeyboardInterrupt               exit 130  Ctrl-C (SIGINT)
+    └── Terminated                  exit 143  SIGTERM, raised by the CLI's handler
 """
 
 from __future__ import annotations
@@ -136,3 +139,22 @@ class SpecError(UsageError):
     @property
     def lines(self) -> list[str]:
         return [str(problem) for problem in self.problems]
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (how CI systems cancel a job), raised where Ctrl-C raises KeyboardInterrupt.
+
+    A subclass, so that every `except KeyboardInterrupt` and `finally` written for Ctrl-C (the
+    stable tag left alone, a managed server stopped, a push cleaned up) runs for it too. Only
+    the CLI installs the handler that raises it (`modelpack.cli.main`).
+    """
+
+    exit_code = 143
+    """128 + SIGTERM, what a shell reports for a process the signal ended."""
+
+
+def stop_reason(interrupt: KeyboardInterrupt) -> tuple[str, int]:
+    """The word and exit code for an interrupt: ("terminated", 143) or ("interrupted", 130)."""
+    if isinstance(interrupt, Terminated):
+        return "terminated", Terminated.exit_code
+    return "interrupted", 130

@@ -3,19 +3,27 @@
 Subcommands are imported only when run (`LazyGroup`), so `modelpack --help` stays fast and loads
 neither httpx nor pydantic. `main()` is the one error funnel: a `ModelpackError` becomes one
 line on stderr and its exit code; anything else is a bug and keeps its traceback.
+
+`main()` also turns SIGTERM (how CI systems cancel a job) into `Terminated`, a KeyboardInterrupt,
+so every command cleans up as on Ctrl-C and exits 143 instead of dying mid-write. A signal the
+process inherited as ignored stays ignored, as Python itself leaves an ignored SIGINT alone: a
+shell starts background jobs with SIGINT ignored precisely so that the terminal's Ctrl-C does
+not reach them, and the CLI does not undo that choice.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
+from types import FrameType
 from typing import Any
 
 import click
 
 from modelpack import __version__
-from modelpack.errors import ModelpackError
+from modelpack.errors import ModelpackError, Terminated, stop_reason
 
 # name -> "module:attribute"; each module imports what it needs inside its callback.
 COMMANDS: dict[str, str] = {
@@ -101,15 +109,54 @@ def cli(ctx: click.Context, *, debug: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    installed = _raise_on_sigterm()
+    try:
+        code = _run(argv)
+    finally:
+        if installed:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    sys.exit(code)
+
+
+def _run(argv: list[str] | None) -> int:
     try:
         # Outside standalone mode click returns a command's exit code instead of exiting.
         code = cli.main(args=argv, prog_name="modelpack", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
+    except click.exceptions.Abort as exc:
+        # click turns an interrupt no command handled (or an EOF at a prompt) into Abort, with
+        # the interrupt as its cause.
+        cause = exc.__cause__
+        word, code = (
+            stop_reason(cause) if isinstance(cause, KeyboardInterrupt) else ("aborted", 130)
+        )
+        click.echo(word, err=True)
+        return code
     except click.ClickException as exc:
         exc.show()
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    sys.exit(code if isinstance(code, int) else 0)
+        return exc.exit_code
+    return code if isinstance(code, int) else 0
+
+
+def _raise_on_sigterm() -> bool:
+    """Install the SIGTERM handler if SIGTERM is at its default; whether it was installed."""
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return False
+    try:
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread: only the main thread can handle signals
+        return False
+    return True
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    # Once: a second SIGTERM must not cut short the cleanup the first one started. A handler
+    # that does nothing rather than SIG_IGN, which a process started during cleanup would
+    # inherit (exec resets handlers, not ignored signals) and then shrug off its own stop.
+    signal.signal(signal.SIGTERM, _already_terminating)
+    raise Terminated()
+
+
+def _already_terminating(signum: int, frame: FrameType | None) -> None:
+    pass

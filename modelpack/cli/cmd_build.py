@@ -61,6 +61,7 @@ def build_command(
     from modelpack.cli.output import markup
     from modelpack.core.package.spec import memory_budget
     from modelpack.edge.project import managed_server, open_project
+    from modelpack.errors import stop_reason
 
     err = Console(stderr=True)
     project = open_project(spec_file)
@@ -91,9 +92,11 @@ def build_command(
             try:
                 with display:
                     record = builder.build(package, force=force, smoke=not no_smoke, budget=budget)
-            except KeyboardInterrupt:
-                err.print(f"[yellow]{markup(builder.after_interrupt(package))}[/]")
-                raise click.exceptions.Exit(130) from None
+            except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM as Terminated
+                word, code = stop_reason(interrupt)
+                message = builder.after_interrupt(package, word=word)
+                err.print(f"[yellow]{markup(message)}[/]")
+                raise click.exceptions.Exit(code) from None
     finally:
         if server is not None:
             server.stop()

@@ -198,21 +198,22 @@ class Builder:
             self._verdict(result)
         return self._finish(package, started, version, results, previous, reachable=True)
 
-    def after_interrupt(self, package: str) -> str:
+    def after_interrupt(self, package: str, *, word: str = "interrupted") -> str:
         """What an interrupted build did to the stable tag, in one true sentence: read back
-        from the record the stable move writes before and after it moves the tag."""
+        from the record the stable move writes before and after it moves the tag. `word` is
+        how it was stopped ("interrupted" by Ctrl-C, "terminated" by SIGTERM)."""
         if not self.moving_stable:
-            return "interrupted: the stable tag was not changed"
+            return f"{word}: the stable tag was not changed"
         record = last_record(self.project, package)
         if record is None or record.started_at != self.started or record.pending is not None:
             return (
-                "interrupted while moving the stable tag: "
+                f"{word} while moving the stable tag: "
                 f"`modelpack status {package}` says where it points now"
             )
         if record.stable_variant is None:
-            return "interrupted: the stable tag was not changed"
+            return f"{word}: the stable tag was not changed"
         return (
-            f"interrupted after {record.stable_tag} was pointed at {record.stable_variant}; "
+            f"{word} after {record.stable_tag} was pointed at {record.stable_variant}; "
             "the build record says so"
         )
 

@@ -5,7 +5,9 @@ Each variant is loaded once (cold, after unloading everything else), runs all it
 belong to that variant alone and runs do not interfere (the smoke loop is the build's own,
 `modelpack.jobs.smoke`). A variant whose tag is missing, or that fails to load, turns all its
 cells into errors with the reason; the matrix goes on (unless fail-fast), so one broken variant
-never hides the state of the others.
+never hides the state of the others. Each cell also records how contended this machine's CPU
+was while its variant ran, when the server runs here (`modelpack.edge.load`): a baseline
+comparison does not judge timing measured under contention.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from modelpack.core.package.tags import variant_tag
 from modelpack.core.results.matrix import Cell, MatrixResult
 from modelpack.edge.client import OllamaClient
 from modelpack.edge.clock import now
+from modelpack.edge.load import CpuPressure, on_this_machine
 from modelpack.edge.openai_target import OpenAITarget
 from modelpack.edge.project import Project
 from modelpack.errors import ServerError, UsageError
@@ -53,6 +56,7 @@ class MatrixRunner:
         self.project = project
         self.client = client
         self.tester = SmokeTester(client, on_event=on_event)
+        self.local = on_this_machine(client.base_url)
 
     def run(
         self,
@@ -119,13 +123,16 @@ class MatrixRunner:
                 )
                 for p in prompts
             ]
+        pressure = CpuPressure() if self.local else None
         outcome = self.tester.run(tag, package.smoke, prompts, repeat=repeat, subject=variant)
+        contended = pressure.share() if pressure else None
         return [
             Cell(
                 package=name,
                 variant=variant,
                 tag=tag,
                 gpu_fraction=outcome.gpu_fraction,
+                cpu_pressure=contended,
                 **row.model_dump(),
             )
             for row in outcome.prompts
@@ -159,6 +166,7 @@ def run_openai(
                 prompt=prompt.prompt,
                 expect=prompt.expect,
             )
+            pressure = CpuPressure() if on_this_machine(target.base_url) else None
             try:
                 runs = [
                     target.run(
@@ -172,7 +180,8 @@ def run_openai(
                     )
                     for _ in range(repeat)
                 ]
-                cells.append(cell.model_copy(update={"runs": runs}))
+                contended = pressure.share() if pressure else None
+                cells.append(cell.model_copy(update={"runs": runs, "cpu_pressure": contended}))
             except ServerError as exc:
                 reason = exc.server_message or exc.message
                 cells.append(cell.model_copy(update={"error": reason}))

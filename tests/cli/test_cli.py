@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 
@@ -11,7 +12,7 @@ import pytest
 
 import modelpack
 from modelpack.cli import COMMANDS, cli, main
-from modelpack.errors import ModelpackError, SetupError
+from modelpack.errors import ModelpackError, SetupError, Terminated, stop_reason
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -100,3 +101,83 @@ def test_core_loads_no_edge_modules() -> None:
     loaded = set(json.loads(subprocess.check_output([sys.executable, "-c", code], text=True)))
     assert not {m for m in loaded if m.split(".")[0] in {"httpx", "ollama", "click", "rich"}}
     assert not {m for m in loaded if m.startswith(("modelpack.edge", "modelpack.cli"))}
+
+
+# A command that signals itself, then reports what its cleanup did, run by `main()` in a fresh
+# interpreter: a SIGTERM that the CLI failed to handle must end that process, not pytest.
+SIGNALLED = """\
+import os, signal, subprocess, sys, time
+import click
+from modelpack.cli import cli, main
+
+@cli.command("work")
+@click.option("--again", is_flag=True)
+def work(again):
+    try:
+        os.kill(os.getpid(), signal.{signal})
+        time.sleep(2)
+        print("not stopped", flush=True)
+    finally:
+        if again:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.2)
+            # A process the cleanup starts must still be stoppable by SIGTERM.
+            code = "import signal; print(signal.getsignal(signal.SIGTERM) is signal.SIG_DFL)"
+            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+            print("child SIGTERM at default:", out.stdout.strip(), flush=True)
+        print("cleaned up", flush=True)
+
+try:
+    main(["work", *sys.argv[1:]])
+finally:
+    print("SIGTERM at default after main:", signal.getsignal(signal.SIGTERM) is signal.SIG_DFL)
+"""
+
+
+def run_signalled(
+    sig: str, *args: str, ignore_sigterm: bool = False
+) -> subprocess.CompletedProcess[str]:
+    def ignore() -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+    return subprocess.run(
+        [sys.executable, "-c", SIGNALLED.format(signal=sig), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+        preexec_fn=ignore if ignore_sigterm else None,
+    )
+
+
+def test_sigterm_runs_the_ctrl_c_cleanup_and_exits_143() -> None:
+    result = run_signalled("SIGTERM")
+    assert result.returncode == 143 == Terminated.exit_code, result.stderr
+    assert result.stdout.splitlines() == ["cleaned up", "SIGTERM at default after main: True"]
+    assert result.stderr.strip() == "terminated"
+
+
+def test_a_second_sigterm_does_not_cut_the_cleanup_short() -> None:
+    result = run_signalled("SIGTERM", "--again")
+    assert result.returncode == 143, result.stderr
+    assert result.stdout.splitlines()[:2] == ["child SIGTERM at default: True", "cleaned up"]
+    assert "Traceback" not in result.stderr
+
+
+def test_ctrl_c_still_exits_130() -> None:
+    result = run_signalled("SIGINT")
+    assert result.returncode == 130, result.stderr
+    assert result.stdout.splitlines()[0] == "cleaned up"
+    assert result.stderr.strip() == "interrupted"
+
+
+def test_an_inherited_ignored_sigterm_stays_ignored() -> None:
+    """Like an ignored SIGINT, which Python leaves alone: whoever started us chose that."""
+    result = run_signalled("SIGTERM", ignore_sigterm=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[:2] == ["not stopped", "cleaned up"]
+
+
+def test_stop_reason_words_and_codes() -> None:
+    assert stop_reason(KeyboardInterrupt()) == ("interrupted", 130)
+    assert stop_reason(Terminated()) == ("terminated", 143)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from modelpack.core.results.baseline import NOISE_FLOOR, Finding, compare, to_text
+from modelpack.core.results.baseline import CONTENDED, NOISE_FLOOR, Finding, compare, to_text
 from modelpack.core.results.matrix import Cell, MatrixResult, Run
 
 FRANCE = "What is the capital of France?"
@@ -28,9 +28,11 @@ def cell(
     ttft: tuple[float, ...] = TTFT,
     load: tuple[float, ...] = LOAD,
     decode: tuple[float, ...] = DECODE,
+    total: tuple[float, ...] | None = None,
     failures: tuple[str, ...] = (),
     error: str | None = None,
     package: str = "main-gpu",
+    pressure: float | None = None,
 ) -> Cell:
     runs = [
         Run(
@@ -41,10 +43,12 @@ def cell(
             load_s=loaded,
             prompt_tps=36.4,
             decode_tps=rate,
-            total_s=2.02,
+            total_s=seconds,
             eval_count=8,
         )
-        for t, loaded, rate in zip(ttft, load, decode, strict=True)
+        for t, loaded, rate, seconds in zip(
+            ttft, load, decode, total or (2.02,) * len(ttft), strict=True
+        )
     ]
     return Cell(
         package=package,
@@ -54,6 +58,7 @@ def cell(
         runs=[] if error else runs,
         error=error,
         gpu_fraction=1.0,
+        cpu_pressure=pressure,
     )
 
 
@@ -263,3 +268,104 @@ def test_to_text_lists_every_finding_under_a_summary():
 def test_a_negative_threshold_is_refused():
     with pytest.raises(ValueError, match="threshold"):
         compare(baseline(), baseline(), threshold=-0.1)
+
+
+# Shaped like real reruns of the test matrix (SmolLM2, 2 runs a cell, a 2-core machine): quiet,
+# tasks waited for the CPU 5% of a cell's time; with one CPU hog, 71-92%, and every metric was
+# 3-30x worse while a cell's two runs still agreed (decode 29.9 -> 3.8 and 3.8 tok/s).
+QUIET = 0.05
+LOADED = 0.92
+
+
+def contended(result: MatrixResult, pressure: float) -> MatrixResult:
+    cells = [c.model_copy(update={"cpu_pressure": pressure}) for c in result.cells]
+    return result.model_copy(update={"cells": cells})
+
+
+def loaded_rerun(pressure: float) -> MatrixResult:
+    """+95% total_s, 3x the TTFT, a tenth of the decode rate, with tight repeats."""
+    slow = cell(
+        "full",
+        ttft=scaled(TTFT, 3.0),
+        decode=scaled(DECODE, 0.1),
+        total=(3.90, 3.94, 3.99),
+        pressure=pressure,
+    )
+    return with_cell(contended(baseline(), QUIET), slow)
+
+
+def test_a_loaded_rerun_is_not_judged_on_timing() -> None:
+    comparison = compare(loaded_rerun(LOADED), contended(baseline(), QUIET))
+    assert comparison.ok
+    assert comparison.improvements == []
+    assert messages(comparison.notes) == [
+        "timing of 1 of 4 cells not judged: the CPU was contended (tasks waited for it up to "
+        "92% of the time now, 5% in the baseline); compare runs made on a quiet machine"
+    ]
+
+
+def test_the_same_slowdown_on_a_quiet_machine_is_a_regression() -> None:
+    comparison = compare(loaded_rerun(QUIET), contended(baseline(), QUIET))
+    assert messages(comparison.regressions) == [
+        'main-gpu/full "What is the capital of France?": ttft_ms 812 -> 2436 ms (+200%)',
+        'main-gpu/full "What is the capital of France?": decode_tps 30.5 -> 3.05 tok/s (-90%)',
+        'main-gpu/full "What is the capital of France?": total_s 2.02 -> 3.94 s (+95%)',
+    ]
+    assert comparison.notes == []
+
+
+def test_a_contended_baseline_is_not_judged_either() -> None:
+    """Measured under load, the baseline would make a quiet rerun look 3x faster."""
+    before = with_cell(contended(baseline(), QUIET), cell("full", ttft=scaled(TTFT, 3.0)))
+    before = with_cell(before, cell("full", ttft=scaled(TTFT, 3.0), pressure=LOADED))
+    comparison = compare(contended(baseline(), QUIET), before)
+    assert (comparison.regressions, comparison.improvements) == ([], [])
+    assert messages(comparison.notes) == [
+        "timing of 1 of 4 cells not judged: the CPU was contended (tasks waited for it up to "
+        "5% of the time now, 92% in the baseline); compare runs made on a quiet machine"
+    ]
+
+
+def test_contention_is_judged_from_its_threshold_up() -> None:
+    at_limit = with_cell(baseline(), cell("full", ttft=scaled(TTFT, 3.0), pressure=CONTENDED))
+    assert not compare(at_limit, baseline()).ok
+    above = with_cell(baseline(), cell("full", ttft=scaled(TTFT, 3.0), pressure=CONTENDED + 0.01))
+    assert compare(above, baseline()).ok
+
+
+def test_real_regressions_with_tight_repeats_are_still_flagged_on_a_quiet_machine() -> None:
+    halved = with_cell(baseline(), cell("full", decode=scaled(DECODE, 0.5), pressure=QUIET))
+    assert messages(compare(halved, contended(baseline(), QUIET)).regressions) == [
+        'main-gpu/full "What is the capital of France?": decode_tps 30.5 -> 15.2 tok/s (-50%)'
+    ]
+    three_times = with_cell(
+        baseline(),
+        cell("q4", package="qwen-cpu", ttft=scaled(TTFT, 3.0), total=(6.0, 6.06, 6.1)),
+    )
+    assert messages(compare(three_times, baseline()).regressions) == [
+        'qwen-cpu/q4 "What is the capital of France?": ttft_ms 812 -> 2436 ms (+200%)',
+        'qwen-cpu/q4 "What is the capital of France?": total_s 2.02 -> 6.06 s (+200%)',
+    ]
+
+
+def test_a_cold_first_run_that_varies_is_noise_not_a_regression() -> None:
+    """The first prompt of a variant, 2 runs: cold, then warm (the baseline's figures are a
+    real cell's). The rerun's cold load took longer: +96% total_s, but the load alone spreads
+    the two runs wider than that, and the warm run did not change."""
+    before = matrix(
+        cell("a", ttft=(1363.0, 61.0), load=(0.87, 0.01), decode=(31.3, 30.1), total=(1.62, 0.32))
+    )
+    after = matrix(
+        cell("a", ttft=(2690.0, 66.0), load=(2.40, 0.01), decode=(30.4, 30.0), total=(3.46, 0.34))
+    )
+    assert compare(after, before).ok
+
+
+def test_a_new_failure_is_a_regression_however_busy_the_machine() -> None:
+    failing = cell("simple", failures=("empty answer",), pressure=0.98)
+    comparison = compare(with_cell(contended(baseline(), 0.98), failing), baseline())
+    assert messages(comparison.regressions) == [
+        'main-gpu/simple "What is the capital of France?": now fails (run 1: empty answer), '
+        "passed in the baseline"
+    ]
+    assert "timing of 4 of 4 cells not judged" in messages(comparison.notes)[0]

@@ -11,11 +11,21 @@ the baseline value, *and* it is not noise:
   median. Both medians move by less than that when the runs merely jitter. MAD and not the
   range, because the first run of a variant loads the model: its TTFT is a cold outlier (1.7 s
   among 50 ms runs) that would widen a range until no real slowdown could be seen. One run (or
-  two equal ones) has no spread, so unrepeated cells are judged on the threshold and floor alone.
+  two equal ones) has no spread, so unrepeated cells are judged on the threshold and floor alone;
+- neither side's CPU was contended while the cell ran: `Cell.cpu_pressure`, the share of its
+  time in which some task on the machine waited for a CPU, is at most `CONTENDED` (25%).
+  Contention is not jitter that repeats reveal: one busy-looping process on a 2-core machine
+  slowed SmolLM2 3-30x in every metric, server-measured decode rate included (ggml's threads
+  wait for each other), while the repeats of a cell still agreed. No spread rule tells that
+  apart from a real 3x regression without also excusing the real one, so the contention is
+  measured instead, and a contended cell's timing is left unjudged, with a note. Quiet runs
+  measure near 5%; a cell measured nowhere (old files, no Linux PSI, a remote server) is
+  judged as before.
 
 A cell that passed in the baseline and fails now is a regression; one that failed and passes now
-is an improvement. Cells found on one side only, cells that still fail or were not run, and a
-changed server version are notes: worth reading, never a failure. Pure: no I/O, no clock.
+is an improvement. Cells found on one side only, cells that still fail or were not run, a
+changed server version and timing left unjudged for contention are notes: worth reading, never
+a failure. Verdicts are judged however busy the machine was. Pure: no I/O, no clock.
 """
 
 from __future__ import annotations
@@ -38,6 +48,10 @@ NOISE_FLOOR: Mapping[str, float] = {
     "total_s": 0.05,
 }
 """The smallest absolute change of each metric worth reporting, in the metric's unit."""
+
+CONTENDED = 0.25
+"""The share of a cell's time with tasks waiting for a CPU above which its timing is not judged.
+Quiet reruns of the test matrix measured 5%; with one CPU hog on 2 cores, 71-92%."""
 
 Kind = Literal["slower", "faster", "failing", "fixed", "missing", "new", "info"]
 
@@ -95,6 +109,7 @@ def compare(
     before = {cell.key: cell for cell in baseline.cells}
     now = {cell.key: cell for cell in current.cells}
     compared = 0
+    contended: list[tuple[Cell, Cell]] = []
     for key, cell in now.items():
         old = before.get(key)
         if old is None:
@@ -102,6 +117,9 @@ def compare(
             continue
         compared += 1
         _compare_verdicts(cell, old, regressions, improvements, notes)
+        if _contended(cell) or _contended(old):
+            contended.append((cell, old))
+            continue
         for metric in METRICS:
             finding = _compare_metric(cell, old, metric, threshold, noise.get(metric, 0.0))
             if finding is None:
@@ -110,6 +128,8 @@ def compare(
     for key, old in before.items():
         if key not in now:
             notes.append(Finding("missing", f"{label(old)}: in the baseline, missing now", key))
+    if contended:
+        notes.append(_unjudged(contended, compared))
     return Comparison(threshold, compared, regressions, improvements, notes)
 
 
@@ -182,6 +202,27 @@ def status(cell: Cell) -> Literal["passed", "failed", "not run"]:
     if cell.passed:
         return "passed"
     return "not run" if not cell.runs and cell.error is None else "failed"
+
+
+def _contended(cell: Cell) -> bool:
+    return cell.cpu_pressure is not None and cell.cpu_pressure > CONTENDED
+
+
+def _unjudged(pairs: list[tuple[Cell, Cell]], compared: int) -> Finding:
+    """One note for every cell whose timing a contended CPU made meaningless."""
+
+    def worst(cells: list[Cell]) -> str:
+        shares = [c.cpu_pressure for c in cells if c.cpu_pressure is not None]
+        return f"{max(shares):.0%}" if shares else "not measured"
+
+    now = worst([cell for cell, _ in pairs])
+    before = worst([old for _, old in pairs])
+    return Finding(
+        "info",
+        f"timing of {len(pairs)} of {_plural(compared, 'cell')} not judged: the CPU was "
+        f"contended (tasks waited for it up to {now} of the time now, {before} in the "
+        "baseline); compare runs made on a quiet machine",
+    )
 
 
 def _compare_verdicts(

@@ -30,6 +30,10 @@ class Cell(PromptRuns):
     variant: str
     tag: str
     gpu_fraction: float | None = None
+    cpu_pressure: float | None = None
+    """Share of the cell's wall time in which some task on this machine waited for a CPU
+    (Linux PSI), when the server ran on this machine; None where not measured. A baseline
+    comparison does not judge the timing of a contended cell (`modelpack.edge.load`)."""
 
     @property
     def key(self) -> tuple[str, str, str]:
