@@ -11,4 +11,7 @@ scripts/setup.sh
 .venv/bin/mypy
 # The committed Modelfiles of the embedded default must be what its spec renders.
 .venv/bin/modelpack render --check
+# The whole suite (no arguments: what .ci/run runs) fuzzes with every example; a selection such
+# as the quick `-m "not integration"` loop runs a tenth of them (tests/helpers/budget.py).
+if [ $# -eq 0 ]; then export MODELPACK_FUZZ=full; fi
 exec .venv/bin/python -m pytest "$@"

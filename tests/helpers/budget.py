@@ -54,3 +54,14 @@ def peak_of(work: Callable[[], object]) -> int:
     before = tracemalloc.get_traced_memory()[0]
     work()
     return tracemalloc.get_traced_memory()[1] - before
+
+
+def fuzz_examples(thorough: int) -> int:
+    """How many examples a fuzz test runs: all `thorough` of them in the whole suite
+    (`scripts/test.sh` with no arguments, which CI runs, sets MODELPACK_FUZZ=full), a tenth in
+    the quick `-m "not integration"` loop, which must stay under a minute."""
+    import os
+
+    if os.environ.get("MODELPACK_FUZZ") == "full":
+        return thorough
+    return max(20, thorough // 10)

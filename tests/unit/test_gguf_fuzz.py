@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from helpers.budget import deadline, peak_of, tracing
+from helpers.budget import deadline, fuzz_examples, peak_of, tracing
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -129,7 +129,7 @@ def contents(path: Path) -> tuple[bytes, int]:
 
 
 @settings(
-    max_examples=2000,
+    max_examples=fuzz_examples(2000),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
@@ -159,7 +159,7 @@ def sparse_smollm2(smollm2_path: Path, tmp_path_factory: pytest.TempPathFactory)
 
 
 @settings(
-    max_examples=500,
+    max_examples=fuzz_examples(500),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )

@@ -10,6 +10,7 @@ import codecs
 from collections.abc import Callable
 
 import pytest
+from helpers.budget import fuzz_examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -655,7 +656,7 @@ ANY_COMMANDS = st.lists(
     ),
     max_size=6,
 )
-PROPERTY = settings(max_examples=150, deadline=None, database=None)
+PROPERTY = settings(max_examples=fuzz_examples(150), deadline=None, database=None)
 
 
 def expected_lines(modelfile: Modelfile) -> list[int]:
@@ -723,7 +724,10 @@ KEYWORD_SOUP = FRAGMENTS + UNPRINTABLE + ["FROM ", "PARAMETER ", "MESSAGE ", "us
 
 
 @settings(
-    max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=fuzz_examples(300),
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
 )
 @given(st.one_of(values(KEYWORD_SOUP), st.binary(max_size=40)))
 def test_parse_fails_only_with_modelfile_error(text: str | bytes) -> None:

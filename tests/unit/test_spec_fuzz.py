@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers.budget import deadline, peak_of, tracing
+from helpers.budget import deadline, fuzz_examples, peak_of, tracing
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -255,7 +255,7 @@ def memory_budget(data: bytes) -> int:
 
 
 @settings(
-    max_examples=250,
+    max_examples=fuzz_examples(250),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
@@ -265,7 +265,7 @@ def test_generated_specs(data: bytes) -> None:
 
 
 @settings(
-    max_examples=300,
+    max_examples=fuzz_examples(300),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from helpers.budget import fuzz_examples
 from helpers.deadline import deadline
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -211,7 +212,7 @@ def check_case(run: Callable[[], object]) -> object:
 
 
 FUZZ = settings(
-    max_examples=80,
+    max_examples=fuzz_examples(80),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
@@ -231,7 +232,7 @@ def test_random_go_templates(traced: None, template: str) -> None:
     assert result is None or isinstance(result, str)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=fuzz_examples(60), deadline=None)
 @given(template=st.text(max_size=200))
 def test_arbitrary_text_as_either_kind_of_template(template: str) -> None:
     with contextlib.suppress(ModelpackError), deadline(CASE_SECONDS):
