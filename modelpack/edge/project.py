@@ -20,12 +20,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from modelpack.core.modelfile.params import NEWEST
-from modelpack.core.package.render import Renderer
-from modelpack.core.package.spec import LoadedSpec, load_spec
 from modelpack.core.versions import OllamaVersion
 from modelpack.errors import SetupError, UsageError
 
 if TYPE_CHECKING:
+    # Spec and renderer bring pydantic, yaml and jinja2: imported where a spec is opened, so
+    # `lint`, `estimate` and `inspect` can use this module's resolvers without them.
+    from modelpack.core.package.render import Renderer
+    from modelpack.core.package.spec import LoadedSpec
     from modelpack.edge.server import OllamaServer
 
 __all__ = [
@@ -150,6 +152,8 @@ class Project:
 
     def renderer(self, version: OllamaVersion | None = None) -> Renderer:
         """A renderer for `version` (default: the project's target; build passes the server's)."""
+        from modelpack.core.package.render import Renderer
+
         return Renderer(
             self.loaded,
             spec_dir=self.spec_dir,
@@ -159,6 +163,8 @@ class Project:
 
 
 def open_project(spec_file: Path | None, *, version: str | None = None) -> Project:
+    from modelpack.core.package.spec import load_spec
+
     path = (spec_file or Path(DEFAULT_SPEC)).resolve()
     if not path.is_file():
         raise UsageError(
