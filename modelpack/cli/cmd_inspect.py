@@ -49,13 +49,14 @@ def inspect_command(path: Path, *, as_json: bool, keys: bool, ctx: int | None) -
 
 
 def _chat(info: GGUFInfo) -> dict[str, Any] | None:
-    """The detected chat format, against the formats modelpack ships."""
+    """The detected chat format, against the formats modelpack ships (rendering the file's
+    template needs jinja2, imported only for a file that has one)."""
+    if info.chat_template is None:
+        return None
     from modelpack.core.chat import chat_formats, detect
     from modelpack.core.gguf.facts import bos_eos
     from modelpack.edge.project import BUILTIN_TEMPLATES
 
-    if info.chat_template is None:
-        return None
     bos, eos = bos_eos(info)
     found = detect(
         info.chat_template, chat_formats([BUILTIN_TEMPLATES]), bos_token=bos, eos_token=eos
