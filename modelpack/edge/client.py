@@ -1,9 +1,12 @@
 """A thin, explicit client for the Ollama HTTP API, covering both create protocols.
 
-The official `ollama` package does the plain calls (copy, list, ps, show, delete). httpx does
-what it cannot: the legacy `modelfile` create of servers older than 0.5.5, blob uploads
-streamed from disk without re-hashing, and generate streams timed chunk by chunk. This is the
-one place where transport failures and error replies become modelpack errors:
+The official `ollama` package does the plain calls (copy, ps, delete) and the structured
+create. httpx does what it cannot: the legacy `modelfile` create of servers older than 0.5.5,
+blob uploads streamed from disk without re-hashing, and generate streams timed chunk by chunk.
+The version and the model list, which every build asks for, also go through httpx: importing
+the official package costs about 100 ms, so it is imported on its first call, and a rebuild
+with nothing to do never makes one. This is the one place where transport failures and error
+replies become modelpack errors:
 
 - an error status, or an `{"error": ...}` line inside a 200 stream -> `ServerError`
 - a dropped or refused connection mid-request (crash, restart)     -> `ServerGoneError`
@@ -14,14 +17,14 @@ The client is always passed in, never global, so tests and users can point it an
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import httpx
-import ollama
 
 from modelpack.core.modelfile.request import (
     CreateRequest,
@@ -31,7 +34,11 @@ from modelpack.core.modelfile.request import (
 )
 from modelpack.core.versions import OllamaVersion
 from modelpack.edge.server import base_url
+from modelpack.edge.tls import verify_for
 from modelpack.errors import ServerError, ServerGoneError, ServerTimeout
+
+if TYPE_CHECKING:
+    import ollama
 
 _CHUNK = 1 << 20
 
@@ -75,19 +82,32 @@ class OllamaClient:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.base_url = base_url(host)
+        self._timeout = httpx.Timeout(timeout, connect=5.0)
+        self._transport_given = transport
         self._http = httpx.Client(
             base_url=self.base_url,
-            timeout=httpx.Timeout(timeout, connect=5.0),
+            timeout=self._timeout,
             transport=transport,
+            verify=verify_for(self.base_url),
         )
         self._version: str | None = None
-        self._official = ollama.Client(
-            host=self.base_url, timeout=httpx.Timeout(timeout, connect=5.0), transport=transport
+
+    @functools.cached_property
+    def _official(self) -> ollama.Client:
+        """The official client, made (and its package imported) on first use."""
+        import ollama
+
+        return ollama.Client(
+            host=self.base_url,
+            timeout=self._timeout,
+            transport=self._transport_given,
+            verify=verify_for(self.base_url),
         )
 
     def close(self) -> None:
         self._http.close()
-        self._official._client.close()
+        if "_official" in self.__dict__:
+            self._official._client.close()
 
     def __enter__(self) -> OllamaClient:
         return self
@@ -154,6 +174,8 @@ class OllamaClient:
 
     def _call(self, what: str, call: Any, *args: Any) -> Any:
         """Run an `ollama` package call with its errors translated like ours."""
+        import ollama
+
         try:
             with self._transport(what):
                 return call(*args)
@@ -244,8 +266,18 @@ class OllamaClient:
 
     def model_digests(self) -> dict[str, str]:
         """Every local model's name -> manifest digest (GET /api/tags)."""
-        listing = self._call("list models", self._official.list)
-        return {m.model: m.digest for m in listing.models if m.model and m.digest}
+        body = self._send("GET", "/api/tags").json()
+        models = body.get("models") if isinstance(body, dict) else None
+        if not isinstance(models, list):
+            raise ServerError(
+                f"GET /api/tags: {self.base_url} answered without a model list",
+                hint="check that OLLAMA_HOST (or the spec's ollama.host) names an Ollama server",
+            )
+        return {
+            m["model"]: m["digest"]
+            for m in models
+            if isinstance(m, dict) and isinstance(m.get("model"), str) and m.get("digest")
+        }
 
     def model_digest(self, model: str) -> str | None:
         name = model if ":" in model.rsplit("/", 1)[-1] else f"{model}:latest"
