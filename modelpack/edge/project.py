@@ -38,6 +38,7 @@ __all__ = [
     "configured_host",
     "home_dir",
     "managed_server",
+    "no_server",
     "open_project",
     "require_server",
     "shown",
@@ -70,11 +71,19 @@ def require_server(host: str, *, offers_serve: bool = False) -> str:
     from modelpack.edge.server import base_url, server_version  # httpx: only when asked
 
     if server_version(base_url(host)) is None:
-        hint = "start one and set OLLAMA_HOST, or " + (
-            "pass --serve to let modelpack run one" if offers_serve else "the spec's ollama.host"
-        )
-        raise SetupError(f"no Ollama answers at {base_url(host)}", hint=hint)
+        raise no_server(host, offers_serve=offers_serve)
     return host
+
+
+def no_server(host: str, *, offers_serve: bool = False) -> SetupError:
+    """The error of a command that needs an Ollama at `host` and finds none there (for a
+    command that asks its own client first instead of calling `require_server`)."""
+    from modelpack.edge.server import base_url
+
+    hint = "start one and set OLLAMA_HOST, or " + (
+        "pass --serve to let modelpack run one" if offers_serve else "the spec's ollama.host"
+    )
+    return SetupError(f"no Ollama answers at {base_url(host)}", hint=hint)
 
 
 def home_dir(spec_dir: Path | None = None) -> Path:
@@ -149,6 +158,16 @@ class Project:
     def server_host(self, *, offers_serve: bool = False) -> str:
         """The configured host, once an Ollama answers there."""
         return require_server(self.host, offers_serve=offers_serve)
+
+    def local_files(self, package: str) -> list[Path]:
+        """The files the package's FROM values name (its own and its variants'), resolved as
+        the renderer resolves them; a value that names a model is left out."""
+        from modelpack.core.modelfile.request import local_file
+
+        spec = self.loaded.package(package)
+        values = [spec.from_, *(v.from_ for v in spec.variants if v.from_)]
+        found = (local_file(value, self.spec_dir) for value in values)
+        return list(dict.fromkeys(path for path in found if path is not None))
 
     def renderer(self, version: OllamaVersion | None = None) -> Renderer:
         """A renderer for `version` (default: the project's target; build passes the server's)."""

@@ -18,7 +18,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelpack.core.chat import parity
+from modelpack.core.chat import ChatReference, Parity, parity
 from modelpack.core.gguf.memory import effective_num_ctx, fit
 from modelpack.core.modelfile.request import plan_create
 from modelpack.core.package.render import Rendered
@@ -102,6 +102,12 @@ class Builder:
         self.tester = SmokeTester(client, on_event=on_event)
         self.server = server
         self.emit = on_event
+        self._parities: dict[tuple[str, ChatReference, OllamaVersion], Parity] = {}
+        """Parity checks done, by stored TEMPLATE, reference and version: the variants of
+        a package usually store one TEMPLATE, which is then rendered and compared once."""
+        self._listed: dict[str, str] | None = None
+        """The server's models as the build found them, while the build has changed nothing
+        there (no create, no smoke test); None once it has."""
 
     def render(self, package: str, version: OllamaVersion) -> list[Rendered]:
         """The variants as the target server's version gets them (rendered and linted)."""
@@ -126,7 +132,7 @@ class Builder:
         previous = last_record(self.project, package)
         smoke_key = _sha256(spec.smoke.model_dump_json())
         budget = budget or memory_budget(self.project.loaded.spec.ollama.memory)
-        on_server = self.client.model_digests()
+        on_server = self._listed = self.client.model_digests()
         results: list[VariantResult] = []
         for item in rendered:
             tag = variant_tag(spec.model, package, item.variant)
@@ -227,6 +233,7 @@ class Builder:
             modelfile=item.text,
             file_digests=inputs.written,
         )
+        self._listed = None
         for path in inputs.digests:
 
             def progress(sent: int, total: int, name: str = path.name) -> None:
@@ -267,6 +274,7 @@ class Builder:
         return self._smoke(created, spec_smoke)
 
     def _smoke(self, result: VariantResult, smoke: Smoke) -> VariantResult:
+        self._listed = None
         outcome = self.tester.run(result.tag, smoke, subject=result.variant)
         if outcome.server_gone:
             raise ServerGoneError(outcome.reason or "the server went away")
@@ -282,8 +290,9 @@ class Builder:
         if reference is None:
             return result
         template = self.client.show(result.tag).get("template") or ""
+        key = (template, reference, version)
         try:
-            check = parity(
+            check = self._parities.get(key) or parity(
                 template,
                 reference.template,
                 bos_token=reference.bos_token,
@@ -294,6 +303,7 @@ class Builder:
             return result.model_copy(
                 update={"template_difference": f"template parity not checked: {exc.message}"}
             )
+        self._parities[key] = check
         self.emit(Event(EventKind.PARITY, item.variant, check.message()))
         return result.model_copy(
             update={
@@ -323,11 +333,12 @@ class Builder:
         )
         history = list(previous.history) if previous else []
         stable_variant = previous.stable_variant if previous else None
-        stable_digest = (
-            self.client.model_digest(stable)
-            if reachable
-            else (previous.stable_digest if previous else None)
-        )
+        if not reachable:
+            stable_digest = previous.stable_digest if previous else None
+        elif self._listed is not None:  # a no-op build: the listing it began with is current
+            stable_digest = self._listed.get(stable)
+        else:
+            stable_digest = self.client.model_digest(stable)
         if winner is not None and winner.model_digest is not None:
             recorded = history[-1].digest if history else None
             # Also when the tag already holds the winner but no record says a build put it
