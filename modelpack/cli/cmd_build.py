@@ -74,7 +74,7 @@ def build_command(
     cache.prefetch(project.local_files(package))  # hashed while the build sets up
     from modelpack.edge.client import OllamaClient
     from modelpack.edge.project import no_server
-    from modelpack.errors import ServerGoneError, ServerTimeout
+    from modelpack.errors import ServerError
     from modelpack.jobs.build import Builder
 
     server = managed_server(project.home) if serve else None
@@ -83,7 +83,7 @@ def build_command(
         with OllamaClient(host) as client:
             try:  # the one probe: the build reuses the version it reads
                 version = client.version()
-            except (ServerGoneError, ServerTimeout):
+            except (ServerError, ValueError, KeyError):  # no answer, or not Ollama's
                 if server is not None:
                     raise
                 raise no_server(host, offers_serve=True) from None

@@ -266,7 +266,10 @@ class OllamaClient:
 
     def model_digests(self) -> dict[str, str]:
         """Every local model's name -> manifest digest (GET /api/tags)."""
-        body = self._send("GET", "/api/tags").json()
+        try:
+            body = self._send("GET", "/api/tags").json()
+        except ValueError:
+            body = None
         models = body.get("models") if isinstance(body, dict) else None
         if not isinstance(models, list):
             raise ServerError(
@@ -276,7 +279,9 @@ class OllamaClient:
         return {
             m["model"]: m["digest"]
             for m in models
-            if isinstance(m, dict) and isinstance(m.get("model"), str) and m.get("digest")
+            if isinstance(m, dict)
+            and isinstance(m.get("model"), str)
+            and isinstance(m.get("digest"), str)
         }
 
     def model_digest(self, model: str) -> str | None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import http.server
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -60,6 +63,42 @@ def test_no_server_is_one_line_with_the_fix(project: Path) -> None:
         "error: no Ollama answers at http://127.0.0.1:9 (start one and set OLLAMA_HOST, "
         "or pass --serve to let modelpack run one)\n"
     )
+
+
+@pytest.fixture
+def fake_web_server() -> Iterator[str]:
+    """A fake for what no Ollama does: a web server answering every GET with an HTML page
+    (OLLAMA_HOST pointing at the wrong service)."""
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"<html>not an API</html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_server_that_is_not_ollama_is_the_same_one_line(
+    project: Path, fake_web_server: str
+) -> None:
+    result = CliRunner().invoke(cli, ["build", "pkg"], env={"OLLAMA_HOST": fake_web_server})
+    assert result.exit_code == 2
+    assert result.output.startswith(f"error: no Ollama answers at http://{fake_web_server} (")
+    assert len(result.output.splitlines()) == 1
 
 
 def test_unknown_package(project: Path) -> None:
