@@ -19,7 +19,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import importlib
 import json
+import sys
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -50,6 +53,12 @@ def sha256_file(path: Path) -> str:
         while chunk := handle.read(_CHUNK):
             digest.update(chunk)
     return f"sha256:{digest.hexdigest()}"
+
+
+def _import_quietly(name: str) -> None:
+    """Import `name` ahead of time; a failure is left for the import that needs it to raise."""
+    with contextlib.suppress(ImportError):
+        importlib.import_module(name)
 
 
 def _error_text(response: httpx.Response) -> str:
@@ -103,6 +112,14 @@ class OllamaClient:
             transport=self._transport_given,
             verify=verify_for(self.base_url),
         )
+
+    def preload(self) -> None:
+        """Start importing the official package on a background thread. For a caller about to
+        wait on the network (a build, before its upload) ahead of its first official call:
+        the import, about 100 ms of pydantic models, then runs during the wait. `_official`
+        imports it as usual, waiting for this import if it is still running."""
+        if "ollama" not in sys.modules:
+            threading.Thread(target=_import_quietly, args=("ollama",), name="preload").start()
 
     def close(self) -> None:
         self._http.close()

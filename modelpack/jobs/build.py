@@ -234,6 +234,7 @@ class Builder:
             file_digests=inputs.written,
         )
         self._listed = None
+        self.client.preload()  # the create's client loads while the blob uploads
         for path in inputs.digests:
 
             def progress(sent: int, total: int, name: str = path.name) -> None:

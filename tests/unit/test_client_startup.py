@@ -81,3 +81,22 @@ print(json.dumps([listed, before, "ollama" in sys.modules]))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == [{"a:b": "ef" * 32}, False, False]
+
+
+def test_preload_imports_the_official_package_on_another_thread() -> None:
+    """A build calls preload before its upload, so the import overlaps the wait."""
+    code = """
+import json, sys, threading, httpx
+from modelpack.edge.client import OllamaClient
+client = OllamaClient(":1", transport=httpx.MockTransport(lambda r: httpx.Response(200)))
+client.preload()
+workers = [t for t in threading.enumerate() if t is not threading.main_thread()]
+for worker in workers:
+    worker.join()
+loaded = "ollama" in sys.modules
+client.preload()
+again = [t for t in threading.enumerate() if t is not threading.main_thread()]
+print(json.dumps([len(workers), loaded, len(again), type(client._official).__name__]))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == [1, True, 0, "Client"]
