@@ -141,10 +141,22 @@ HEADER = (
 )
 
 
-def row(label: str, result: Paired, target: str, *, met: bool) -> None:
+def row(
+    label: str, result: Paired, target: str, *, limit: float | None = None, ratio: float = 0.0
+) -> None:
+    """One figure and its verdict: the median wall time within `limit` seconds and the A/B
+    ratio at most `ratio` (when given). A figure whose CPU time meets the limit but whose wall
+    time does not is said so: the process waited for a busy machine's cores."""
+    ratio_ok = not ratio or result.ratio <= ratio
+    if limit is None or result.wall("a") <= limit:
+        verdict = "met" if ratio_ok else "MISSED"
+    elif result.cpu("a") <= limit and ratio_ok:
+        verdict = "met in CPU time only (busy machine)"
+    else:
+        verdict = "MISSED"
     print(
         f"{label:34} {_ms(result.wall('a'))} {_ms(result.wall('b'))} {result.ratio:6.2f}  "
-        f"{_ms(result.cpu('a'))} {_ms(result.cpu('b'))}  {target}: " + ("met" if met else "MISSED")
+        f"{_ms(result.cpu('a'))} {_ms(result.cpu('b'))}  {target}: {verdict}"
     )
 
 
@@ -164,12 +176,11 @@ def startup(runs: int, model: Path, work: Path) -> None:
     print("  baselines: `python -c pass`; for inspect, a process that opens it with GGUFReader")
     print(HEADER)
     helped = paired(cmd(*MODELPACK, "--help"), bare, runs)
-    row("modelpack --help", helped, "<= 100 ms", met=helped.wall("a") <= 0.100)
+    row("modelpack --help", helped, "<= 100 ms", limit=0.100)
     inspected = paired(cmd(*MODELPACK, "inspect", str(model)), reader, runs)
-    ok = inspected.wall("a") <= 0.150 and inspected.ratio <= 0.1
-    row("modelpack inspect SmolLM2", inspected, "<= 150 ms, 10x GGUFReader", met=ok)
+    row("modelpack inspect SmolLM2", inspected, "<= 150 ms, 10x GGUFReader", limit=0.15, ratio=0.1)
     linted = paired(cmd(*MODELPACK, "lint", str(modelfile)), bare, runs)
-    row("modelpack lint full.Modelfile", linted, "<= 150 ms", met=linted.wall("a") <= 0.150)
+    row("modelpack lint full.Modelfile", linted, "<= 150 ms", limit=0.150)
 
 
 # -- builds ------------------------------------------------------------------------------------
@@ -255,10 +266,10 @@ def small_builds(bench: Rig, runs: int, gguf: Path, work: Path) -> None:
         return bench.cli_creates(project, "cli")
 
     cold = paired(cold_modelpack, cold_cli, runs, warmup=0)
-    row("cold build, 3 variants, SmolLM2", cold, "no slower than CLI", met=cold.ratio <= 1.0)
+    row("cold build, 3 variants, SmolLM2", cold, "no slower than CLI", ratio=1.0)
     project.build()  # creates and smoke-tests every variant: the state a rebuild finds
     warm = paired(project.build, lambda: bench.cli_creates(project, "cli"), runs)
-    row("warm no-op rebuild, SmolLM2", warm, "<= 0.5 s", met=warm.wall("a") <= 0.5)
+    row("warm no-op rebuild, SmolLM2", warm, "<= 0.5 s", limit=0.5)
     report_touched(gguf, project.build)
 
 
@@ -278,7 +289,7 @@ def large_builds(bench: Rig, runs: int, gguf: Path, work: Path) -> None:
     warm.a.extend(more)
     warm.b.extend(warm.b[:1] * len(more))
     label = f"warm no-op rebuild, {gguf.stat().st_size / (1 << 30):.1f} GiB"
-    row(label, warm, "<= 0.5 s", met=warm.wall("a") <= 0.5)
+    row(label, warm, "<= 0.5 s", limit=0.5)
     print("  (its CLI baseline ran once: the CLI hashes the whole file on every create)")
     report_touched(gguf, rebuild)
 
@@ -378,6 +389,8 @@ def main() -> None:
     parser.add_argument("--skip-build", action="store_true", help="start-up commands only")
     args = parser.parse_args()
     compileall.compile_dir(REPO / "modelpack", quiet=1)
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"{os.cpu_count()} cores, load average {load} (figures drift with it; ratios less)")
     work = Path(tempfile.mkdtemp(prefix="modelpack-startup-"))
     try:
         small = fetch_model.fetch()
