@@ -1,4 +1,5 @@
-"""What the client does before any model work: list models, choose TLS, stay light.
+"""What a build does before any model work: list models, choose TLS, stay light, and know
+which files to hash first.
 
 The real servers' listings are checked by the integration tests (a rebuild's unchanged check
 reads them); these cover what a real Ollama cannot produce: a reply that is not Ollama's.
@@ -10,6 +11,7 @@ import json
 import ssl
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import pytest
@@ -100,3 +102,32 @@ print(json.dumps([len(workers), loaded, len(again), type(client._official).__nam
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == [1, True, 0, "Client"]
+
+
+def test_local_files_are_the_files_a_render_uploads(tmp_path: Path) -> None:
+    """What build prefetches into the digest cache: the files FROM names, the package's and
+    its variants', resolved as the renderer resolves them; a model name is no file."""
+    from helpers.tiny_gguf import write_tiny_gguf
+
+    from modelpack.edge.project import open_project
+
+    (tmp_path / "sub").mkdir()
+    write_tiny_gguf(tmp_path / "m.gguf")
+    write_tiny_gguf(tmp_path / "sub" / "other.gguf")
+    (tmp_path / "modelpack.yaml").write_text(
+        "packages:\n"
+        "  pkg:\n"
+        "    model: acme\n"
+        "    from: m.gguf\n"
+        "    chat_template: chatml\n"
+        "    variants:\n"
+        "      - full\n"
+        "      - {name: other, template: simple, from: sub/other.gguf}\n"
+        "      - {name: again, template: simple, from: ./m.gguf}\n"
+        "      - {name: remote, template: lightweight, from: 'llama3:8b'}\n"
+    )
+    project = open_project(tmp_path / "modelpack.yaml")
+    files = project.local_files("pkg")
+    assert files == [(tmp_path / "m.gguf").resolve(), (tmp_path / "sub" / "other.gguf").resolve()]
+    rendered = project.renderer().render_package("pkg")
+    assert {p for item in rendered for p in item.files.values()} == set(files)
