@@ -22,7 +22,8 @@ traceback. Classes defined beside the code that raises them are named with their
     │   └── PackageLocked                   another process works on the package (edge.lock)
     ├── ServerError                 exit 1  an Ollama server answered with an error
     │   ├── ServerGoneError                 the connection dropped (crash, restart)
-    │   └── ServerTimeout                   no answer within the time allowed
+    │   ├── ServerTimeout                   no answer within the time allowed
+    │   └── NotOllamaError          exit 2  what answers there is not the Ollama API
     ├── TransferFailed              exit 1  a push or pull failed after retries (jobs.transfers)
     │   ├── PushFailed                      (jobs.publish)
     │   └── VerifyFailed                    (jobs.verify_pull)
@@ -93,6 +94,12 @@ class ServerError(ModelpackError):
 
 class ServerGoneError(ServerError):
     """The connection dropped mid-request: the server crashed, restarted or was stopped."""
+
+
+class NotOllamaError(ServerError):
+    """A reply of the wrong shape: the host names some other service, a setup problem."""
+
+    exit_code = 2
 
 
 class ServerTimeout(ServerError):

@@ -71,21 +71,32 @@ def build_command(
         _dry_run(project, package, budget, err)
         return
     from modelpack.edge.blobs import DigestCache
+
+    cache = DigestCache.in_home(project.home)
+    cache.prefetch(project.local_files(package))  # hashed while the build sets up
+    from modelpack.edge.project import no_server
+    from modelpack.errors import ServerGoneError
     from modelpack.jobs.build import Builder
 
     server = managed_server(project.home) if serve else None
-    host = server.host if server else project.server_host(offers_serve=True)
+    host = server.host if server else project.host
     try:
         with project.client(host) as client:
+            try:  # the one probe: the build reuses the version it reads
+                version = client.version()
+            except ServerGoneError:  # nothing answers (a reply that is not Ollama's says so)
+                if server is not None:
+                    raise
+                raise no_server(host, offers_serve=True) from None
             err.print(
                 f"building [bold]{package}[/] ({spec.model}) on Ollama "
-                f"{client.version()} at {client.base_url}"
+                f"{version} at {client.base_url}"
             )
             display = _Display(err)
             builder = Builder(
                 project,
                 client,
-                cache=DigestCache.in_home(project.home),
+                cache=cache,
                 server=server,
                 on_event=display.event,
             )

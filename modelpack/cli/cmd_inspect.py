@@ -51,14 +51,15 @@ def inspect_command(path: Path, *, as_json: bool, keys: bool, ctx: int | None) -
 def _chat(info: GGUFInfo) -> dict[str, Any] | None:
     """The detected chat format, against the formats modelpack ships. A template that fails
     (or runs past modelpack's template budget) is a format not detected, with the reason:
-    the rest of the facts still stand."""
+    the rest of the facts still stand. Rendering the file's template needs jinja2, imported
+    only for a file that has one."""
+    if info.chat_template is None:
+        return None
     from modelpack.core.chat import chat_formats, detect
     from modelpack.core.gguf.facts import bos_eos
     from modelpack.edge.project import BUILTIN_TEMPLATES
     from modelpack.errors import InputError
 
-    if info.chat_template is None:
-        return None
     bos, eos = bos_eos(info)
     try:
         found = detect(

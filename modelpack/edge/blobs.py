@@ -10,6 +10,9 @@ the GGUF's sha256. Hashing a multi-GB file costs seconds, so digests are remembe
   in chunks with a progress callback, so memory use never grows with the file.
 - `Blobs` ties the two together for one build, so three variants of one GGUF cost one hash
   (at most) and one HEAD.
+- `DigestCache.prefetch` starts those hashes on a background thread as soon as a build knows
+  its files: hashing releases the GIL, so a first build's hash runs while it imports, renders
+  and asks the server, instead of after.
 
 The server verifies every upload against its digest, so a stale digest can never corrupt a
 blob: it is refused with 400 "digest mismatch", which becomes a `DigestMismatchError` here.
@@ -18,22 +21,26 @@ blob: it is refused with 400 "digest mismatch", which becomes a `DigestMismatchE
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 import json
 import logging
 import os
 import stat
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, NamedTuple
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 from modelpack.core.inputs import DIGEST_CACHE_LIMIT, read_bytes
-from modelpack.edge.client import OllamaClient
 from modelpack.edge.files import atomic_write_bytes
-from modelpack.errors import InputError, ServerError
+from modelpack.errors import InputError, ModelpackError, ServerError
+
+if TYPE_CHECKING:
+    from modelpack.edge.client import OllamaClient
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +142,31 @@ def _unreadable(file: Path, exc: OSError) -> InputError:
     )
 
 
+class _Background:
+    """One call run on a daemon thread (an interrupted build must not wait for a hash to end);
+    `result()` waits for it, then returns its value or raises its exception."""
+
+    def __init__(self, call: Callable[[], _Entry]) -> None:
+        self._call = call
+        self._value: _Entry | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="modelpack-hash", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._value = self._call()
+        except BaseException as exc:  # handed to the caller of result()
+            self._error = exc
+
+    def result(self) -> _Entry:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._value is not None
+        return self._value
+
+
 class DigestCache:
     """sha256 digests of local files, remembered across runs.
 
@@ -149,11 +181,28 @@ class DigestCache:
         """How many files this instance actually hashed (a hit counts nothing)."""
         self._entries: dict[str, _Entry] = self._load()
         self._forgotten: set[str] = set()
+        self._pending: dict[str, _Background] = {}
+        self._counting = threading.Lock()
 
     @classmethod
     def in_home(cls, home: Path) -> DigestCache:
         """The cache in modelpack's home dir (`Project.home`): `<home>/cache/digests.json`."""
         return cls(home / CACHE_FILE)
+
+    def prefetch(self, files: Iterable[Path]) -> None:
+        """Start hashing each of `files` whose digest is not remembered, on a background
+        thread, so that `digest` finds it done. Anything wrong with a file is left for
+        `digest` to report; a remembered digest costs one `stat`, as in `digest`."""
+        for file in files:
+            key = self._key(file)
+            try:
+                current = _Stamp.of(os.stat(key))
+            except OSError:
+                continue
+            entry = self._entries.get(key)
+            if key in self._pending or (entry is not None and entry.stamp == current):
+                continue
+            self._pending[key] = _Background(functools.partial(self._hash, file, key))
 
     def digest(self, file: Path) -> str:
         """`sha256:<hex>` of `file`; hashes only if the file changed since it was last hashed."""
@@ -172,17 +221,31 @@ class DigestCache:
         entry = self._entries.get(key)
         if entry is not None and entry.stamp == current:
             return entry.digest
-        entry = self._hash(file, key)
+        entry = self._prefetched(key)
+        if entry is None or entry.stamp != current:
+            entry = self._hash(file, key)
         self._entries[key] = entry
         self._forgotten.discard(key)
         if entry.durable:
             self.save()
         return entry.digest
 
+    def _prefetched(self, key: str) -> _Entry | None:
+        """The background hash of `key`, once done; None when there was none or it failed
+        (the caller then hashes in the foreground, which reports the failure)."""
+        pending = self._pending.pop(key, None)
+        if pending is None:
+            return None
+        try:
+            return pending.result()
+        except ModelpackError:
+            return None
+
     def forget(self, file: Path) -> None:
         """Drop what is remembered about `file`, so the next `digest` hashes it again."""
         key = self._key(file)
         self._entries.pop(key, None)
+        self._pending.pop(key, None)
         self._forgotten.add(key)
         self.save()
 
@@ -217,7 +280,8 @@ class DigestCache:
             try:
                 with open(key, "rb", buffering=0) as handle:
                     before = os.fstat(handle.fileno())
-                    self.hashed += 1
+                    with self._counting:
+                        self.hashed += 1
                     digest = _hash_open_file(handle)
                     after = os.fstat(handle.fileno())
                 now = os.stat(key)

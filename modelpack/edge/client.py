@@ -1,9 +1,12 @@
 """A thin, explicit client for the Ollama HTTP API, covering both create protocols.
 
-The official `ollama` package does the plain calls (copy, list, ps, show, delete). httpx does
-what it cannot: the legacy `modelfile` create of servers older than 0.5.5, blob uploads
-streamed from disk without re-hashing, and generate streams timed chunk by chunk. This is the
-one place where transport failures and error replies become modelpack errors:
+The official `ollama` package does the plain calls (copy, ps, delete) and the structured
+create. httpx does what it cannot: the legacy `modelfile` create of servers older than 0.5.5,
+blob uploads streamed from disk without re-hashing, and generate streams timed chunk by chunk.
+The version and the model list, which every build asks for, also go through httpx: importing
+the official package costs about 100 ms, so it is imported on its first call, and a rebuild
+with nothing to do never makes one. This is the one place where transport failures and error
+replies become modelpack errors:
 
 - an error status, or an `{"error": ...}` line inside a 200 stream -> `ServerError`
 - a dropped or refused connection mid-request (crash, restart)     -> `ServerGoneError`
@@ -14,15 +17,17 @@ The client is always passed in, never global, so tests and users can point it an
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
+import importlib
 import json
+import sys
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import httpx
-import ollama
-import pydantic
 
 from modelpack.core.modelfile.request import (
     CreateRequest,
@@ -33,7 +38,11 @@ from modelpack.core.modelfile.request import (
 from modelpack.core.versions import OllamaVersion
 from modelpack.edge.replies import one_line, reply_text
 from modelpack.edge.server import base_url
-from modelpack.errors import ServerError, ServerGoneError, ServerTimeout
+from modelpack.edge.tls import verify_for
+from modelpack.errors import NotOllamaError, ServerError, ServerGoneError, ServerTimeout
+
+if TYPE_CHECKING:
+    import ollama
 
 _CHUNK = 1 << 20
 
@@ -47,6 +56,12 @@ def sha256_file(path: Path) -> str:
     return f"sha256:{digest.hexdigest()}"
 
 
+def _import_quietly(name: str) -> None:
+    """Import `name` ahead of time; a failure is left for the import that needs it to raise."""
+    with contextlib.suppress(ImportError):
+        importlib.import_module(name)
+
+
 def _error_text(response: httpx.Response) -> str:
     try:
         body = response.json()
@@ -57,9 +72,9 @@ def _error_text(response: httpx.Response) -> str:
     return reply_text(response)
 
 
-def _not_ollama(what: str, url: str, why: str) -> ServerError:
+def _not_ollama(what: str, url: str, why: str) -> NotOllamaError:
     """A reply of the wrong shape: whatever answers there is not the Ollama API."""
-    return ServerError(
+    return NotOllamaError(
         f"{what}: the server at {url} answered with something that is not Ollama's reply "
         f"({one_line(why)})",
         hint="check that OLLAMA_HOST (or the spec's ollama.host) names an Ollama server",
@@ -122,25 +137,48 @@ class OllamaClient:
         self.base_url = base_url(host)
         self.api_timeout = api_timeout
         self.create_timeout = create_timeout
+        self._transport_given = transport
         self._http = httpx.Client(
             base_url=self.base_url,
             timeout=httpx.Timeout(api_timeout, connect=5.0),
             transport=transport,
+            verify=verify_for(self.base_url),
         )
         self._version: str | None = None
-        self._official = ollama.Client(
-            host=self.base_url, timeout=httpx.Timeout(api_timeout, connect=5.0), transport=transport
-        )
-        self._creator = ollama.Client(
+
+    def _official_client(self, timeout: float) -> ollama.Client:
+        import ollama
+
+        return ollama.Client(
             host=self.base_url,
-            timeout=httpx.Timeout(create_timeout, connect=5.0),
-            transport=transport,
+            timeout=httpx.Timeout(timeout, connect=5.0),
+            transport=self._transport_given,
+            verify=verify_for(self.base_url),
         )
+
+    @functools.cached_property
+    def _official(self) -> ollama.Client:
+        """The official client for plain calls, made (and its package imported) on first use."""
+        return self._official_client(self.api_timeout)
+
+    @functools.cached_property
+    def _creator(self) -> ollama.Client:
+        """The official client for creates, with the create timeout, made on first use."""
+        return self._official_client(self.create_timeout)
+
+    def preload(self) -> None:
+        """Start importing the official package on a background thread. For a caller about to
+        wait on the network (a build, before its upload) ahead of its first official call:
+        the import, about 100 ms of pydantic models, then runs during the wait. `_official`
+        imports it as usual, waiting for this import if it is still running."""
+        if "ollama" not in sys.modules:
+            threading.Thread(target=_import_quietly, args=("ollama",), name="preload").start()
 
     def close(self) -> None:
         self._http.close()
-        self._official._client.close()
-        self._creator._client.close()
+        for name in ("_official", "_creator"):
+            if name in self.__dict__:
+                self.__dict__[name]._client.close()
 
     def __enter__(self) -> OllamaClient:
         return self
@@ -156,7 +194,7 @@ class OllamaClient:
     ) -> Iterator[None]:
         """The one translation of transport failures, for httpx and the ollama package alike:
         a timeout is a ServerTimeout that names `setting`, any other lost connection a
-        ServerGoneError; a reply of the wrong shape is a ServerError."""
+        ServerGoneError."""
         timeout = self.api_timeout if timeout is None else timeout
         try:
             yield
@@ -170,8 +208,6 @@ class OllamaClient:
                 f"the Ollama server at {self.base_url} went away during {what}: {exc}",
                 hint="check that it is still running and see its log",
             ) from None
-        except pydantic.ValidationError as exc:
-            raise _not_ollama(what, self.base_url, exc.errors()[0]["msg"]) from None
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         with self._transport(f"{method} {path}"):
@@ -224,10 +260,16 @@ class OllamaClient:
         timeout: float | None = None,
         setting: str = "ollama.timeouts.api",
     ) -> Any:
-        """Run an `ollama` package call with its errors translated like ours."""
+        """Run an `ollama` package call with its errors translated like ours (a reply the
+        package's models cannot read is not Ollama's)."""
+        import ollama
+        import pydantic  # loaded with ollama
+
         try:
             with self._transport(what, timeout, setting):
                 return call(*args)
+        except pydantic.ValidationError as exc:
+            raise _not_ollama(what, self.base_url, exc.errors()[0]["msg"]) from None
         except ollama.ResponseError as exc:
             error = one_line(exc.error)
             raise ServerError(
@@ -325,8 +367,17 @@ class OllamaClient:
 
     def model_digests(self) -> dict[str, str]:
         """Every local model's name -> manifest digest (GET /api/tags)."""
-        listing = self._call("list models", self._official.list)
-        return {m.model: m.digest for m in listing.models if m.model and m.digest}
+        what = "GET /api/tags"
+        models = _json_object(self._send("GET", "/api/tags"), what, self.base_url).get("models")
+        if not isinstance(models, list):
+            raise _not_ollama(what, self.base_url, "no model list")
+        return {
+            m["model"]: m["digest"]
+            for m in models
+            if isinstance(m, dict)
+            and isinstance(m.get("model"), str)
+            and isinstance(m.get("digest"), str)
+        }
 
     def model_digest(self, model: str) -> str | None:
         name = model if ":" in model.rsplit("/", 1)[-1] else f"{model}:latest"

@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING
 
 from modelpack.core.inputs import SPEC_LIMIT, read_text
 from modelpack.core.modelfile.params import NEWEST
-from modelpack.core.package.render import Renderer
-from modelpack.core.package.spec import LoadedSpec, load_spec
 from modelpack.core.versions import OllamaVersion
 from modelpack.errors import SetupError, UsageError
 
 if TYPE_CHECKING:
+    from modelpack.core.package.render import Renderer
+    from modelpack.core.package.spec import LoadedSpec
     from modelpack.edge.client import OllamaClient
     from modelpack.edge.server import OllamaServer
 
@@ -39,6 +39,7 @@ __all__ = [
     "explicit_host",
     "home_dir",
     "managed_server",
+    "no_server",
     "open_project",
     "require_server",
     "shown",
@@ -89,11 +90,19 @@ def require_server(host: str, *, offers_serve: bool = False) -> str:
     from modelpack.edge.server import base_url, server_version  # httpx: only when asked
 
     if server_version(base_url(host)) is None:
-        hint = "start one and set OLLAMA_HOST, or " + (
-            "pass --serve to let modelpack run one" if offers_serve else "the spec's ollama.host"
-        )
-        raise SetupError(f"no Ollama answers at {base_url(host)}", hint=hint)
+        raise no_server(host, offers_serve=offers_serve)
     return host
+
+
+def no_server(host: str, *, offers_serve: bool = False) -> SetupError:
+    """The error of a command that needs an Ollama at `host` and finds none there (for a
+    command that asks its own client first instead of calling `require_server`)."""
+    from modelpack.edge.server import base_url
+
+    hint = "start one and set OLLAMA_HOST, or " + (
+        "pass --serve to let modelpack run one" if offers_serve else "the spec's ollama.host"
+    )
+    return SetupError(f"no Ollama answers at {base_url(host)}", hint=hint)
 
 
 def home_dir(spec_dir: Path | None = None) -> Path:
@@ -176,8 +185,20 @@ class Project:
         timeouts = self.loaded.spec.ollama.timeouts
         return OllamaClient(host, api_timeout=timeouts.api, create_timeout=timeouts.create)
 
+    def local_files(self, package: str) -> list[Path]:
+        """The files the package's FROM values name (its own and its variants'), resolved as
+        the renderer resolves them; a value that names a model is left out."""
+        from modelpack.core.modelfile.request import local_file
+
+        spec = self.loaded.package(package)
+        values = [spec.from_, *(v.from_ for v in spec.variants if v.from_)]
+        found = (local_file(value, self.spec_dir) for value in values)
+        return list(dict.fromkeys(path for path in found if path is not None))
+
     def renderer(self, version: OllamaVersion | None = None) -> Renderer:
         """A renderer for `version` (default: the project's target; build passes the server's)."""
+        from modelpack.core.package.render import Renderer
+
         return Renderer(
             self.loaded,
             spec_dir=self.spec_dir,
@@ -187,6 +208,8 @@ class Project:
 
 
 def open_project(spec_file: Path | None, *, version: str | None = None) -> Project:
+    from modelpack.core.package.spec import load_spec
+
     path = (spec_file or Path(DEFAULT_SPEC)).resolve()
     if not path.is_file():
         raise UsageError(

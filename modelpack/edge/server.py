@@ -28,8 +28,6 @@ from pathlib import Path
 from types import TracebackType
 from urllib.parse import urlsplit
 
-import httpx
-
 from modelpack.errors import PortInUseError, ServerStartError, SetupError, UsageError
 
 LOOPBACK = "127.0.0.1"
@@ -96,8 +94,14 @@ def free_port(host: str = LOOPBACK) -> int:
 
 def server_version(base_url: str, timeout: float = 1.0) -> str | None:
     """The version an Ollama at `base_url` reports, or None if nothing answers there."""
+    import httpx  # here: commands that only resolve a host must not load it
+
+    from modelpack.edge.tls import verify_for
+
     try:
-        response = httpx.get(f"{base_url}/api/version", timeout=timeout)
+        response = httpx.get(
+            f"{base_url}/api/version", timeout=timeout, verify=verify_for(base_url)
+        )
         response.raise_for_status()
         return str(response.json()["version"])
     except (httpx.HTTPError, ValueError, KeyError):

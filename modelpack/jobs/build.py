@@ -23,7 +23,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelpack.core.chat import parity
+from modelpack.core.chat import ChatReference, Parity, parity
 from modelpack.core.gguf.memory import effective_num_ctx, fit
 from modelpack.core.modelfile.request import plan_create
 from modelpack.core.package.render import Rendered
@@ -117,6 +117,12 @@ class Builder:
         self.moving_stable = False
         """Set once the stable move has begun: an interrupt after it may have moved the tag."""
         self.started: str | None = None
+        self._parities: dict[tuple[str, ChatReference, OllamaVersion], Parity] = {}
+        """Parity checks done, by stored TEMPLATE, reference and version: the variants of
+        a package usually store one TEMPLATE, which is then rendered and compared once."""
+        self._listed: dict[str, str] | None = None
+        """The server's models as the build found them, while the build has changed nothing
+        there (no create, no smoke test); None once it has."""
 
     def render(self, package: str, version: OllamaVersion) -> list[Rendered]:
         """The variants as the target server's version gets them (rendered and linted)."""
@@ -152,7 +158,7 @@ class Builder:
             previous = settle(self.client, previous)
         smoke_key = _sha256(spec.smoke.model_dump_json())
         budget = budget or memory_budget(self.project.loaded.spec.ollama.memory)
-        on_server = self.client.model_digests()
+        on_server = self._listed = self.client.model_digests()
         results: list[VariantResult] = []
         for item in rendered:
             tag = variant_tag(spec.model, package, item.variant)
@@ -276,6 +282,8 @@ class Builder:
             modelfile=item.text,
             file_digests=inputs.written,
         )
+        self._listed = None
+        self.client.preload()  # the create's client loads while the blob uploads
         for path in inputs.digests:
 
             def progress(sent: int, total: int, name: str = path.name) -> None:
@@ -317,6 +325,7 @@ class Builder:
 
     def _smoke(self, result: VariantResult, smoke: Smoke, pinned: str) -> VariantResult:
         """Smoke-test the pinned copy: exactly the model that may become stable."""
+        self._listed = None
         outcome = self.tester.run(pinned, smoke, subject=result.variant)
         if outcome.server_gone:
             raise ServerGoneError(outcome.reason or "the server went away")
@@ -332,8 +341,9 @@ class Builder:
         if reference is None:
             return result
         template = self.client.show(result.tag).get("template") or ""
+        key = (template, reference, version)
         try:
-            check = parity(
+            check = self._parities.get(key) or parity(
                 template,
                 reference.template,
                 bos_token=reference.bos_token,
@@ -344,6 +354,7 @@ class Builder:
             return result.model_copy(
                 update={"template_difference": f"template parity not checked: {exc.message}"}
             )
+        self._parities[key] = check
         self.emit(Event(EventKind.PARITY, item.variant, check.message()))
         return result.model_copy(
             update={
@@ -372,11 +383,12 @@ class Builder:
         winner = (
             next((r for r in results if r.verdict == Verdict.PASSED), None) if reachable else None
         )
-        held = (
-            self.client.model_digest(stable)
-            if reachable
-            else (previous.stable_digest if previous else None)
-        )
+        if not reachable:
+            held = previous.stable_digest if previous else None
+        elif self._listed is not None:  # a no-op build: the listing it began with is current
+            held = self._listed.get(stable)
+        else:
+            held = self.client.model_digest(stable)
         record = BuildRecord(
             package=package,
             spec_digest=self.project.loaded.digest,

@@ -62,6 +62,16 @@ def test_no_server_is_one_line_with_the_fix(project: Path) -> None:
     )
 
 
+def test_a_server_that_is_not_ollama_is_one_line(project: Path, fake_wrong_service: str) -> None:
+    result = CliRunner().invoke(cli, ["build", "pkg"], env={"OLLAMA_HOST": fake_wrong_service})
+    assert result.exit_code == 2
+    assert result.output.startswith(
+        f"error: GET /api/version: the server at http://{fake_wrong_service}"
+    )
+    assert "not Ollama's reply" in result.output
+    assert len(result.output.splitlines()) == 1
+
+
 def test_unknown_package(project: Path) -> None:
     result = CliRunner().invoke(cli, ["build", "pkgg", "--dry-run"])
     assert result.exit_code == 2

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
 from click.testing import CliRunner
@@ -15,7 +10,7 @@ from click.testing import CliRunner
 from modelpack.cli import cli
 from modelpack.edge.client import OllamaClient
 from modelpack.edge.server import base_url
-from modelpack.errors import ServerError, UsageError
+from modelpack.errors import NotOllamaError, UsageError
 
 SPEC = """\
 packages:
@@ -61,37 +56,9 @@ def test_a_malformed_ollama_host_is_one_line(
     assert "is not an Ollama host" in result.output
 
 
-class _FakeWrongService(BaseHTTPRequestHandler):
-    """Answers like nothing Ollama would: the shapes of a wrong service on the port."""
-
-    replies: ClassVar[dict[str, object]] = {"/api/version": [], "/api/tags": {"models": "nope"}}
-
-    def do_GET(self) -> None:
-        body = json.dumps(self.replies.get(self.path, {})).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def fake_wrong_service() -> Iterator[str]:
-    """Not an Ollama at all (what a user's misconfigured port answers): no real server can be
-    made to answer these shapes, so this stands in for any other service."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeWrongService)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
 def test_replies_of_the_wrong_shape_are_server_errors(fake_wrong_service: str) -> None:
     with OllamaClient(fake_wrong_service) as client:
-        with pytest.raises(ServerError, match="not Ollama's reply"):
-            client.version()
-        with pytest.raises(ServerError, match="not Ollama's reply"):
-            client.model_digests()
+        for call in (client.version, client.model_digests):
+            with pytest.raises(NotOllamaError, match="not Ollama's reply") as error:
+                call()
+            assert error.value.exit_code == 2

@@ -11,6 +11,7 @@ import hashlib
 import itertools
 import json
 import os
+import threading
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -345,6 +346,74 @@ def test_file_that_keeps_changing_is_an_error_and_not_cached(
     with pytest.raises(InputError, match="kept changing while it was being hashed"):
         DigestCache(cache_file).digest(gguf)
     assert not cache_file.exists()
+
+
+# -- prefetch: a first build's hash runs while it sets up --------------------------------------
+
+
+def test_prefetch_hashes_in_the_background_and_digest_takes_its_result(
+    tmp_path: Path, cache_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """prefetch returns at once; the hash runs on another thread, and digest waits for it
+    instead of hashing again."""
+    data = os.urandom(blobs.HASH_CHUNK + 7)
+    gguf = write(tmp_path / "m.gguf", data)
+    started, release, threads = threading.Event(), threading.Event(), []
+    real = blobs._hash_open_file
+
+    def gated(handle: object) -> str:
+        threads.append(threading.current_thread())
+        started.set()
+        assert release.wait(10)
+        return real(handle)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(blobs, "_hash_open_file", gated)
+    cache = DigestCache(cache_file)
+    cache.prefetch([gguf, gguf, tmp_path / "missing.gguf"])
+    assert started.wait(10)  # prefetch has returned while its hash waits on another thread
+    assert cache.hashed == 1
+    release.set()
+    assert cache.digest(gguf) == sha(data)
+    assert cache.hashed == 1
+    assert threads and threads[0] is not threading.main_thread()
+    assert DigestCache(cache_file).digest(gguf) == sha(data)  # remembered like any digest
+
+
+def test_prefetch_of_a_remembered_file_only_stats_it(tmp_path: Path, cache_file: Path) -> None:
+    gguf = write(tmp_path / "m.gguf", b"weights")
+    DigestCache(cache_file).digest(gguf)
+    cache = DigestCache(cache_file)
+    cache.prefetch([gguf])
+    assert cache.hashed == 0
+    assert cache.digest(gguf) == sha(b"weights")
+    assert cache.hashed == 0
+
+
+def test_a_file_changed_after_its_prefetch_is_hashed_again(
+    tmp_path: Path, cache_file: Path
+) -> None:
+    gguf = write(tmp_path / "m.gguf", b"old weights")
+    cache = DigestCache(cache_file)
+    cache.prefetch([gguf])
+    cache._pending[str(gguf.resolve())].result()  # the background hash is done
+    write(tmp_path / "m.gguf", b"new weights!", old=True)
+    assert cache.digest(gguf) == sha(b"new weights!")
+    assert cache.hashed == 2
+
+
+def test_a_failed_prefetch_is_reported_by_digest_as_usual(
+    tmp_path: Path, cache_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gguf = write(tmp_path / "m.gguf", b"weights")
+
+    def failing(handle: object) -> str:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(blobs, "_hash_open_file", failing)
+    cache = DigestCache(cache_file)
+    cache.prefetch([gguf])
+    with pytest.raises(InputError, match="cannot read the file: Input/output error"):
+        cache.digest(gguf)
 
 
 # -- memory: a hit is a stat, a miss and an upload stream ---------------------------------------

@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from modelpack.core.gguf import format as spec
+from modelpack.core.gguf.facts import bos_eos, special_tokens
 from modelpack.core.gguf.format import TensorType, ValueType
 from modelpack.core.gguf.reader import (
     DEFAULT_ARRAY_LIMIT,
@@ -459,6 +460,49 @@ def test_load_array_errors(tmp_path: Path) -> None:
     path.write_bytes(kitchen_sink() + b"\0" * 32)
     with pytest.raises(GGUFError, match="changed since"):
         info.load_array("a.u8")
+
+
+def test_string_items_decode_only_the_asked_elements(tmp_path: Path) -> None:
+    """Special tokens are named without decoding the vocabulary: the same texts as a full
+    decode, for a summarised array and a decoded one, in either byte order and version."""
+    words = [f"tok{i}" * (i % 5) for i in range(300)]
+    for version, order in ((3, "<"), (3, ">"), (1, "<")):
+        raw = Raw(version, order).array(spec.Keys.TOKENS, V.STRING, words)
+        data = raw.build()
+        summarised = read_gguf_bytes(data, arrays=0)
+        assert isinstance(summarised.metadata[spec.Keys.TOKENS], ArraySummary)
+        decoded = read_gguf_bytes(data, arrays=True)
+        wanted = [299, 0, 7, 7, 150, 300, 10**9, -1]
+        expected = {0: words[0], 7: words[7], 150: words[150], 299: words[299]}
+        assert summarised.string_items(spec.Keys.TOKENS, wanted) == expected
+        assert decoded.string_items(spec.Keys.TOKENS, wanted) == expected
+        assert summarised.string_items(spec.Keys.TOKENS, []) == {}
+
+
+def test_special_tokens_have_the_texts_a_full_decode_gives(tiny_gguf: Callable[..., Path]) -> None:
+    path = tiny_gguf(extra={"tokenizer.ggml.padding_token_id": 10**6})
+    tokens = read_gguf(path, arrays=True).metadata[spec.Keys.TOKENS]
+    assert isinstance(tokens, list)
+    info = read_gguf(path)
+    assert isinstance(info.metadata[spec.Keys.TOKENS], ArraySummary)
+    found = {t.role: (t.id, t.text) for t in special_tokens(info)}
+    assert found["bos"] == (1, tokens[1]) and found["eos"] == (2, tokens[2])
+    assert found["padding"] == (10**6, None)
+    assert bos_eos(info) == (tokens[1], tokens[2])
+
+
+def test_string_items_errors(tmp_path: Path) -> None:
+    raw = Raw().array("words", V.STRING, ["a", "b"] * 200).array("n", V.UINT8, [1] * 300)
+    path = tmp_path / "m.gguf"
+    path.write_bytes(raw.build())
+    info = read_gguf(path, arrays=0)
+    with pytest.raises(TypeError):
+        info.string_items("n", [0])
+    with pytest.raises(KeyError):
+        info.string_items("no.such.key", [0])
+    path.write_bytes(raw.build()[:-40])
+    with pytest.raises(GGUFError, match="changed since"):
+        info.string_items("words", [399])
 
 
 def test_long_strings_are_summarised_and_decoded_on_demand(tmp_path: Path) -> None:

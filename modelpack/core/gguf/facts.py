@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from modelpack.core.gguf.format import Keys
-from modelpack.core.gguf.reader import ArraySummary, GGUFInfo, StringSummary, Value
+from modelpack.core.gguf.format import Keys, ValueType
+from modelpack.core.gguf.reader import ArraySummary, GGUFInfo, StringSummary
 
 __all__ = ["ModelFacts", "SpecialToken", "bos_eos", "model_facts", "raw_keys", "special_tokens"]
 
@@ -74,18 +74,14 @@ class ModelFacts:
 
 
 def special_tokens(info: GGUFInfo) -> list[SpecialToken]:
-    """The special tokens the file names, with their text (decodes the token list once)."""
-    tokens: list[Value] | None = None
-    special: list[SpecialToken] = []
+    """The special tokens the file names, with their text (decoding only those tokens)."""
+    ids: dict[str, int] = {}
     for role, key in SPECIAL_TOKEN_KEYS.items():
         value = info.get(key)
-        if not isinstance(value, int) or isinstance(value, bool):
-            continue
-        if tokens is None:
-            tokens = info.load_array(Keys.TOKENS) if _has_array(info) else []
-        text = tokens[value] if 0 <= value < len(tokens) else None
-        special.append(SpecialToken(role, value, text if isinstance(text, str) else None))
-    return special
+        if isinstance(value, int) and not isinstance(value, bool):
+            ids[role] = value
+    texts = info.string_items(Keys.TOKENS, ids.values()) if ids and _has_strings(info) else {}
+    return [SpecialToken(role, value, texts.get(value)) for role, value in ids.items()]
 
 
 def bos_eos(info: GGUFInfo) -> tuple[str, str]:
@@ -149,8 +145,12 @@ def raw_keys(info: GGUFInfo) -> dict[str, Any]:
     return out
 
 
-def _has_array(info: GGUFInfo) -> bool:
-    return isinstance(info.get(Keys.TOKENS), list | ArraySummary)
+def _has_strings(info: GGUFInfo) -> bool:
+    """Whether the token list is there as strings (a damaged file may hold something else)."""
+    tokens = info.get(Keys.TOKENS)
+    return isinstance(tokens, list) or (
+        isinstance(tokens, ArraySummary) and tokens.type == ValueType.STRING
+    )
 
 
 def _text(info: GGUFInfo, key: str) -> str | None:

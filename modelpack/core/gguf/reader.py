@@ -22,7 +22,7 @@ import mmap
 import os
 import stat
 import struct
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from itertools import repeat
@@ -233,6 +233,31 @@ class GGUFInfo:
         if not isinstance(loaded, list) or end != value.offset + value.size:
             self._changed(value.offset)
         return loaded
+
+    def string_items(self, key: str, indices: Iterable[int]) -> dict[int, str]:
+        """Elements `indices` of the string array under `key`, index -> text, decoding only
+        those: naming a special token must not decode a 150k-token vocabulary. Indices
+        outside the array are left out. Re-reads the file, checked like the first read."""
+        value = self.metadata[key]
+        wanted = sorted({i for i in indices if i >= 0})
+        if isinstance(value, list):
+            return {i: v for i in wanted if i < len(value) and isinstance(v := value[i], str)}
+        if not isinstance(value, ArraySummary) or value.type != ValueType.STRING:
+            found = "/".join(t.name.lower() for t in self.value_types[key])
+            raise TypeError(f"{key} is a {found}, not an array of strings")
+        wanted = [i for i in wanted if i < value.count]
+        what = f"key {_q(key)}"
+        found_items: dict[int, str] = {}
+        with self._reread() as parser:
+            elem, count, pos = parser.array_header(value.offset, what, 1)
+            if elem != ValueType.STRING or count != value.count:
+                self._changed(value.offset)
+            done = 0
+            for index in wanted:
+                pos = parser.skip_strings(pos, index - done, what)
+                found_items[index], pos = parser.string(pos, f"string #{index} of {what}")
+                done = index + 1
+        return found_items
 
     def text(self, key: str) -> str | None:
         """The string under `key`, decoding it from the file if it was summarised; None when

@@ -121,6 +121,7 @@ class Renderer:
         self.formats = chat_formats(self.template_dirs)
         self.templates = variant_templates(self.template_dirs)
         self._infos: dict[Path, GGUFInfo] = {}
+        self._detections: dict[str, ChatFormat] = {}
         # Variant templates are a project's code: modelpack's sandbox, within a budget (see
         # core.sandbox); lists and dicts they build may change, as in plain Jinja.
         self.sandbox = Sandbox(
@@ -372,7 +373,7 @@ class Renderer:
         where = (*at, "chat_template")
         if isinstance(value, str):
             if value == "auto":
-                return self._detected(info, where)
+                return self._auto(info, where)
             if value not in self.formats:
                 close = difflib.get_close_matches(value, self.formats, n=1)
                 raise self.loaded.error(
@@ -415,6 +416,14 @@ class Renderer:
                 exc.detail,
             ) from None
         return chat
+
+    def _auto(self, info: GGUFInfo | None, where: tuple[str | int, ...]) -> ChatFormat:
+        """`_detected`, once per GGUF: every variant of a package shares its detection."""
+        if info is None or info.source not in self._detections:
+            found = self._detected(info, where)
+            assert info is not None  # _detected refuses a model name
+            self._detections[info.source] = found
+        return self._detections[info.source]
 
     def _detected(self, info: GGUFInfo | None, where: tuple[str | int, ...]) -> ChatFormat:
         """`auto`: the shipped format that renders exactly what the GGUF's own chat template
