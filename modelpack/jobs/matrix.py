@@ -20,6 +20,7 @@ from modelpack.edge.client import OllamaClient
 from modelpack.edge.clock import now
 from modelpack.edge.openai_target import OpenAITarget
 from modelpack.edge.project import Project
+from modelpack.edge.server import ServerLog
 from modelpack.errors import ServerError, UsageError
 from modelpack.jobs.events import OnEvent, ignore
 from modelpack.jobs.smoke import SmokeTester
@@ -43,16 +44,19 @@ def select(
 
 
 class MatrixRunner:
+    """Runs the matrix on one server; `log` is the server's log when modelpack manages it."""
+
     def __init__(
         self,
         project: Project,
         client: OllamaClient,
         *,
         on_event: OnEvent = ignore,
+        log: ServerLog | None = None,
     ) -> None:
         self.project = project
         self.client = client
-        self.tester = SmokeTester(client, on_event=on_event)
+        self.tester = SmokeTester(client, on_event=on_event, log=log)
 
     def run(
         self,
