@@ -51,7 +51,7 @@ def test_output_after_the_assistant_opener_warns(version: OllamaVersion) -> None
     output = report.warnings[-1]
     assert output.message == (
         f"TEMPLATE uses .Output, which Ollama {version} never sets: neither /api/generate "
-        "nor /api/chat fills it in, so it renders as <no value>"
+        "nor /api/chat fills it in (it is empty, and prints as <no value>)"
     )
 
 
@@ -134,6 +134,14 @@ def test_a_response_before_the_assistant_opener_ends_the_turn() -> None:
     assert warnings(modelfile(early)) == [(2, "template-ends-turn")]
     right = "<|im_start|>user\n{{ .Prompt }}<|im_end|>\n<|im_start|>assistant\n{{ .Response }}"
     assert warnings(modelfile(right + "<|im_end|>")) == []
+
+
+def test_messages_mode_is_decided_as_template_vars_decides_it() -> None:
+    """`$.Messages` counts; a variable named $messages does not (Go's Vars keeps the `$`)."""
+    root = modelfile("{{ range $.Messages }}{{ .Content }}{{ end }}{{ json $.Tools }}")
+    assert warnings(root) == []
+    named = modelfile("{{ $messages := .System }}{{ $messages }}{{ .Prompt }}{{ json .Tools }}")
+    assert warnings(named) == [(2, "template-field-unset")]  # legacy path: no .Tools
 
 
 def test_a_template_without_the_prompt() -> None:

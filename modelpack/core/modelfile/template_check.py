@@ -171,12 +171,11 @@ def _mentions_messages(nodes: Iterable[Node]) -> bool:
                 for operand in command:
                     if operand.kind == "field":
                         yield from operand.value  # type: ignore[misc]
-                    elif operand.kind == "variable":
-                        yield str(operand.value).lstrip("$")
+                    elif operand.kind == "variable":  # Go's VariableNode.Ident: "$m", "A", ...
+                        yield str(operand.value)
                         yield from operand.chain
                     elif isinstance(operand.value, Pipeline):
-                        stack.append(operand.value)
-                        yield from operand.chain
+                        stack.append(operand.value)  # a chain on it is Go's ChainNode: not read
 
     return any(name.lower() == "messages" for node in walk(nodes) for name in names(node.pipe))
 
@@ -212,7 +211,7 @@ def template_findings(
             TemplateFinding(
                 "template-field-unset",
                 f"TEMPLATE uses .{name}, which Ollama {version} never sets: neither /api/generate "
-                f"nor /api/chat fills it in, so it renders as <no value>",
+                "nor /api/chat fills it in (it is empty, and prints as <no value>)",
                 f"with this TEMPLATE /api/generate sets {listed} and /api/chat {chat}",
                 line,
             )

@@ -20,7 +20,7 @@ import re
 __all__ = ["EXTERNAL_LOG", "explained", "log_cause"]
 
 EXTERNAL_LOG = (
-    "the server's log has the cause: journalctl -u ollama (Linux, systemd), "
+    "see the server's log: journalctl -u ollama (Linux, systemd), "
     "~/.ollama/logs/server.log (macOS), %LOCALAPPDATA%\\Ollama\\server.log (Windows), "
     "docker logs <container> (Docker), else the terminal running `ollama serve`"
 )
