@@ -188,6 +188,33 @@ def stop_child_group(process: subprocess.Popen[bytes], timeout: float = 10.0) ->
         os.killpg(process.pid, signal.SIGKILL)
 
 
+class ServerLog:
+    """A managed server's log file, read from a remembered position: what the server wrote
+    during one load. Reads are bounded to the last `limit` bytes of the new part, where a
+    failure's lines are; a file that shrank (replaced) is read from its start."""
+
+    def __init__(self, path: Path, *, limit: int = 256 * 1024) -> None:
+        self.path = path
+        self.limit = limit
+
+    def position(self) -> int:
+        try:
+            return self.path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def since(self, position: int) -> str:
+        """What was written after `position` (at most `limit` bytes, the newest)."""
+        try:
+            with self.path.open("rb") as handle:
+                end = handle.seek(0, os.SEEK_END)
+                start = position if position <= end else 0
+                handle.seek(max(start, end - self.limit))
+                return handle.read(self.limit).decode("utf-8", errors="replace")
+        except FileNotFoundError:
+            return ""
+
+
 class OllamaServer:
     """A managed `ollama serve` on a loopback port. Use as a context manager, or start()/stop().
 
@@ -223,6 +250,11 @@ class OllamaServer:
     @property
     def log_path(self) -> Path:
         return self.workdir / "server.log"
+
+    @property
+    def log(self) -> ServerLog:
+        """The server's log (restarts append to the same file)."""
+        return ServerLog(self.log_path)
 
     @property
     def host(self) -> str:
@@ -376,6 +408,7 @@ __all__ = [
     "LOOPBACK",
     "OllamaBuild",
     "OllamaServer",
+    "ServerLog",
     "base_url",
     "free_port",
     "is_running",

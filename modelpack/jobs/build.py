@@ -111,7 +111,9 @@ class Builder:
         self.project = project
         self.client = client
         self.blobs = Blobs(client, cache)
-        self.tester = SmokeTester(client, on_event=on_event)
+        self.tester = SmokeTester(
+            client, on_event=on_event, log=server.log if server is not None else None
+        )
         self.server = server
         self.emit = on_event
         self.moving_stable = False

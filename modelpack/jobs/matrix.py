@@ -23,6 +23,7 @@ from modelpack.edge.clock import now
 from modelpack.edge.load import CpuPressure, on_this_machine
 from modelpack.edge.openai_target import OpenAITarget
 from modelpack.edge.project import Project
+from modelpack.edge.server import ServerLog
 from modelpack.errors import ServerError, UsageError
 from modelpack.jobs.events import OnEvent, ignore
 from modelpack.jobs.smoke import SmokeTester
@@ -46,16 +47,19 @@ def select(
 
 
 class MatrixRunner:
+    """Runs the matrix on one server; `log` is the server's log when modelpack manages it."""
+
     def __init__(
         self,
         project: Project,
         client: OllamaClient,
         *,
         on_event: OnEvent = ignore,
+        log: ServerLog | None = None,
     ) -> None:
         self.project = project
         self.client = client
-        self.tester = SmokeTester(client, on_event=on_event)
+        self.tester = SmokeTester(client, on_event=on_event, log=log)
         self.local = on_this_machine(client.base_url)
 
     def run(

@@ -5,7 +5,10 @@ written once. The loop unloads every model first (the load is then cold and meas
 runs each prompt `repeat` times, reads the model's size and GPU share from `/api/ps` while it is
 loaded, measures a warm TTFT once, judges every answer (`modelpack.core.results.judge`) and
 unloads the model. A server error, a timeout or the server going away ends the loop: the
-prompts that ran keep their runs, the others carry the reason as their error.
+prompts that ran keep their runs, the others carry the reason as their error. With a server
+modelpack manages, that reason also carries the server log's own line for the failure (read
+from where the log stood when the loop began, `modelpack.core.results.serverlog`); with any
+other server it says where Ollama writes that log.
 
 TTFT is measured on the client from the request to the first non-empty chunk (Ollama loads a
 cold model before streaming, so a cold TTFT includes the load); load, prompt and decode
@@ -25,7 +28,9 @@ from modelpack.core.package.spec import Smoke, SmokePrompt
 from modelpack.core.results.judge import Measurement, judge
 from modelpack.core.results.record import VariantResult, Verdict
 from modelpack.core.results.runs import PromptRuns, Run
+from modelpack.core.results.serverlog import explained
 from modelpack.edge.client import OllamaClient
+from modelpack.edge.server import ServerLog
 from modelpack.errors import ServerError, ServerGoneError, ServerTimeout
 from modelpack.jobs.events import Event, EventKind, OnEvent, ignore
 
@@ -167,11 +172,15 @@ def _ms(seconds: float | None) -> float | None:
 
 
 class SmokeTester:
-    """Smoke-tests models on one server (the client is passed in)."""
+    """Smoke-tests models on one server (the client is passed in). `log` is given only when
+    modelpack manages the server, so its log can explain a failure."""
 
-    def __init__(self, client: OllamaClient, *, on_event: OnEvent = ignore) -> None:
+    def __init__(
+        self, client: OllamaClient, *, on_event: OnEvent = ignore, log: ServerLog | None = None
+    ) -> None:
         self.prober = Prober(client)
         self.emit = on_event
+        self.log = log
 
     def run(
         self,
@@ -190,6 +199,7 @@ class SmokeTester:
         warnings: list[str] = []
         reason: str | None = None
         gone = False
+        mark = self.log.position() if self.log is not None else 0
         self.prober.unload_all()
         try:
             for index, prompt in enumerate(chosen):
@@ -237,6 +247,8 @@ class SmokeTester:
         finally:
             if not gone:
                 self.prober.unload(tag)
+        if reason is not None:
+            reason = explained(reason, self.log.since(mark) if self.log is not None else None)
         not_run = [
             PromptRuns(prompt=p.prompt, expect=p.expect, error=reason) for p in chosen[len(done) :]
         ]

@@ -138,7 +138,7 @@ class PullVerifier(RegistryJob):
                 pull_s = time.monotonic() - started
                 pulled = _sha(clean.model_digest(ref.name))
                 checks = _checks(record, published, registry_digest, manifest, pulled)
-                smoke = SmokeTester(clean, on_event=self.emit).run(
+                smoke = SmokeTester(clean, on_event=self.emit, log=server.log).run(
                     ref.name, spec.smoke, spec.smoke.prompts[:1], subject=ref.name
                 )
                 variant = record.stable_variant or "stable"

@@ -190,7 +190,7 @@ def test_all_variants_failing_leaves_the_stable_tag_untouched(
     bogus = tiny_gguf("bogus.gguf", arch="bogusarch")
     # preflight: false, or modelpack itself refuses the file (test_render covers that).
     variants = "      - {name: broken, template: lightweight, from: bogus.gguf, preflight: false}\n"
-    variants += "      - {name: broken2, template: simple, from: bogus.gguf}\n"
+    variants += "      - {name: broken2, template: simple, from: bogus.gguf, preflight: false}\n"
     bad = make_project(
         tmp_path / "bad", package(variants), {"smol.gguf": smollm2_path, "bogus.gguf": bogus}
     )

@@ -1,6 +1,7 @@
-"""Refuse a GGUF that no Ollama can load, before anything is uploaded.
+"""Refuse a GGUF that Ollama cannot load, before anything is uploaded.
 
-Ollama's create does not look inside the GGUF; a file without its architecture keys is
+Ollama's create does not look inside the GGUF; a file without its architecture keys, or for an
+architecture the target version does not know (`modelpack.core.gguf.architectures`), is
 accepted and then fails at the first request. The legacy server (0.5.4) does worse: a missing
 `<arch>.block_count` makes the first generate crash the whole server process with a Go panic
 (seen on the real 0.5.4 build), and 0.9.3 answers HTTP 500. These checks read only the header.
@@ -9,8 +10,15 @@ accepted and then fails at the first request. The legacy server (0.5.4) does wor
 from __future__ import annotations
 
 from modelpack.core.gguf.adapter import is_adapter
+from modelpack.core.gguf.architectures import (
+    RECORDED_FROM,
+    RECORDED_UNTIL,
+    first_loading,
+    loadable_architectures,
+)
 from modelpack.core.gguf.format import Keys
 from modelpack.core.gguf.reader import GGUFInfo
+from modelpack.core.versions import OllamaVersion
 
 __all__ = ["REQUIRED_ARCH_KEYS", "model_problems"]
 
@@ -21,8 +29,9 @@ RWKV have no attention heads)."""
 _RECONVERT = "convert the model again with a current llama.cpp (convert_hf_to_gguf.py)"
 
 
-def model_problems(info: GGUFInfo) -> list[tuple[str, str]]:
-    """(problem, fix) pairs that make `info` unusable as FROM; empty when it looks loadable."""
+def model_problems(info: GGUFInfo, version: OllamaVersion | None = None) -> list[tuple[str, str]]:
+    """(problem, fix) pairs that make `info` unusable as FROM; empty when it looks loadable.
+    With a target `version`, an architecture that version cannot load is one."""
     if is_adapter(info):
         return [
             (
@@ -33,6 +42,10 @@ def model_problems(info: GGUFInfo) -> list[tuple[str, str]]:
     arch = info.architecture
     if arch is None:
         return [("has no general.architecture key", _RECONVERT)]
+    if version is not None:
+        unknown = _unknown_architecture(arch, version)
+        if unknown is not None:
+            return [unknown]
     missing = [
         key.format(arch=arch)
         for key in REQUIRED_ARCH_KEYS
@@ -48,3 +61,19 @@ def model_problems(info: GGUFInfo) -> list[tuple[str, str]]:
             _RECONVERT,
         )
     ]
+
+
+def _unknown_architecture(arch: str, version: OllamaVersion) -> tuple[str, str] | None:
+    """Why `version` cannot load `arch`, with what to do; None when it can (or is unrecorded)."""
+    known = loadable_architectures(version)
+    if known is None or arch in known:
+        return None
+    first = first_loading(arch)
+    if first is not None:
+        fix = f"Ollama {first} and later load it: target one of those"
+    else:
+        fix = (
+            f"none of the releases modelpack has lists for ({RECORDED_FROM} up to "
+            f"{RECORDED_UNTIL}) loads it: check general.architecture, or target a newer Ollama"
+        )
+    return f"is refused: Ollama {version} cannot load architecture {arch!r}", fix

@@ -10,6 +10,9 @@ the server. `lint` reports everything it can find, at once, before anything is s
 - every PARAMETER against the version-aware schema (names, Go types, ranges, duplicates);
 - the TEMPLATE as Go's text/template parses it, with the target version's functions, and the
   `{{template "x"}}` call that crashes Ollama 0.2.2 to 0.12.3;
+- as warnings, TEMPLATEs the servers accept and then answer nothing useful with: fields the
+  target version never sets, a user message that never reaches the model, a prompt that ends
+  the assistant's turn (`modelpack.core.modelfile.template_check`);
 - REQUIRES as Ollama's semver check reads it; more than one ADAPTER.
 
 `fix` removes removed and deprecated parameters and rewrites each remaining instruction in the
@@ -26,6 +29,7 @@ from modelpack.core.gotmpl import parser as gotemplate
 from modelpack.core.modelfile.diagnostics import Diagnostic, Findings
 from modelpack.core.modelfile.params import ParamValue, check_parameters
 from modelpack.core.modelfile.syntax import Command, Modelfile, decode, format_command, parse
+from modelpack.core.modelfile.template_check import template_findings
 from modelpack.core.versions import OllamaVersion
 from modelpack.errors import ModelfileError, UsageError
 
@@ -98,7 +102,7 @@ def lint_modelfile(modelfile: Modelfile, *, source: str, version: OllamaVersion)
         )
     params = check_parameters([(p.name, p.value, p.line) for p in named], version=version)
     diagnostics += params.diagnostics
-    diagnostics += _template(modelfile.commands, version)
+    diagnostics += _template(modelfile, version)
     diagnostics += _requires(modelfile.commands, version)
     adapters = [c for c in modelfile.commands if c.name == "adapter"]
     for extra in adapters[:-1]:
@@ -130,8 +134,8 @@ def _instruction_versions(commands: list[Command], version: OllamaVersion) -> li
     return found
 
 
-def _template(commands: list[Command], version: OllamaVersion) -> list[Diagnostic]:
-    templates = [c for c in commands if c.name == "template"]
+def _template(modelfile: Modelfile, version: OllamaVersion) -> list[Diagnostic]:
+    templates = [c for c in modelfile.commands if c.name == "template"]
     if not templates:
         return []
     command = templates[-1]  # last one wins, as in Ollama
@@ -151,7 +155,7 @@ def _template(commands: list[Command], version: OllamaVersion) -> list[Diagnosti
                 exc.detail or "Ollama refuses it at create with 400 template error",
             )
         ]
-    return [
+    crashes = [
         Diagnostic.error(
             "template-crash",
             f'{{{{template "{node.name}"}}}} without an argument crashes Ollama {version} '
@@ -160,6 +164,18 @@ def _template(commands: list[Command], version: OllamaVersion) -> list[Diagnosti
             f'pass the data along: {{{{template "{node.name}" .}}}}',
         )
         for node in gotemplate.crashing_template_calls(nodes, version)
+    ]
+    if crashes:
+        return crashes
+    systems = [c for c in modelfile.commands if c.name == "system"]
+    findings = template_findings(
+        nodes,
+        command.args,
+        version=version,
+        system=systems[-1].args if systems else None,
+    )
+    return [
+        Diagnostic.warning(f.code, f.message, first_line + f.line - 1, f.hint) for f in findings
     ]
 
 

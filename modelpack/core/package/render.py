@@ -326,7 +326,7 @@ class Renderer:
     def _model_info(self, path: Path, at: tuple[str | int, ...], *, check: bool) -> GGUFInfo:
         """FROM's header, refused when no Ollama could load it (see preflight)."""
         info = self._read(path, at)
-        for problem, fix in model_problems(info) if check else []:
+        for problem, fix in model_problems(info, self.version) if check else []:
             raise self.loaded.error(at, f"{path.name} {problem}", f"{fix}, or set preflight: false")
         return info
 
