@@ -9,6 +9,7 @@ accepted and then fails at the first request. The legacy server (0.5.4) does wor
 from __future__ import annotations
 
 from modelpack.core.gguf.adapter import is_adapter
+from modelpack.core.gguf.control_vector import is_control_vector
 from modelpack.core.gguf.format import Keys
 from modelpack.core.gguf.reader import GGUFInfo
 
@@ -28,6 +29,14 @@ def model_problems(info: GGUFInfo) -> list[tuple[str, str]]:
             (
                 "is a LoRA adapter, not a model",
                 "name the base model in from: and the adapter under adapters:",
+            )
+        ]
+    if is_control_vector(info):
+        return [
+            (
+                "is a llama.cpp control vector, not a model",
+                "name the base model in from:, and the vector under serve.control_vectors of a "
+                "llama-server block (Ollama cannot apply control vectors)",
             )
         ]
     arch = info.architecture
