@@ -57,6 +57,7 @@ from modelpack.core.serve.spec import (
     check_serve,
     serve_blocks,
     unique_engines,
+    unknown_key_hint,
 )
 from modelpack.core.versions import OllamaVersion
 from modelpack.errors import InputError, ModelfileError, SpecError, UsageError
@@ -537,9 +538,15 @@ def _problem(error: Any, path: tuple[str | int, ...], located: Located) -> Input
         hint = refusal.hint
     elif kind == "extra_forbidden":
         allowed = _fields_at(Spec, path[:-1])
+        other = None
+        if "serve" in path:
+            found = unknown_key_hint(_node(located.data, path[:-1]), str(path[-1]))
+            if found is not None:
+                allowed, other = found
         close = difflib.get_close_matches(str(path[-1]), allowed, n=1, cutoff=0.6)
         message = "unknown field"
         hint = f"did you mean {close[0]!r}?" if close else f"allowed here: {', '.join(allowed)}"
+        hint = other or hint
         if path[-1] == "control_vectors" and "serve" not in path:
             message = "unknown field: Ollama cannot apply control vectors"
             hint = "they run on llama-server: declare them under serve: (engine: llama-server)"
@@ -553,6 +560,12 @@ def _problem(error: Any, path: tuple[str | int, ...], located: Located) -> Input
         message = f"{given!r} is not a valid name"
         hint = "use lowercase letters, digits, '.', '_' and '-', starting with a letter or digit"
     return _at(located, path, message, hint)
+
+
+def _node(data: Any, path: tuple[str | int, ...]) -> Any:
+    for part in path:
+        data = data[part]
+    return data
 
 
 def _data_path(loc: tuple[Any, ...], data: Any) -> tuple[tuple[str | int, ...], bool]:

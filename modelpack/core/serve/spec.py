@@ -265,6 +265,32 @@ ServeBlock = Annotated[
 ]
 
 
+_OTHER_NAMES = {
+    ("vllm", "ctx_size"): "vLLM's context is max_model_len (per sequence)",
+    ("vllm", "parallel"): "vLLM's is max_num_seqs",
+    ("vllm", "n_gpu_layers"): "vLLM keeps every layer on the GPU; gpu_memory_utilization sizes "
+    "its memory",
+    ("vllm", "alias"): "vLLM's is served_model_name",
+    ("llama-server", "max_model_len"): "llama-server's context is ctx_size (shared by the slots)",
+    ("llama-server", "max_num_seqs"): "llama-server's is parallel",
+    ("llama-server", "served_model_name"): "llama-server's is alias",
+    ("llama-server", "quantization"): "llama-server serves the GGUF's own quantization: point "
+    "model at the GGUF you want",
+}
+
+
+def unknown_key_hint(block: object, key: str) -> tuple[list[str], str | None] | None:
+    """For an unknown key in a serve block: that engine's fields, and the name the engine uses
+    for what the key means elsewhere; None when the block names no known engine."""
+    engine = _engine_of(block)
+    models: dict[str, type[BaseModel]] = {"llama-server": LlamaServer, "vllm": Vllm}
+    model = models.get(engine or "")
+    if model is None:
+        return None
+    fields = [f for f in model.model_fields if f != "control_vectors" or model is LlamaServer]
+    return fields, _OTHER_NAMES.get((engine or "", key))
+
+
 def serve_blocks(value: object) -> object:
     """`serve:` takes one block, or a list of blocks for several engines."""
     return [value] if isinstance(value, dict) else value
