@@ -131,6 +131,18 @@ def _print_facts(
         )
     if facts.adapter_type:
         show("adapter", f"{facts.adapter_type}, alpha {facts.lora_alpha}")
+    vector = facts.control_vector
+    if vector is not None:
+        show("made on", vector.model_hint)
+        show("width", vector.width)
+        if vector.layers:
+            span = (
+                str(vector.layers[0])
+                if len(vector.layers) == 1
+                else f"{vector.layers[0]}-{vector.layers[-1]}"
+            )
+            show("steers layers", f"{span} ({len(vector.layers)} directions)")
+        show("layer_count", vector.layer_count)
     if chat is None:
         show("chat template", "none in the file" if facts.kind == "model" else None)
     elif chat["format"]:

@@ -1,4 +1,5 @@
-"""`modelpack render [PACKAGE] [--variant V]`: write a package's Modelfile variants."""
+"""`modelpack render [PACKAGE] [--variant V]`: write a package's Modelfile variants, and the
+launch script of each of its serve blocks (`serve-<engine>.sh`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from modelpack.cli.options import spec_file_option
 
 if TYPE_CHECKING:
     from modelpack.core.package.render import Rendered, Renderer
+    from modelpack.core.serve.launch import Launch
 
 
 @click.command("render", short_help="Render a package's Modelfiles from the spec.")
@@ -39,11 +41,13 @@ def render_command(
     to_stdout: bool,
     check: bool,
 ) -> None:
-    """Render PACKAGE's variants (default: every package) to modelfiles/<package>/.
+    """Render PACKAGE's variants (default: every package) to modelfiles/<package>/, and each
+    serve block's launch command to modelfiles/<package>/serve-<engine>.sh.
 
     Everything is rendered and checked before anything is written, and files are replaced
     atomically: a failed render leaves the old files as they were.
     """
+    from modelpack.core.serve.launch import ServeRenderer
     from modelpack.edge.files import atomic_write_many
     from modelpack.edge.project import open_project
 
@@ -53,45 +57,63 @@ def render_command(
     renderer = project.renderer()
     names = [package] if package else list(project.loaded.spec.packages)
     rendered = [r for name in names for r in renderer.render_package(name, variants or None)]
+    # --variant narrows the Modelfiles; the launch scripts belong to the package as a whole.
+    serve = ServeRenderer(project.loaded, spec_dir=renderer.spec_dir)
+    launches = [] if variants else [x for name in names for x in serve.render_package(name)]
     for result in rendered:
         for warning in result.warnings:
             click.echo(f"warning: {warning}", err=True)
 
     if to_stdout:
-        click.echo("\n".join(r.text for r in rendered), nl=False)
+        click.echo("\n".join([*(r.text for r in rendered), *(x.text for x in launches)]), nl=False)
         return
     if check:
-        stale = _stale(rendered, names, renderer, all_variants=not variants)
+        stale = _stale(rendered, launches, names, renderer, all_variants=not variants)
         for line in stale:
             click.echo(line)
         if stale:
             click.echo("run `modelpack render` and commit the result", err=True)
             raise click.exceptions.Exit(1)
-        click.echo(f"{len(rendered)} Modelfile(s) up to date (Ollama {project.version})", err=True)
+        scripts = f" and {len(launches)} launch script(s)" if launches else ""
+        click.echo(
+            f"{len(rendered)} Modelfile(s){scripts} up to date (Ollama {project.version})",
+            err=True,
+        )
         return
-    atomic_write_many({r.path: r.text for r in rendered})
-    for result in rendered:
-        click.echo(_relative(result.path))
+    atomic_write_many({**{r.path: r.text for r in rendered}, **{x.path: x.text for x in launches}})
+    _executable([x.path for x in launches])
+    for path in [*(r.path for r in rendered), *(x.path for x in launches)]:
+        click.echo(_relative(path))
+
+
+def _executable(paths: Sequence[Path]) -> None:
+    """A launch script runs as ./serve-<engine>.sh: add the execute bits its read bits allow."""
+    for path in paths:
+        mode = path.stat().st_mode
+        path.chmod(mode | ((mode & 0o444) >> 2))
 
 
 def _stale(
     rendered: Sequence[Rendered],
+    launches: Sequence[Launch],
     names: Sequence[str],
     renderer: Renderer,
     *,
     all_variants: bool,
 ) -> list[str]:
     out: list[str] = []
-    for result in rendered:
-        if not result.path.is_file():
-            out.append(f"{_relative(result.path)}: missing")
-        elif result.path.read_text(encoding="utf-8") != result.text:
-            out.append(f"{_relative(result.path)}: differs from what the spec renders")
+    pairs = [*((r.path, r.text) for r in rendered), *((x.path, x.text) for x in launches)]
+    for path, text in pairs:
+        if not path.is_file():
+            out.append(f"{_relative(path)}: missing")
+        elif path.read_text(encoding="utf-8") != text:
+            out.append(f"{_relative(path)}: differs from what the spec renders")
     if all_variants:
-        expected = {r.path for r in rendered}
+        expected = {r.path for r in rendered} | {x.path for x in launches}
         for name in names:
             folder = renderer.output_path(name, "x").parent
-            for path in sorted(folder.glob("*.Modelfile")) if folder.is_dir() else []:
+            found = [*folder.glob("*.Modelfile"), *folder.glob("serve-*.sh")]
+            for path in sorted(found) if folder.is_dir() else []:
                 if path not in expected:
                     out.append(f"{_relative(path)}: not produced by the spec (remove it)")
     return out

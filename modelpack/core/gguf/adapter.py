@@ -18,6 +18,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from modelpack.core.gguf.control_vector import is_control_vector
 from modelpack.core.gguf.reader import GGUFInfo
 
 __all__ = ["AdapterChoice", "adapter_layers", "adapter_problems", "is_adapter", "pick_adapter"]
@@ -56,6 +57,11 @@ def adapter_layers(info: GGUFInfo) -> int | None:
 
 def adapter_problems(adapter: GGUFInfo, base: GGUFInfo) -> list[str]:
     """Why `adapter` cannot be applied to `base`, one line each; empty when it fits."""
+    if is_control_vector(adapter):
+        return [
+            f"{adapter.source} is a control vector, not a LoRA adapter (control vectors run on "
+            "llama-server: declare it under serve.control_vectors)"
+        ]
     if not is_adapter(adapter):
         return [f"{adapter.source} is a model, not a LoRA adapter (general.type is not 'adapter')"]
     if is_adapter(base):

@@ -11,6 +11,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from modelpack.core.gguf.control_vector import (
+    ControlVectorFacts,
+    control_vector_facts,
+    is_control_vector,
+)
 from modelpack.core.gguf.format import Keys, ValueType
 from modelpack.core.gguf.reader import ArraySummary, GGUFInfo, StringSummary
 
@@ -44,7 +49,8 @@ class ModelFacts:
     file_size: int
     gguf_version: int
     kind: str
-    """`model` or `adapter` (`general.type`; files without it are models)."""
+    """`model`, `adapter` (`general.type`; files without it are models) or `control-vector`
+    (architecture `controlvector`, direction.N tensors: see core.gguf.control_vector)."""
     architecture: str | None
     name: str | None
     license: str | None
@@ -67,6 +73,7 @@ class ModelFacts:
     chat_template: str | None
     adapter_type: str | None = None
     lora_alpha: float | None = None
+    control_vector: ControlVectorFacts | None = None
     warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -94,11 +101,12 @@ def model_facts(info: GGUFInfo) -> ModelFacts:
     """The facts `inspect` shows. Decodes the token list only to name the special tokens."""
     special = special_tokens(info)
     alpha = info.get("adapter.lora.alpha")
+    vector = control_vector_facts(info) if is_control_vector(info) else None
     return ModelFacts(
         source=info.source,
         file_size=info.file_size,
         gguf_version=info.version,
-        kind=_text(info, "general.type") or "model",
+        kind="control-vector" if vector is not None else _text(info, "general.type") or "model",
         architecture=info.architecture,
         name=info.name,
         license=_text(info, "general.license"),
@@ -120,7 +128,8 @@ def model_facts(info: GGUFInfo) -> ModelFacts:
         chat_template=info.chat_template,
         adapter_type=_text(info, "adapter.type"),
         lora_alpha=float(alpha) if isinstance(alpha, int | float) else None,
-        warnings=[str(w) for w in info.warnings],
+        control_vector=vector,
+        warnings=[str(w) for w in info.warnings] + (vector.problems if vector else []),
     )
 
 

@@ -16,6 +16,7 @@ from modelpack.core.gguf.architectures import (
     first_loading,
     loadable_architectures,
 )
+from modelpack.core.gguf.control_vector import is_control_vector
 from modelpack.core.gguf.format import Keys
 from modelpack.core.gguf.reader import GGUFInfo
 from modelpack.core.versions import OllamaVersion
@@ -37,6 +38,14 @@ def model_problems(info: GGUFInfo, version: OllamaVersion | None = None) -> list
             (
                 "is a LoRA adapter, not a model",
                 "name the base model in from: and the adapter under adapters:",
+            )
+        ]
+    if is_control_vector(info):
+        return [
+            (
+                "is a llama.cpp control vector, not a model",
+                "name the base model in from:, and the vector under serve.control_vectors of a "
+                "llama-server block (Ollama cannot apply control vectors)",
             )
         ]
     arch = info.architecture

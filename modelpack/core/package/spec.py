@@ -38,6 +38,7 @@ from typing import Annotated, Any, Final, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -50,6 +51,14 @@ from modelpack.core.modelfile.syntax import quote
 from modelpack.core.package.names import name_problem
 from modelpack.core.package.tags import stable_tag, variant_tag
 from modelpack.core.package.yamlsource import Located, dotted, load
+from modelpack.core.serve.spec import (
+    Refused,
+    ServeBlock,
+    check_serve,
+    serve_blocks,
+    unique_engines,
+    unknown_key_hint,
+)
 from modelpack.core.versions import OllamaVersion
 from modelpack.errors import InputError, ModelfileError, SpecError, UsageError
 
@@ -64,12 +73,8 @@ with one mistake repeated would otherwise print thousands of lines."""
 NAME = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 
 
-class _Refused(ValueError):
+class _Refused(Refused):
     """A field's value refused with a fix, which the spec error shows as its hint."""
-
-    def __init__(self, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.hint = hint
 
 
 def _writable(value: str) -> str:
@@ -311,6 +316,10 @@ class Package(_Strict):
     parameters: Parameters = Field(default_factory=dict)
     variants: Annotated[list[Variant], Field(min_length=1)]
     smoke: Smoke = Field(default_factory=Smoke)
+    serve: Annotated[
+        list[ServeBlock], BeforeValidator(serve_blocks), AfterValidator(unique_engines)
+    ] = Field(default_factory=list)
+    """OpenAI-compatible engines to serve the model on (core.serve.spec)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -422,6 +431,7 @@ def load_spec(text: str, *, source: str) -> LoadedSpec:
             problems = [*problems[:MAX_PROBLEMS], rest]
         raise SpecError(problems) from None
     _check_tags(spec, located)
+    _check_serve(spec, located)
     return LoadedSpec(spec, located, None, "sha256:" + hashlib.sha256(text.encode()).hexdigest())
 
 
@@ -450,6 +460,20 @@ def _check_tags(spec: Spec, located: Located) -> None:
             )
 
 
+def _check_serve(spec: Spec, located: Located) -> None:
+    """What each serve block's pinned engine version does not take, all at once."""
+    problems: list[InputError] = []
+    for name, package in spec.packages.items():
+        for index, block in enumerate(package.serve):
+            at: tuple[str | int, ...] = ("packages", name, "serve")
+            if isinstance(located.data["packages"][name]["serve"], list):
+                at = (*at, index)
+            for problem in check_serve(block):
+                problems.append(_at(located, (*at, *problem.path), problem.message, problem.hint))
+    if problems:
+        raise SpecError(problems[:MAX_PROBLEMS])
+
+
 # What a field takes, for errors where a union's alternatives all failed.
 _UNION_FORMS = {
     "chat_template": "a format name (such as chatml), auto, {text: ...} or {file: ...}",
@@ -466,7 +490,12 @@ def _problems(exc: ValidationError, located: Located) -> list[InputError]:
     for error in exc.errors(include_url=False):
         path, through_union = _data_path(error["loc"], located.data)
         form = next(
-            (path[:i] for i in range(len(path), 0, -1) if str(path[i - 1]) in _UNION_FORMS), None
+            (
+                path[:i]
+                for i in range(len(path), 0, -1)
+                if str(path[i - 1]) in _UNION_FORMS and "serve" not in path[:i]
+            ),
+            None,
         )
         if not through_union or form is None:
             plain.append((path, error))
@@ -483,9 +512,9 @@ def _problems(exc: ValidationError, located: Located) -> list[InputError]:
     return sorted(problems, key=lambda p: p.line or 0)
 
 
-def _refusal(error: Any) -> _Refused | None:
+def _refusal(error: Any) -> Refused | None:
     found = error.get("ctx", {}).get("error")
-    return found if isinstance(found, _Refused) else None
+    return found if isinstance(found, Refused) else None
 
 
 def _at(
@@ -509,9 +538,18 @@ def _problem(error: Any, path: tuple[str | int, ...], located: Located) -> Input
         hint = refusal.hint
     elif kind == "extra_forbidden":
         allowed = _fields_at(Spec, path[:-1])
+        other = None
+        if "serve" in path:
+            found = unknown_key_hint(_node(located.data, path[:-1]), str(path[-1]))
+            if found is not None:
+                allowed, other = found
         close = difflib.get_close_matches(str(path[-1]), allowed, n=1, cutoff=0.6)
         message = "unknown field"
         hint = f"did you mean {close[0]!r}?" if close else f"allowed here: {', '.join(allowed)}"
+        hint = other or hint
+        if path[-1] == "control_vectors" and "serve" not in path:
+            message = "unknown field: Ollama cannot apply control vectors"
+            hint = "they run on llama-server: declare them under serve: (engine: llama-server)"
     elif kind == "missing":
         message = "required field is missing"
     elif kind == "string_type" and isinstance(given, bool):
@@ -522,6 +560,12 @@ def _problem(error: Any, path: tuple[str | int, ...], located: Located) -> Input
         message = f"{given!r} is not a valid name"
         hint = "use lowercase letters, digits, '.', '_' and '-', starting with a letter or digit"
     return _at(located, path, message, hint)
+
+
+def _node(data: Any, path: tuple[str | int, ...]) -> Any:
+    for part in path:
+        data = data[part]
+    return data
 
 
 def _data_path(loc: tuple[Any, ...], data: Any) -> tuple[tuple[str | int, ...], bool]:
@@ -554,6 +598,8 @@ def _fields_at(model: type[BaseModel], path: tuple[str | int, ...]) -> list[str]
         annotation = _step(annotation, part)
         if annotation is None:
             return []
+    while typing.get_origin(annotation) is list:
+        annotation = typing.get_args(annotation)[0]  # `serve:` given as one block
     models = [a for a in _members(annotation) if isinstance(a, type) and issubclass(a, BaseModel)]
     names: list[str] = []
     for member in models:
@@ -582,4 +628,7 @@ def _step(annotation: Any, part: str | int) -> Any:
             return typing.get_args(member)[1]
         elif origin is list and isinstance(part, int):
             return typing.get_args(member)[0]
+        elif origin is list and isinstance(part, str):
+            # `serve:` takes one block for a list of them: the path skips the index.
+            return _step(typing.get_args(member)[0], part)
     return None
