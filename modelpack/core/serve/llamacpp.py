@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Final
 
 from modelpack.core.serve.llamacpp_options import BUILDS, OPTIONS
-from modelpack.core.serve.options import OptionTable
+from modelpack.core.serve.options import OptionTable, normalise
 from modelpack.core.serve.versions import LlamaCppBuild
 
 __all__ = ["ENGINE", "NEWEST", "OLDEST", "REPLACED", "TABLE", "normalise", "parse_build"]
@@ -47,11 +47,6 @@ REPLACED: Final = {
     "--no-mmap": "use --load-mode none",
 }
 """Fixes for removed spellings whose replacement the newer help names."""
-
-
-def normalise(spelling: str) -> str:
-    """What the parser looks up: `_` reads as `-` in a `--` option."""
-    return spelling.replace("_", "-") if spelling.startswith("--") else spelling
 
 
 def parse_build(text: str) -> LlamaCppBuild:

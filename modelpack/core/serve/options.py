@@ -189,6 +189,12 @@ class OptionTable(Generic[V]):
         return f"did you mean {close[0]}?" if close else None
 
 
+def normalise(spelling: str) -> str:
+    """What both engines' parsers look up: `_` reads as `-` in a `--` option (llama.cpp's
+    `common/arg.cpp`, vLLM's FlexibleArgumentParser)."""
+    return spelling.replace("_", "-") if spelling.startswith("--") else spelling
+
+
 def check_words(
     table: OptionTable[V],
     words: Sequence[str],

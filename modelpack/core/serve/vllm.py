@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from modelpack.core.serve.options import OptionTable, Presence
+from modelpack.core.serve.options import OptionTable, Presence, normalise
 from modelpack.core.serve.versions import VllmRelease
 from modelpack.core.serve.vllm_options import OPTIONS, QUANTIZATION, RELEASES
 
@@ -80,10 +80,6 @@ QUANT_TABLE: Final = OptionTable(
 METHODS: Final = {
     name: QuantMethod(name, capability, stated) for name, _, capability, stated in QUANTIZATION
 }
-
-
-def normalise(spelling: str) -> str:
-    return spelling.replace("_", "-") if spelling.startswith("--") else spelling
 
 
 def parse_release(text: str) -> VllmRelease:
