@@ -51,7 +51,7 @@ def test_matching_adapter_loads_and_mismatched_one_fails_only_at_load(
         "embedding length 32 does not match the base's 64"
     )
 
-    with OllamaClient(ollama_server.host, timeout=120) as client:
+    with OllamaClient(ollama_server.host, api_timeout=120) as client:
         create_with_adapter(client, "adapter-good:test", base, good)
         assert "response" in first_chunk(client, "adapter-good:test")
 
