@@ -21,10 +21,8 @@ import pytest
 from modelpack.cli import COMMANDS, cli
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGES = sorted(
-    [ROOT / "README.md", ROOT / "CHANGELOG.md", ROOT / "templates" / "README.md"]
-    + list((ROOT / "docs").glob("*.md"))
-)
+_TOP = ["README.md", "CHANGELOG.md", "templates/README.md"]
+PAGES = sorted([*(ROOT / name for name in _TOP), *(ROOT / "docs").glob("*.md")])
 _FENCE = re.compile(r"^```(\w*)\s*$")
 _SHELL = {"sh", "bash", "shell", "console"}
 _PROGRAMS = {"modelpack", ".venv/bin/modelpack"}
