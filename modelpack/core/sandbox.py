@@ -31,13 +31,16 @@ it); running past the budget is a TemplateBudgetError.
 from __future__ import annotations
 
 import functools
+import os
 import re
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence, Sized
+from pathlib import Path
 from typing import Any, cast
 
 import jinja2
 from jinja2 import nodes
+from jinja2.loaders import split_template_path
 from jinja2.runtime import LoopContext
 from jinja2.sandbox import SandboxedEnvironment, modifies_known_mutable
 from jinja2.utils import Namespace, pass_context
@@ -51,9 +54,10 @@ from modelpack.core.budget import (
     budget_error,
     weight,
 )
+from modelpack.core.inputs import TEMPLATE_LIMIT, read_text
 from modelpack.errors import InputError
 
-__all__ = ["MAX_INT_DIGITS", "Compiled", "Sandbox", "one_line"]
+__all__ = ["MAX_INT_DIGITS", "BoundedFileLoader", "Compiled", "Sandbox", "one_line"]
 
 MAX_INT_DIGITS = 4300
 """The longest integer a template may make, in decimal digits: Python's own limit for printing
@@ -142,6 +146,32 @@ class _Rewrite(NodeTransformer):
 
 def _filter(node: nodes.Node, name: str) -> nodes.Filter:
     return nodes.Filter(node, name, [], [], None, None, lineno=node.lineno)
+
+
+class BoundedFileLoader(jinja2.FileSystemLoader):
+    """Jinja's FileSystemLoader, reading what `{% include %}` and `{% import %}` name within
+    the same limit as a top-level template (a template can name a symlink to a huge file)."""
+
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        pieces = split_template_path(template)  # refuses ".." as Jinja's own loader does
+        for folder in self.searchpath:
+            path = os.path.join(folder, *pieces)
+            if os.path.isfile(path):
+                break
+        else:
+            raise jinja2.TemplateNotFound(template)
+        text = read_text(Path(path), limit=TEMPLATE_LIMIT, what="included template")
+        mtime = os.path.getmtime(path)
+
+        def uptodate() -> bool:
+            try:
+                return os.path.getmtime(path) == mtime
+            except OSError:
+                return False
+
+        return text, os.path.normpath(path), uptodate
 
 
 class Sandbox(SandboxedEnvironment):

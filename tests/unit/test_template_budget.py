@@ -313,3 +313,22 @@ def test_the_executor_counts_steps_and_output() -> None:
         execute(nodes, {}, meter=Meter(TemplateBudget(steps=15)))
     with pytest.raises(BudgetExceeded, match="more than 9 characters of output"):
         execute(nodes, {}, meter=Meter(TemplateBudget(output_chars=9)))
+
+
+def test_an_included_template_is_read_within_the_template_limit(tmp_path: Path) -> None:
+    """`{% include %}` reads through the same bounded reader as the template itself: a 2 MiB
+    file (or a symlink to a huge one) in the templates folder is one error, not a whole read."""
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "big.j2").write_bytes(b"#" * (2 * 1024 * 1024))
+    with deadline(CASE_SECONDS), pytest.raises(ModelpackError) as error:
+        render_variant(tmp_path, "{{ header() }}\n{% include 'big.j2' %}")
+    message = one_line(error)
+    assert str(tmp_path / "templates" / "big.j2") in message
+    assert "larger than 1 MiB" in message
+
+
+def test_an_included_template_still_renders(tmp_path: Path) -> None:
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "part.j2").write_text("# from the part\n")
+    text = render_variant(tmp_path, "{{ header() }}\n{% include 'part.j2' %}")
+    assert "# from the part" in text

@@ -50,7 +50,7 @@ from modelpack.core.package.spec import (
     Variant,
 )
 from modelpack.core.package.tags import variant_tag
-from modelpack.core.sandbox import Sandbox
+from modelpack.core.sandbox import BoundedFileLoader, Sandbox
 from modelpack.core.versions import OllamaVersion
 from modelpack.errors import InputError, ModelfileError
 
@@ -127,7 +127,7 @@ class Renderer:
         self.sandbox = Sandbox(
             budget,
             immutable=False,
-            loader=jinja2.FileSystemLoader([str(d) for d in self.template_dirs]),
+            loader=BoundedFileLoader([str(d) for d in self.template_dirs]),
             undefined=jinja2.StrictUndefined,
             autoescape=False,
             keep_trailing_newline=True,
