@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 
 import httpx
 
+from modelpack.core.package.names import DEFAULTS, Part, part_problem, split_name
 from modelpack.edge.replies import one_line, reply_text
 from modelpack.errors import ServerError, ServerGoneError, ServerTimeout, UsageError
 
@@ -34,13 +35,7 @@ DOCKER_MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 OCI_MANIFEST_V1 = "application/vnd.oci.image.manifest.v1+json"
 MANIFEST_TYPES = (DOCKER_MANIFEST_V2, OCI_MANIFEST_V1)
 
-DEFAULT_REGISTRY = "registry.ollama.ai"
-DEFAULT_NAMESPACE = "library"
-DEFAULT_TAG = "latest"
-
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
-_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _HOST = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:]+\](:[0-9]{1,5})?$")
 
 
@@ -73,27 +68,28 @@ def parse_model_name(name: str) -> RegistryRef:
         )
     if "@" in text:
         raise UsageError(f"model name {name!r} has a digest; give a tag instead")
-    parts = text.split("/")
-    if len(parts) > 3 or not all(parts):
+    if text.count("/") > 2 or "//" in text or text.startswith("/") or text.endswith("/"):
         raise UsageError(
             f"model name {name!r} is not host/namespace/model:tag",
             hint="an Ollama name has at most three parts separated by '/'",
         )
-    model, _, tag = parts[-1].partition(":")
-    tag = tag or DEFAULT_TAG
-    parts[-1] = model
-    if len(parts) == 1:
-        parts.insert(0, DEFAULT_NAMESPACE)
-    if len(parts) == 2:
-        parts.insert(0, DEFAULT_REGISTRY)
-    host, namespace, model = parts
+    # Ollama's own splitting and part rules (core.package.names), then the registry's.
+    parts = split_name(text)
+    host = parts.host or DEFAULTS["host"]
+    namespace = parts.namespace or DEFAULTS["namespace"]
+    model = parts.model
+    tag = parts.tag if parts.tag is not None else DEFAULTS["tag"]
     if not _HOST.match(host):
         raise UsageError(f"model name {name!r}: {host!r} is not a registry host[:port]")
-    for what, value in (("namespace", namespace), ("model", model)):
-        if not _PART.match(value):
-            raise UsageError(f"model name {name!r}: invalid {what} {value!r}")
-    if not _TAG.match(tag):
-        raise UsageError(f"model name {name!r}: invalid tag {tag!r}")
+    checks: tuple[tuple[Part, str], ...] = (
+        ("namespace", namespace),
+        ("model", model),
+        ("tag", tag),
+    )
+    for kind, value in checks:
+        problem = part_problem(kind, value)
+        if problem is not None:
+            raise UsageError(f"model name {name!r}: invalid {kind}: {problem}")
     repo = f"{namespace}/{model}"
     if repo != repo.lower():
         raise UsageError(
@@ -322,7 +318,6 @@ def manifest_blobs(manifest: dict[str, Any]) -> list[str]:
 
 
 __all__ = [
-    "DEFAULT_REGISTRY",
     "DOCKER_MANIFEST_V2",
     "MANIFEST_TYPES",
     "OCI_MANIFEST_V1",

@@ -77,6 +77,9 @@ def test_model_name_round_trips_to_the_name_ollama_uses() -> None:
         ("ns/smol:bad tag", "invalid tag"),
         ("ns/-smol:x", "invalid model"),
         ("bad host!/ns/smol", "not a registry host"),
+        # Ollama's own part rules (core.package.names): no '.' in a namespace, tags <= 80.
+        ("my.ns/smol:x", "invalid namespace"),
+        ("ns/smol:" + "t" * 81, "over Ollama's limit of 80"),
         # Ollama 0.9.3 creates such a model but its push fails with "file does not exist".
         ("127.0.0.1:5000/ModelPack/Smol:x", "only lowercase repository names"),
     ],
