@@ -208,7 +208,9 @@ def find_build(home: Path | None = None, name: str = "current") -> OllamaBuild:
     found = OllamaBuild.on_path()
     if found is not None:
         return found
-    places = list(dict.fromkeys([*([home] if home else []), user_dirs().data]))
+    places = list(
+        dict.fromkeys(p.absolute() for p in [*([home] if home else []), user_dirs().data])
+    )
     for place in places:
         if (place / "ollama" / name / INSTALL_MANIFEST).is_file():
             return OllamaBuild.installed(place, name)

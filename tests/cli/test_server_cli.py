@@ -182,3 +182,17 @@ def test_registry_rig_status_when_not_started(no_user_setup: Path) -> None:
     result = CliRunner().invoke(cli, ["registry-rig", "status"])
     assert result.exit_code == 0, result.output
     assert result.stdout == "registry rig: not started\n"
+
+
+def test_a_relative_modelpack_home_is_looked_in_once(
+    no_user_setup: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MODELPACK_HOME is both the project's home and the data dir: one place, named once."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MODELPACK_HOME", "mp")
+    with pytest.raises(SetupError) as missing:
+        find_build(Path("mp"))
+    assert " or " not in str(missing.value)
+    assert f"(looked in {tmp_path / 'mp' / 'ollama' / 'current'})" in str(missing.value)
+    fake_install(tmp_path / "mp")
+    assert find_build(Path("mp")).binary == tmp_path / "mp" / "ollama" / "current" / "ollama-lib"
