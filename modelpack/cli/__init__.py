@@ -37,9 +37,11 @@ COMMANDS: dict[str, str] = {
     "matrix": "modelpack.cli.cmd_matrix:matrix_command",
     "promote": "modelpack.cli.cmd_promote:promote_command",
     "push": "modelpack.cli.cmd_push:push_command",
+    "registry-rig": "modelpack.cli.cmd_server:registry_rig_command",
     "render": "modelpack.cli.cmd_render:render_command",
     "report": "modelpack.cli.cmd_matrix:report_command",
     "rollback": "modelpack.cli.cmd_promote:rollback_command",
+    "server": "modelpack.cli.cmd_server:server_command",
     "status": "modelpack.cli.cmd_status:status_command",
     "verify-pull": "modelpack.cli.cmd_push:verify_pull_command",
 }

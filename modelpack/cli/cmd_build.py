@@ -18,8 +18,8 @@ from modelpack.cli.progress import ProgressLine
 @click.option(
     "--serve",
     is_flag=True,
-    help="Start a managed Ollama for the build (the `ollama` on PATH, else the "
-    "installed CPU build) and stop it afterwards; it is restarted if it crashes.",
+    help="Start a managed Ollama for the build (the `ollama` on PATH, else the CPU build "
+    "`modelpack server install` installs) and stop it afterwards; it is restarted if it crashes.",
 )
 @click.option("--force", is_flag=True, help="Re-create and re-test even unchanged variants.")
 @click.option(

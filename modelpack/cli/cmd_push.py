@@ -117,15 +117,14 @@ def verify_pull_command(
     """
     from rich.console import Console
 
-    from modelpack.edge.project import open_project
-    from modelpack.edge.server import OllamaBuild
+    from modelpack.edge.project import find_build, open_project
     from modelpack.jobs.verify_pull import PullVerifier
 
     err = Console(stderr=True)
     project = open_project(spec_file)
     project.loaded.package(package)
     # The same binary `build --serve` runs, on its own port and models dir.
-    build = OllamaBuild.on_path() or OllamaBuild.installed(project.home, "current")
+    build = find_build(project.home)
     run_dir = project.home / "run"
     run_dir.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="verify-pull-", dir=run_dir))

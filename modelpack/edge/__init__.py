@@ -2,6 +2,9 @@
 
 - Servers: `client` (Ollama's API), `registry` (Docker Registry v2), `openai_target`
   (OpenAI-compatible servers), `server` (managed `ollama serve` processes).
+- Installed servers (`modelpack server`, `modelpack registry-rig`): `ollama_builds` (Ollama
+  CPU builds from PyPI wheels, `wheels`), `registry_rig` (a local Docker registry), `started`
+  (what a `start` left running).
 - Disk and setting: `project` (spec, templates, host, home and target version: resolved once
   for every command), `files` (atomic writes), `blobs` (digest cache, upload once), `history`
   (build records, past builds), `clock` (record times), `load` (how contended the CPU is).

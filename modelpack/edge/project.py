@@ -4,17 +4,24 @@ target version and a managed server. Every command resolves these here, the same
 - **Host**: `OLLAMA_HOST`, else the spec's `ollama.host`, else Ollama's default
   (`configured_host`); a command that needs a server asks `require_server`, whose error names
   `--serve` only for commands that offer it.
-- **Home** (digest cache, managed servers): `$MODELPACK_HOME`, else `<spec dir>/.modelpack`,
-  else `./.modelpack` for commands without a spec (`home_dir`).
+- **Home** (digest cache, `--serve` servers' models): `$MODELPACK_HOME`, else
+  `<spec dir>/.modelpack`, else `./.modelpack` for commands without a spec (`home_dir`).
+- **User dirs** (installed Ollama builds, the registry rig, servers `modelpack server start`
+  left running, downloads): `$MODELPACK_HOME` for all of them, else the platform's per-user
+  data and cache directories, `$XDG_DATA_HOME/modelpack` and `$XDG_CACHE_HOME/modelpack` on
+  Linux (`user_dirs`).
 - **Target version**: `--ollama-version`, else the spec's `ollama.version`, else the version of
   the server at the configured host if one answers within a second, else the newest version
   modelpack knows (`target_version`).
-- **Managed server**: the `ollama` on PATH, else the installed CPU build (`managed_server`).
+- **Managed server**: the `ollama` on PATH, else an installed CPU build, looked for in the
+  project's home, then in the user data dir (`find_build`, `managed_server`).
 """
 
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,15 +35,17 @@ if TYPE_CHECKING:
     from modelpack.core.package.render import Renderer
     from modelpack.core.package.spec import LoadedSpec
     from modelpack.edge.client import OllamaClient
-    from modelpack.edge.server import OllamaServer
+    from modelpack.edge.server import OllamaBuild, OllamaServer
 
 __all__ = [
     "BUILTIN_TEMPLATES",
     "DEFAULT_HOST",
     "DEFAULT_SPEC",
     "Project",
+    "UserDirs",
     "configured_host",
     "explicit_host",
+    "find_build",
     "home_dir",
     "managed_server",
     "no_server",
@@ -44,6 +53,7 @@ __all__ = [
     "require_server",
     "shown",
     "target_version",
+    "user_dirs",
 ]
 
 DEFAULT_SPEC = "modelpack.yaml"
@@ -134,12 +144,89 @@ def target_version(
     return NEWEST, "newest known"
 
 
-def managed_server(home: Path) -> OllamaServer:
-    """Start the Ollama modelpack manages for `--serve`: the `ollama` on PATH, else the
-    installed CPU build. The caller stops it."""
-    from modelpack.edge.server import OllamaBuild, OllamaServer
+@dataclass(frozen=True)
+class UserDirs:
+    """Where modelpack keeps what belongs to the user rather than to a project.
 
-    build = OllamaBuild.on_path() or OllamaBuild.installed(home, "current")
+    `data`: installed Ollama builds (`ollama/<name>/`), the registry rig (`registry/`) and the
+    servers `modelpack server start` left running (`run/`). `cache`: downloads (`downloads/`),
+    which can be deleted at any time. With `$MODELPACK_HOME` both are that one folder: the
+    layout of a checkout's `.modelpack/`.
+    """
+
+    data: Path
+    cache: Path
+
+    @property
+    def ollama(self) -> Path:
+        return self.data / "ollama"
+
+    @property
+    def registry(self) -> Path:
+        return self.data / "registry"
+
+    @property
+    def run(self) -> Path:
+        return self.data / "run"
+
+    @property
+    def downloads(self) -> Path:
+        return self.cache / "downloads"
+
+
+def user_dirs(env: Mapping[str, str] | None = None) -> UserDirs:
+    """`$MODELPACK_HOME` if set, else the platform's per-user data and cache directories:
+    `$XDG_DATA_HOME` (default `~/.local/share`) and `$XDG_CACHE_HOME` (default `~/.cache`) on
+    Linux and other Unix systems, `~/Library/Application Support` and `~/Library/Caches` on
+    macOS; each with a `modelpack` folder. A relative XDG value is ignored, as the XDG Base
+    Directory spec says."""
+    env = os.environ if env is None else env
+    configured = env.get("MODELPACK_HOME")
+    if configured:
+        root = Path(configured).expanduser().absolute()
+        return UserDirs(data=root, cache=root)
+    home = Path(env.get("HOME") or Path.home())
+    if sys.platform == "darwin":
+        data, cache = home / "Library" / "Application Support", home / "Library" / "Caches"
+    else:
+        data = _xdg(env, "XDG_DATA_HOME") or home / ".local" / "share"
+        cache = _xdg(env, "XDG_CACHE_HOME") or home / ".cache"
+    return UserDirs(data=data / "modelpack", cache=cache / "modelpack")
+
+
+def _xdg(env: Mapping[str, str], name: str) -> Path | None:
+    value = env.get(name)
+    return Path(value) if value and Path(value).is_absolute() else None
+
+
+def find_build(home: Path | None = None, name: str = "current") -> OllamaBuild:
+    """The Ollama a managed server runs (`build --serve`, `push --serve`, `verify-pull`): the
+    `ollama` on PATH, else the installed CPU build `name`, from the project's home (`home`, a
+    checkout's `.modelpack`) or else the user data dir (`modelpack server install`)."""
+    from modelpack.edge.server import INSTALL_MANIFEST, OllamaBuild
+
+    found = OllamaBuild.on_path()
+    if found is not None:
+        return found
+    places = list(
+        dict.fromkeys(p.absolute() for p in [*([home] if home else []), user_dirs().data])
+    )
+    for place in places:
+        if (place / "ollama" / name / INSTALL_MANIFEST).is_file():
+            return OllamaBuild.installed(place, name)
+    where = " or ".join(str(place / "ollama" / name) for place in places)
+    raise SetupError(
+        f"no `ollama` on PATH and Ollama build '{name}' is not installed (looked in {where})",
+        hint=f"run: modelpack server install {name} (or put Ollama's `ollama` on PATH)",
+    )
+
+
+def managed_server(home: Path) -> OllamaServer:
+    """Start the Ollama modelpack manages for `--serve` (`find_build`), with its models under
+    `<home>/run/`. The caller stops it."""
+    from modelpack.edge.server import OllamaServer
+
+    build = find_build(home)
     return OllamaServer(build, home / "run" / f"serve-{build.name}", ready_timeout=60).start()
 
 

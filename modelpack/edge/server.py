@@ -6,8 +6,9 @@ port, its own models dir and its own HOME (Ollama writes `~/.ollama/id_ed25519` 
 in its own process group so that stopping it also ends the runner processes it spawned.
 
 Which binary to run is an `OllamaBuild`: the user's `ollama` on PATH, or a build installed by
-`scripts/ollama_server.py install` into `<home>/ollama/<name>/` with an `install.json` that says
-how to run it (some builds need environment variables, e.g. `OLLAMA_NUM_GPU=0`).
+`modelpack server install` (`ollama_builds`) into `<data dir>/ollama/<name>/` with an
+`install.json` that says how to run it (some builds need environment variables, e.g.
+`OLLAMA_NUM_GPU=0`). Which one a command runs is decided in `project.find_build`.
 """
 
 from __future__ import annotations
@@ -56,8 +57,7 @@ class OllamaBuild:
         except FileNotFoundError:
             raise SetupError(
                 f"Ollama build '{name}' is not installed (no {manifest})",
-                hint="put Ollama's `ollama` on PATH, or in a modelpack checkout run: "
-                f"python scripts/ollama_server.py install {name}",
+                hint=f"run: modelpack server install {name} (or put Ollama's `ollama` on PATH)",
             ) from None
         return cls(
             name=name,

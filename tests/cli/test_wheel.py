@@ -9,30 +9,20 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
 import pytest
+from helpers.wheel import build_wheel
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def unpacked_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    source = tmp_path_factory.mktemp("source")
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(ROOT / name, source / name)
-    ignore = shutil.ignore_patterns("__pycache__")
-    for name in ("modelpack", "templates"):
-        shutil.copytree(ROOT / name, source / name, ignore=ignore)
-    out = tmp_path_factory.mktemp("wheel")
-    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
-    options = ["-q", "--no-deps", "--no-build-isolation", "-w", str(out)]
-    subprocess.run([*pip, "wheel", *options, str(source)], check=True, capture_output=True)
-    (wheel,) = out.glob("modelpack-*.whl")
+    wheel = build_wheel(tmp_path_factory.mktemp("build"))
     site = tmp_path_factory.mktemp("site")
     with zipfile.ZipFile(wheel) as archive:
         archive.extractall(site)
@@ -77,3 +67,10 @@ def test_wheel_carries_every_module(unpacked_wheel: Path) -> None:
     must be added there."""
     ours = {p.relative_to(ROOT) for p in (ROOT / "modelpack").rglob("*.py")}
     assert ours <= {p.relative_to(unpacked_wheel) for p in unpacked_wheel.rglob("*.py")}
+
+
+def test_wheel_carries_the_shim_sources(unpacked_wheel: Path) -> None:
+    """`modelpack server install` builds its Intel-GPU stand-ins from these, outside a checkout."""
+    ours = {p.name for p in (ROOT / "modelpack" / "edge" / "shims").glob("*.c")}
+    assert ours, "no shim sources in the checkout"
+    assert {p.name for p in (unpacked_wheel / "modelpack" / "edge" / "shims").glob("*.c")} == ours
