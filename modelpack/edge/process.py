@@ -64,10 +64,16 @@ def process_on_port(port: int, *, proc: Path = Path("/proc")) -> ListeningProces
         if not entry.name.isdigit():
             continue
         try:
-            links = [os.readlink(fd) for fd in (entry / "fd").iterdir()]
+            fds = list((entry / "fd").iterdir())
         except OSError:
             hidden += 1
             continue
+        links = set()
+        for fd in fds:
+            try:
+                links.add(os.readlink(fd))
+            except OSError:  # closed meanwhile (the listing's own handle, for one)
+                continue
         if wanted.isdisjoint(links):
             continue
         try:

@@ -307,6 +307,10 @@ def vllm_report(
     return ServerReport("vllm", release, values, notes)
 
 
+_DTYPES = {"half": "float16", "float": "float32"}
+"""--dtype spellings vLLM takes for the torch dtype /server_info names (`torch.float16`)."""
+
+
 def compare_vllm(block: Vllm, report: ServerReport) -> list[ServeDifference]:
     """The block against what vLLM reports. Only what the block sets is compared: an unset
     option is the server's default, whatever that is."""
@@ -335,8 +339,10 @@ def compare_vllm(block: Vllm, report: ServerReport) -> list[ServeDifference]:
             if VllmRelease.parse(str(theirs)) != VllmRelease.parse(str(ours)):
                 found.append(ServeDifference("version", ours, theirs, source))
             continue
-        if setting == "model" and isinstance(block.model, str) and block.model.startswith("./"):
-            continue
+        if setting == "--dtype":
+            if ours == "auto":
+                continue  # the server resolves auto to the model's own dtype
+            ours, theirs = _DTYPES.get(str(ours), ours), str(theirs).removeprefix("torch.")
         if not _same(ours, theirs):
             name = OWNED["vllm"].get(setting, setting)
             found.append(ServeDifference(name, ours, theirs, source))
