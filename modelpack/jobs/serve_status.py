@@ -23,6 +23,7 @@ from modelpack.core.gguf.reader import read_gguf
 from modelpack.core.inputs import TEMPLATE_LIMIT, read_text
 from modelpack.core.serve import llamacpp, vllm
 from modelpack.core.serve.drift import (
+    NOT_COMPARED,
     ServeDifference,
     ServerReport,
     compare_command_line,
@@ -34,7 +35,7 @@ from modelpack.core.serve.drift import (
     vllm_report,
 )
 from modelpack.core.serve.launch import Launch, ServeRenderer
-from modelpack.core.serve.spec import ChatTemplateFile, LlamaServer
+from modelpack.core.serve.spec import OWNED, ChatTemplateFile, LlamaServer
 from modelpack.edge.load import on_this_machine
 from modelpack.edge.openai_target import OpenAITarget
 from modelpack.edge.process import ListeningProcess, process_on_port
@@ -136,12 +137,23 @@ def serve_status(
     else:
         differences = compare_vllm(block, report)
         version = vllm.parse_release(block.version)
+    owned = OWNED[block.engine]
+    reported = {
+        owned.get(name, name): _short(value)
+        for name, (value, _) in report.values.items()
+        if name != "chat_template"
+    }
     process = None
     found = _process(target.base_url, find_process)
     if isinstance(found, str):
         notes.append(f"command line not read: {found}")
     else:
         live = parse_command_line(found.argv, block.engine, version)
+        for name, values in live.options.items():
+            if name not in NOT_COMPARED:
+                reported.setdefault(owned.get(name, name), ", ".join(v or "on" for v in values))
+        if live.model is not None:
+            reported.setdefault("model", live.model)
         differences += compare_command_line(
             block.engine,
             launch.argv,
@@ -152,7 +164,6 @@ def serve_status(
             files=list(launch.files),
         )
         process = f"pid {found.pid}: {' '.join(found.argv)}"
-    reported = {name: _short(value) for name, (value, _) in report.values.items()}
     return ServeStatus(
         package=package,
         engine=block.engine,

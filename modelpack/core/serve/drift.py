@@ -43,6 +43,7 @@ from modelpack.core.serve.spec import OWNED, LlamaServer, Vllm
 from modelpack.core.serve.versions import LlamaCppBuild, VllmRelease
 
 __all__ = [
+    "NOT_COMPARED",
     "CommandLine",
     "ServeDifference",
     "ServerReport",
