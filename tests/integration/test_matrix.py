@@ -167,6 +167,9 @@ def test_baseline_clean_on_identical_rerun_and_flags_a_new_failure(
     regressed = invoke(ollama_current.host, "matrix", "pkg", "--build", "--baseline", "base.json")
     assert regressed.exit_code == 1
     assert "pkg/b" in regressed.stdout
+    # the changed config is named: b's stop list (declared and reported) and its new model
+    assert "pkg (mx:pkg-b): config stop " in regressed.stdout
+    assert "pkg (mx:pkg-a): config" not in regressed.stdout
 
 
 def test_matrix_over_the_embedded_main_gpu(
