@@ -124,8 +124,14 @@ def test_status_openai_no_drift_on_the_rendered_argv(smollm2_path: Path, tmp_pat
     """Started from the spec's own argv (the port aside), nothing differs: the relative model
     path is resolved against the process's working folder, the template is the GGUF's."""
     spec, argv, cwd = _drift_project(tmp_path, smollm2_path)
+    other = tmp_path / "vllm-only.yaml"
+    vllm_block = "      engine: vllm\n      version: 0.10.1.1\n      model: HuggingFaceTB/SmolLM2\n"
+    other.write_text(DRIFT_SPEC.split("      engine:")[0] + vllm_block)
     with ArgvLlamaServer(argv, cwd=cwd, log_dir=tmp_path) as server:
         result = _status(spec, server.base_url)
+        mismatch = _status(other, server.base_url)
+    assert mismatch.exit_code == 2, mismatch.output
+    assert "is llama-server, but package smol serves on vllm only" in mismatch.output
     assert result.exit_code == 0, result.output
     assert "  serve block  ok" in result.stdout.splitlines()
     assert "no drift" in result.stderr
