@@ -62,6 +62,7 @@ class MatrixRunner:
         self.client = client
         self.tester = SmokeTester(client, on_event=on_event, log=log)
         self.local = on_this_machine(client.base_url)
+        self._targets: list[TargetConfig] = []
 
     def run(
         self,
@@ -84,7 +85,7 @@ class MatrixRunner:
                 (name, package, chosen, [p for p in package.smoke.prompts if p.prompt in texts])
             )
         cells: list[Cell] = []
-        self._targets: list[TargetConfig] = []
+        self._targets = []
         digests = self.client.model_digests()
         for name, package, chosen, chosen_prompts in plan:
             declared = self._declared(name)

@@ -293,3 +293,11 @@ def test_the_process_on_a_real_port_is_this_one() -> None:
 
 def test_no_proc_says_why(tmp_path: Path) -> None:
     assert "not Linux" in str(process_on_port(80, proc=tmp_path))
+
+
+def test_reported_vllm_versions_that_are_not_plain_releases() -> None:
+    block, _ = _block()
+    for reported, drift in (("0.10.1.1+cu126", False), ("0.10.2.dev12+gabc", True)):
+        report = vllm_report(None, {"version": reported}, None, None)
+        versions = [d for d in compare_vllm(block, report) if d.setting == "version"]
+        assert bool(versions) is drift, reported

@@ -308,6 +308,16 @@ def vllm_report(
     return ServerReport("vllm", release, values, notes)
 
 
+def _same_release(ours: str, theirs: str) -> bool:
+    """0.10.1.1 and 0.10.1.1.post1 are one release; a version vLLM reports that is not a plain
+    release (0.10.2.dev12+gabc, 0.10.1.1+cu126) is compared by its release part, else as text."""
+    try:
+        return VllmRelease.parse(ours) == VllmRelease.parse(theirs.partition("+")[0])
+    except ValueError:
+        base = re.match(r"v?\d+(?:\.\d+)*", theirs)
+        return base is not None and base[0] == ours and ".dev" not in theirs
+
+
 _DTYPES = {"half": "float16", "float": "float32"}
 """--dtype spellings vLLM takes for the torch dtype /server_info names (`torch.float16`)."""
 
@@ -316,10 +326,11 @@ def compare_vllm(block: Vllm, report: ServerReport) -> list[ServeDifference]:
     """The block against what vLLM reports. Only what the block sets is compared: an unset
     option is the server's default, whatever that is."""
     words = {group[0]: group[1:] for group in option_groups(block.extra_flags, vllm.TABLE, None)}
+    local = block.model.startswith("./")  # the server was given the script's relative path
     declared: dict[str, object] = {
         "version": block.version,
-        "model": block.model if not block.model.startswith("./") else None,
-        "served_model_name": block.served_model_name or block.model,
+        "model": None if local else block.model,
+        "served_model_name": block.served_model_name or (None if local else block.model),
         "max_model_len": block.max_model_len,
         "--gpu-memory-utilization": block.gpu_memory_utilization,
         "--quantization": block.quantization,
@@ -337,7 +348,7 @@ def compare_vllm(block: Vllm, report: ServerReport) -> list[ServeDifference]:
             continue
         theirs, source = report.values[setting]
         if setting == "version":
-            if VllmRelease.parse(str(theirs)) != VllmRelease.parse(str(ours)):
+            if not _same_release(str(ours), str(theirs)):
                 found.append(ServeDifference("version", ours, theirs, source))
             continue
         if setting == "--dtype":
