@@ -61,6 +61,13 @@ def _report_options(command: Any) -> Any:
     help="Relative change counted as a regression.",
 )
 @click.option(
+    "--match",
+    default="package,variant,prompt",
+    show_default=True,
+    help="Match cells with the baseline's by these fields; package,prompt compares an Ollama "
+    "run with an --openai run of the same package.",
+)
+@click.option(
     "--openai",
     "openai_url",
     metavar="URL",
@@ -78,6 +85,7 @@ def matrix_command(
     markdown_file: Path | None,
     baseline_file: Path | None,
     threshold: float,
+    match: str,
     openai_url: str | None,
     openai_model: str | None,
     *,
@@ -104,6 +112,13 @@ def matrix_command(
         project.loaded.package(name)
     if variants and len(names) != 1:
         raise click.UsageError("--variant needs exactly one PACKAGE")
+    fields = tuple(f.strip() for f in match.split(",") if f.strip())
+    if not fields or any(f not in ("package", "variant", "prompt") for f in fields):
+        raise click.BadParameter(
+            f"{match!r}: give fields among package, variant, prompt, comma-separated "
+            "(e.g. package,prompt)",
+            param_hint="--match",
+        )
     baseline = None
     if baseline_file is not None:
         baseline = as_matrix(load_report(baseline_file))
@@ -130,7 +145,16 @@ def matrix_command(
             result = runner.run(
                 names, variants=variants, prompts=prompts, repeat=repeat, fail_fast=fail_fast
             )
-    comparison = compare(result, baseline, threshold=threshold) if baseline else None
+    comparison = None
+    if baseline is not None:
+        try:
+            comparison = compare(result, baseline, threshold=threshold, match=fields)
+        except ValueError as exc:
+            _emit(result, None, json_file, junit_file, markdown_file)  # the run is kept
+            raise click.UsageError(
+                f"{exc}; run this matrix with --variant to keep one, or match by "
+                "package,variant,prompt"
+            ) from None
     _emit(result, comparison, json_file, junit_file, markdown_file)
     if comparison is not None:
         click.echo(to_text(comparison))

@@ -306,6 +306,28 @@ class OpenAITarget:
                 status_code=response.status_code,
             ) from None
 
+    def get_text(self, path: str) -> str | None:
+        """The body of `GET path`, or None when the server does not serve it (404, 405, 501:
+        an endpoint another engine or build has, or one turned off)."""
+        what = f"GET {path}"
+        with self._transport(what):
+            response = self._http.get(path)
+        if response.status_code in (404, 405, 501):
+            return None
+        if response.status_code >= 400:
+            raise self._status_error(what, response)
+        return response.text
+
+    def get_json(self, path: str) -> Any:
+        """`get_text` parsed as JSON; a body that is not JSON is a ServerError."""
+        text = self.get_text(path)
+        if text is None:
+            return None
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise ServerError(f"GET {path}: not JSON: {text[:200]!r}") from None
+
     def generate(
         self,
         model: str,

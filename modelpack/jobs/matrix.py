@@ -15,16 +15,17 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from modelpack.core.modelfile.drift import format_value
 from modelpack.core.package.spec import Package, SmokePrompt
 from modelpack.core.package.tags import variant_tag
-from modelpack.core.results.matrix import Cell, MatrixResult
+from modelpack.core.results.matrix import Cell, MatrixResult, TargetConfig
 from modelpack.edge.client import OllamaClient
 from modelpack.edge.clock import now
 from modelpack.edge.load import CpuPressure, on_this_machine
 from modelpack.edge.openai_target import OpenAITarget
 from modelpack.edge.project import Project
 from modelpack.edge.server import ServerLog
-from modelpack.errors import ServerError, UsageError
+from modelpack.errors import ModelpackError, ServerError, UsageError
 from modelpack.jobs.events import OnEvent, ignore
 from modelpack.jobs.smoke import SmokeTester
 
@@ -61,6 +62,7 @@ class MatrixRunner:
         self.client = client
         self.tester = SmokeTester(client, on_event=on_event, log=log)
         self.local = on_this_machine(client.base_url)
+        self._targets: list[TargetConfig] = []
 
     def run(
         self,
@@ -83,14 +85,57 @@ class MatrixRunner:
                 (name, package, chosen, [p for p in package.smoke.prompts if p.prompt in texts])
             )
         cells: list[Cell] = []
+        self._targets = []
         digests = self.client.model_digests()
         for name, package, chosen, chosen_prompts in plan:
+            declared = self._declared(name)
             for variant in chosen:
                 new = self._variant(name, package, variant, chosen_prompts, repeat, digests)
+                self._target(name, variant, new[0].tag if new else None, digests, declared)
                 cells += new
                 if fail_fast and any(not c.passed for c in new):
                     return self._result(started, clock, repeat, cells)
         return self._result(started, clock, repeat, cells)
+
+    def _declared(self, package: str) -> dict[str, dict[str, str]]:
+        """Each variant's parameters as the spec renders them for the server's version."""
+        try:
+            rendered = self.project.renderer(self.client.ollama_version()).render_package(package)
+        except ModelpackError:
+            return {}  # the cells say what is wrong; the config is only context
+        return {
+            item.variant: {k: format_value(v) for k, v in item.parameters.items()}
+            for item in rendered
+        }
+
+    def _target(
+        self,
+        package: str,
+        variant: str,
+        tag: str | None,
+        digests: dict[str, str],
+        declared: dict[str, dict[str, str]],
+    ) -> None:
+        from modelpack.jobs.status import live_state
+
+        if tag is None:
+            return
+        reported: dict[str, str] = {}
+        if tag in digests:
+            live = live_state(self.client, tag, self.client.ollama_version())
+            if live is not None:
+                reported = {k: format_value(v) for k, v in live.parameters.items()}
+                reported["digest"] = digests[tag][:12]
+        self._targets.append(
+            TargetConfig(
+                package=package,
+                tag=tag,
+                engine="ollama",
+                version=self.client.version(),
+                declared=declared.get(variant, {}),
+                reported=reported,
+            )
+        )
 
     def _result(self, started: str, clock: float, repeat: int, cells: list[Cell]) -> MatrixResult:
         return MatrixResult(
@@ -102,6 +147,7 @@ class MatrixRunner:
             wall_s=time.perf_counter() - clock,
             repeat=repeat,
             cells=cells,
+            targets=list(self._targets),
         )
 
     def _variant(
@@ -159,8 +205,10 @@ def run_openai(
     """
     started, clock = now(), time.perf_counter()
     cells: list[Cell] = []
+    targets: list[TargetConfig] = []
     for name in packages:
         package = project.loaded.package(name)
+        targets.append(openai_target_config(project, target, name, model))
         texts = select([p.prompt for p in package.smoke.prompts], prompts, "prompt", contains=True)
         for prompt in (p for p in package.smoke.prompts if p.prompt in texts):
             cell = Cell(
@@ -197,4 +245,43 @@ def run_openai(
         wall_s=time.perf_counter() - clock,
         repeat=repeat,
         cells=cells,
+        targets=targets,
+    )
+
+
+def openai_target_config(
+    project: Project, target: OpenAITarget, package: str, model: str
+) -> TargetConfig:
+    """What serves `model` at the target: the engine and version it reports, the package's
+    serve block for that engine, and the settings the server reported (its command line too,
+    when it runs here). A server that is neither llama-server nor vLLM is recorded as
+    `openai` with nothing more."""
+    from modelpack.jobs.serve_status import probe, serve_status
+
+    spec = project.loaded.package(package)
+    try:
+        report = probe(target)
+    except ModelpackError:
+        return TargetConfig(package=package, tag=model, engine="openai")
+    if any(block.engine == report.engine for block in spec.serve):
+        try:
+            status = serve_status(project, target, package)
+        except ModelpackError:
+            pass
+        else:
+            return TargetConfig(
+                package=package,
+                tag=model,
+                engine=status.engine,
+                version=status.version,
+                declared=status.declared,
+                reported=status.reported,
+            )
+    reported = {name: str(value) for name, (value, _) in report.values.items()}
+    return TargetConfig(
+        package=package,
+        tag=model,
+        engine=report.engine,
+        version=report.version,
+        reported=reported,
     )

@@ -77,6 +77,13 @@ def test_matrix_writes_every_report_and_they_are_valid(
     assert all(len(cell["runs"]) == 2 for cell in data["cells"])
     assert all(run["passed"] for cell in data["cells"] for run in cell["runs"])
     assert data["server_version"] == "0.9.3"
+    # what served each variant: declared (the rendered Modelfile) and reported (/api/show)
+    targets = {t["tag"]: t for t in data["targets"]}
+    assert set(targets) == {"mx:pkg-a", "mx:pkg-b"}
+    for target in targets.values():
+        assert (target["engine"], target["version"]) == ("ollama", "0.9.3")
+        assert target["declared"]["temperature"] == target["reported"]["temperature"] == "0"
+        assert len(target["reported"]["digest"]) == 12
     if PSI_CPU.exists():  # how contended the CPU was, for the baseline comparison
         assert all(0 <= cell["cpu_pressure"] <= 1 for cell in data["cells"])
 
@@ -160,6 +167,9 @@ def test_baseline_clean_on_identical_rerun_and_flags_a_new_failure(
     regressed = invoke(ollama_current.host, "matrix", "pkg", "--build", "--baseline", "base.json")
     assert regressed.exit_code == 1
     assert "pkg/b" in regressed.stdout
+    # the changed config is named: b's stop list (declared and reported) and its new model
+    assert "pkg (mx:pkg-b): config stop " in regressed.stdout
+    assert "pkg (mx:pkg-a): config" not in regressed.stdout
 
 
 def test_matrix_over_the_embedded_main_gpu(

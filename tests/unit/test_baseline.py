@@ -369,3 +369,68 @@ def test_a_new_failure_is_a_regression_however_busy_the_machine() -> None:
         "passed in the baseline"
     ]
     assert "timing of 4 of 4 cells not judged" in messages(comparison.notes)[0]
+
+
+# --- the config that served each cell -------------------------------------------------------
+
+
+def _served(
+    quantization: str, decode: tuple[float, ...], *, variant: str = "openai"
+) -> MatrixResult:
+    from modelpack.core.results.matrix import TargetConfig
+
+    served = cell(variant, decode=decode)
+    result = matrix(served).model_copy(update={"target": "openai"})
+    config = TargetConfig(
+        package="main-gpu",
+        tag=served.tag,
+        engine="vllm",
+        version="0.10.1.1",
+        declared={"quantization": "awq_marlin", "max_model_len": "8192"},
+        reported={"quantization": quantization},
+    )
+    return result.model_copy(update={"targets": [config]})
+
+
+def test_a_regression_names_the_config_that_changed() -> None:
+    before = _served("awq_marlin", (96.5, 96.9, 97.2))
+    now = _served("awq", (74.4, 74.6, 74.9))
+    comparison = compare(now, before)
+    (regression,) = comparison.regressions
+    assert regression.message == (
+        f'main-gpu/openai "{FRANCE}": decode_tps 96.9 -> 74.6 tok/s '
+        "(-23%; quantization awq_marlin -> awq)"
+    )
+    assert "main-gpu (smollm2:main-gpu-openai): config quantization awq_marlin -> awq" in [
+        n.message for n in comparison.notes
+    ]
+
+
+def test_an_unchanged_config_adds_nothing() -> None:
+    before = _served("awq_marlin", (96.5, 96.9, 97.2))
+    now = _served("awq_marlin", (74.4, 74.6, 74.9))
+    (regression,) = compare(now, before).regressions
+    assert regression.message.endswith("(-23%)")
+
+
+def test_version_1_results_have_no_config() -> None:
+    (regression,) = compare(matrix(cell(decode=scaled(DECODE, 0.5))), matrix(cell())).regressions
+    assert regression.message.endswith("(-50%)")
+
+
+def test_an_ollama_run_compares_with_an_openai_run_by_package_and_prompt() -> None:
+    ollama = matrix(cell("full"))
+    openai = matrix(cell("openai", decode=scaled(DECODE, 0.5)))
+    assert compare(openai, ollama).compared == 0
+    comparison = compare(openai, ollama, match=("package", "prompt"))
+    assert comparison.compared == 1
+    (regression,) = comparison.regressions
+    assert regression.metric == "decode_tps"
+
+
+def test_matching_by_package_and_prompt_refuses_to_guess() -> None:
+    two = matrix(cell("full"), cell("simple"))
+    with pytest.raises(ValueError, match=r"more than one cell for main-gpu / .*full and simple"):
+        compare(matrix(cell("openai")), two, match=("package", "prompt"))
+    with pytest.raises(ValueError, match="cells match by"):
+        compare(two, two, match=("tag",))

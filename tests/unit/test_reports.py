@@ -538,8 +538,8 @@ def test_a_variant_that_failed_after_passing_prompts_gets_an_error_cell():
         ("[1, 2]", "results.json: expected a JSON object, found list"),
         ('{"hello": 1}', "results.json: not a modelpack matrix result"),
         (
-            '{"format": "modelpack-matrix", "version": 2}',
-            "results.json: matrix result version 2 is not supported (this modelpack reads 1)",
+            '{"format": "modelpack-matrix", "version": 3}',
+            "results.json: matrix result version 3 is not supported (this modelpack reads 1, 2)",
         ),
         (
             json.dumps({"format": "modelpack-matrix", "started_at": "x", "finished_at": "y"}),

@@ -26,6 +26,16 @@ A cell that passed in the baseline and fails now is a regression; one that faile
 is an improvement. Cells found on one side only, cells that still fail or were not run, a
 changed server version and timing left unjudged for contention are notes: worth reading, never
 a failure. Verdicts are judged however busy the machine was. Pure: no I/O, no clock.
+
+Each side records what served its cells (`MatrixResult.targets`: engine, version or build,
+declared and reported settings). Where a cell's target config differs between the two sides,
+its regressions say how, so a slowdown names its likely cause: `decode_tps 96.9 -> 74.6 tok/s
+(-23%; quantization awq_marlin -> awq)`, and one note per target lists the changes.
+
+Cells are matched by (package, variant, prompt) by default. `match=("package", "prompt")`
+compares an Ollama run with an OpenAI-engine run of the same package (whose only variant is
+"openai"); a key that more than one cell of a side has is an error, since the pairing would be a
+guess (filter the Ollama run with --variant).
 """
 
 from __future__ import annotations
@@ -36,9 +46,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from modelpack.core.results.matrix import METRICS, Cell, MatrixResult
+from modelpack.core.results.matrix import METRICS, Cell, MatrixResult, TargetConfig
 
 DEFAULT_THRESHOLD = 0.2
+
+MATCH_FIELDS = ("package", "variant", "prompt")
+"""What a cell can be matched by; the default matches by all three."""
 
 NOISE_FLOOR: Mapping[str, float] = {
     "ttft_ms": 5.0,
@@ -95,6 +108,7 @@ def compare(
     *,
     threshold: float = DEFAULT_THRESHOLD,
     noise: Mapping[str, float] = NOISE_FLOOR,
+    match: tuple[str, ...] = MATCH_FIELDS,
 ) -> Comparison:
     """Compare every cell of `current` with the baseline's cell of the same key.
 
@@ -103,34 +117,74 @@ def compare(
     """
     if threshold < 0:
         raise ValueError(f"threshold must not be negative, got {threshold}")
+    unknown = [f for f in match if f not in MATCH_FIELDS]
+    if unknown or not match:
+        raise ValueError(
+            f"cells match by {', '.join(MATCH_FIELDS)}, not {', '.join(unknown) or 'nothing'}"
+        )
     regressions: list[Finding] = []
     improvements: list[Finding] = []
     notes: list[Finding] = _context_notes(current, baseline)
-    before = {cell.key: cell for cell in baseline.cells}
-    now = {cell.key: cell for cell in current.cells}
+    before = _keyed(baseline, match, "the baseline")
+    now = _keyed(current, match, "this run")
     compared = 0
     contended: list[tuple[Cell, Cell]] = []
+    changed: dict[tuple[str, str, str, str], str] = {}
     for key, cell in now.items():
         old = before.get(key)
         if old is None:
-            notes.append(Finding("new", f"{label(cell)}: new, not in the baseline", key))
+            notes.append(Finding("new", f"{label(cell)}: new, not in the baseline", cell.key))
             continue
         compared += 1
+        config = config_changes(baseline.target_of(old), current.target_of(cell))
+        if config:
+            changed[(old.package, old.tag, cell.package, cell.tag)] = config
         _compare_verdicts(cell, old, regressions, improvements, notes)
         if _contended(cell) or _contended(old):
             contended.append((cell, old))
             continue
         for metric in METRICS:
-            finding = _compare_metric(cell, old, metric, threshold, noise.get(metric, 0.0))
+            finding = _compare_metric(
+                cell, old, metric, threshold, noise.get(metric, 0.0), config=config
+            )
             if finding is None:
                 continue
             (regressions if finding.kind == "slower" else improvements).append(finding)
     for key, old in before.items():
         if key not in now:
-            notes.append(Finding("missing", f"{label(old)}: in the baseline, missing now", key))
+            notes.append(Finding("missing", f"{label(old)}: in the baseline, missing now", old.key))
+    for (_, old_tag, package, tag), config in changed.items():
+        where = tag if tag == old_tag else f"{old_tag} -> {tag}"
+        notes.append(Finding("info", f"{package} ({where}): config {config}"))
     if contended:
         notes.append(_unjudged(contended, compared))
     return Comparison(threshold, compared, regressions, improvements, notes)
+
+
+def _keyed(result: MatrixResult, match: tuple[str, ...], side: str) -> dict[tuple[str, ...], Cell]:
+    keyed: dict[tuple[str, ...], Cell] = {}
+    for cell in result.cells:
+        key = tuple(getattr(cell, f) for f in match)
+        if key in keyed:
+            raise ValueError(
+                f"{side} has more than one cell for {' / '.join(key)} "
+                f"({keyed[key].variant} and {cell.variant}) when matching by {', '.join(match)}"
+            )
+        keyed[key] = cell
+    return keyed
+
+
+def config_changes(before: TargetConfig | None, now: TargetConfig | None) -> str:
+    """How what served a cell changed, as "quantization awq_marlin -> awq, version b1 -> b2";
+    empty when either side is not recorded or nothing changed."""
+    if before is None or now is None:
+        return ""
+    old, new = before.settings(), now.settings()
+    parts = []
+    for name in [*old, *(n for n in new if n not in old)]:
+        if old.get(name) != new.get(name):
+            parts.append(f"{name} {old.get(name, 'not set')} -> {new.get(name, 'not set')}")
+    return ", ".join(parts)
 
 
 def to_text(comparison: Comparison) -> str:
@@ -252,7 +306,7 @@ def _compare_verdicts(
 
 
 def _compare_metric(
-    cell: Cell, old: Cell, metric: str, threshold: float, floor: float
+    cell: Cell, old: Cell, metric: str, threshold: float, floor: float, *, config: str = ""
 ) -> Finding | None:
     """A slower/faster finding for one metric, or None when unchanged, noise or missing."""
     now, before = cell.stat(metric), old.stat(metric)
@@ -267,9 +321,10 @@ def _compare_metric(
     if abs(worse) <= threshold:
         return None
     percent = "from 0" if math.isinf(change) else f"{change:+.0%}"
+    because = f"; {config}" if config else ""
     message = (
         f"{label(cell)}: {metric} {format_value(before.median)} -> "
-        f"{format_value(now.median)} {unit} ({percent})"
+        f"{format_value(now.median)} {unit} ({percent}{because})"
     )
     kind: Kind = "slower" if worse > 0 else "faster"
     return Finding(kind, message, cell.key, metric, before.median, now.median, change)

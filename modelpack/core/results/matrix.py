@@ -13,10 +13,22 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from modelpack.core.results.runs import METRICS, PromptRuns, Run, Spread
 
-__all__ = ["MATRIX_FORMAT", "MATRIX_VERSION", "METRICS", "Cell", "MatrixResult", "Run", "Spread"]
+__all__ = [
+    "MATRIX_FORMAT",
+    "MATRIX_VERSION",
+    "METRICS",
+    "READABLE_MATRIX_VERSIONS",
+    "Cell",
+    "MatrixResult",
+    "Run",
+    "Spread",
+    "TargetConfig",
+]
 
 MATRIX_FORMAT: Final = "modelpack-matrix"
-MATRIX_VERSION: Final = 1
+MATRIX_VERSION: Final = 2
+"""2 added `targets` (each target's engine, version and settings); 1 is read as it was."""
+READABLE_MATRIX_VERSIONS: Final = (1, 2)
 
 
 class _Model(BaseModel):
@@ -44,9 +56,29 @@ class Cell(PromptRuns):
         return f"{self.package}/{self.variant}: {self.prompt}"
 
 
+class TargetConfig(_Model):
+    """What served a package's cells: the engine, its version or build, and its settings as
+    the spec declares them and as the server reported them (text, by setting name)."""
+
+    package: str
+    tag: str
+    """The cells' tag: an Ollama variant tag, or the model asked of an OpenAI server."""
+    engine: str
+    """ollama, llama-server, vllm, or openai (a server that said neither)."""
+    version: str | None = None
+    declared: dict[str, str] = Field(default_factory=dict)
+    reported: dict[str, str] = Field(default_factory=dict)
+
+    def settings(self) -> dict[str, str]:
+        """What ran: the reported value of each setting, else the declared one; with the
+        engine and its version."""
+        found = {"engine": self.engine, "version": self.version or "?"}
+        return found | self.declared | self.reported
+
+
 class MatrixResult(_Model):
     format: Literal["modelpack-matrix"] = MATRIX_FORMAT
-    version: Literal[1] = MATRIX_VERSION
+    version: Literal[1, 2] = MATRIX_VERSION
     target: Literal["ollama", "openai"] = "ollama"
     server_version: str | None = None
     host: str
@@ -55,6 +87,13 @@ class MatrixResult(_Model):
     wall_s: float
     repeat: int = 1
     cells: list[Cell] = Field(default_factory=list)
+    targets: list[TargetConfig] = Field(default_factory=list)
+    """Each package's target config, by (package, tag); empty in version 1 files."""
+
+    def target_of(self, cell: Cell) -> TargetConfig | None:
+        return next(
+            (t for t in self.targets if (t.package, t.tag) == (cell.package, cell.tag)), None
+        )
 
     @property
     def passed(self) -> bool:

@@ -23,7 +23,13 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ValidationError
 
 from modelpack.core.results.baseline import Comparison, format_value, status, summary
-from modelpack.core.results.matrix import MATRIX_FORMAT, MATRIX_VERSION, Cell, MatrixResult, Run
+from modelpack.core.results.matrix import (
+    MATRIX_FORMAT,
+    READABLE_MATRIX_VERSIONS,
+    Cell,
+    MatrixResult,
+    Run,
+)
 from modelpack.core.results.record import READABLE_VERSIONS, BuildRecord, VariantResult
 from modelpack.errors import InputError
 
@@ -84,7 +90,7 @@ def load_result(text: str, *, source: str) -> MatrixResult | BuildRecord:
         )
     if data.get("format") == MATRIX_FORMAT:
         return _validate(
-            MatrixResult, data, "matrix result", ("version", (MATRIX_VERSION,)), source
+            MatrixResult, data, "matrix result", ("version", READABLE_MATRIX_VERSIONS), source
         )
     if "record_version" in data:
         return _validate(

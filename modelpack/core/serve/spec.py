@@ -55,6 +55,7 @@ from modelpack.core.serve.options import Presence, check_words
 from modelpack.core.serve.versions import LlamaCppBuild
 
 __all__ = [
+    "OWNED",
     "ChatTemplateFile",
     "ControlVector",
     "LlamaServer",
@@ -357,6 +358,9 @@ _VLLM_OWNED = {
     "--host": "host",
     "--port": "port",
 }
+
+OWNED: dict[str, dict[str, str]] = {"llama-server": _LLAMA_OWNED, "vllm": _VLLM_OWNED}
+"""Per engine: each option a field renders -> that field (drift names settings by field)."""
 
 NGL_WORDS: tuple[str, str] = ("b7551", "b8929")
 """-ngl auto/all: refused by b7551's parser, accepted by b8929's (asked of each, as the table
