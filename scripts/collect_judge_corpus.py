@@ -15,7 +15,7 @@ right template, `degenerate` for random weights, `review` for wrong templates). 
 the committed corpus were then checked by hand, answer by answer (docs/judge.md says how);
 this script never looks at modelpack's own judgement, so the corpus does not grade itself.
 
-    .venv/bin/python scripts/collect_judge_corpus.py --out /tmp/real.jsonl [--servers current,legacy]
+    .venv/bin/python scripts/collect_judge_corpus.py --out /tmp/real.jsonl [--servers current]
 
 Generation is deterministic (seed 1), so a rerun on the same builds gives the same answers.
 """
@@ -50,8 +50,8 @@ PROMPTS: list[tuple[str, str]] = [
     ("en", "Explain what a CPU is in one sentence."),
     ("fr", "Quelle est la capitale de la France ?"),
     ("de", "Was ist die Hauptstadt von Deutschland?"),
-    ("ja", "日本の首都はどこですか？"),
-    ("zh", "中国的首都是哪里？"),
+    ("ja", "日本の首都はどこですか？"),  # noqa: RUF001
+    ("zh", "中国的首都是哪里？"),  # noqa: RUF001
 ]
 CHATML = (
     "{{- if .System }}<|im_start|>system\n{{ .System }}<|im_end|>\n{{ end }}"
@@ -120,7 +120,7 @@ def _collect(
     cores, and a run should stay within half an hour."""
     version = client.version()
     digest = client.push_blob(smollm2)
-    greedy = {"temperature": 0, "seed": 1, "num_predict": 48}
+    greedy = {"temperature": 0, "seed": 1, "num_predict": 48, "num_thread": 1}
     short = {**greedy, "num_predict": 32}
     prompts = PROMPTS[::5] if full else PROMPTS[2:3]
 
@@ -142,7 +142,7 @@ def _collect(
         tiny_digest = client.push_blob(path)
         _create(client, model, tiny_digest, "{{ .Prompt }}", [])
         for temperature in (0, 0.9):
-            options = {"temperature": temperature, "seed": 1, "num_predict": 48}
+            options = {"temperature": temperature, "seed": 1, "num_predict": 48, "num_thread": 1}
             for lang, prompt in PROMPTS[:: 3 if temperature else 4]:
                 text, done = _answer(client, model, prompt, options)
                 how = f"tiny-seed{shape['seed']}-t{temperature}"

@@ -12,8 +12,8 @@ order they are tried (the first that hits gives the reason):
    DeepSeek's full-width-bar tokens, Gemma's `<start_of_turn>` family, `[INST]`, `<<SYS>>`,
    SentencePiece pieces (`<unk>`, `<pad>`, `<0x0A>`), BERT's `[PAD]`-style tokens, Go template
    actions (`{{ .Prompt }}`), and turn headers at the start of a line (`### Instruction:`,
-   `### Response:`, `USER:` / `ASSISTANT:` in capitals). `<s>` and `</s>` are left out: they
-   are also HTML.
+   `### Response:`, `USER:` / `ASSISTANT:` in capitals). `<s>` and `</s>` count only unpaired:
+   paired, they are HTML strikethrough.
 4. The prompt echoed back: once the prompt (compared case-folded, on letters and digits only)
    is taken out of the answer, nothing of substance is left. Prompts shorter than 12 characters
    (CJK characters count twice) are not checked: "Hello!" answered with "Hello!" is fine.
@@ -127,6 +127,7 @@ _LEAKS = re.compile(
     r"|(?m:^###\s*(?:Instruction|Response|Input)\s*:)"  # Alpaca turn headers
     r"|(?m:^(?:USER|ASSISTANT|SYSTEM)\s*:)"  # Vicuna turn headers
 )
+_BOS_EOS = re.compile(r"</?s>")
 _BROKEN = re.compile(r"[\ufffd\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _INVISIBLE = {"Zs", "Zl", "Zp", "Cf", "Cc", "Cn"}
 _EMOJI_PARTS = {"So", "Sk", "Mn", "Me", "Cf"}
@@ -199,6 +200,21 @@ def _broken_characters(text: str) -> str | None:
     if replaced:
         return f"{replaced} undecodable byte(s) shown as U+FFFD"
     return f"{len(found)} control character(s) such as {found[0]!r}"
+
+
+def _unpaired_bos_eos(text: str) -> re.Match[str] | None:
+    """`<s>` or `</s>` that is not HTML strikethrough: one without its partner."""
+    opened = closed = 0
+    for tag in _BOS_EOS.finditer(text):
+        if tag.group(0) == "<s>":
+            opened += 1
+        elif opened > closed:
+            closed += 1
+        else:
+            return tag
+    if opened > closed:
+        return next(t for t in reversed(list(_BOS_EOS.finditer(text))) if t.group(0) == "<s>")
+    return None
 
 
 def _drop_marks(text: str) -> str:
@@ -462,7 +478,7 @@ def degenerate_reason(text: str, prompt: str | None = None) -> str | None:
     broken = _broken_characters(text)
     if broken:
         return broken
-    leak = _LEAKS.search(text)
+    leak = _LEAKS.search(text) or _unpaired_bos_eos(text)
     if leak:
         return f"leaked chat-template token {leak.group(0).strip()!r}"
     echo = _echo(text, prompt)
