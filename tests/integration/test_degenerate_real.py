@@ -15,6 +15,10 @@ temperature 0, seed 1, num_predict 64 and the prompt "What is the capital of Fra
   people and an estimated total fertility rate of 0.85, ...". Nothing about the text is
   degenerate; only `expect` catches it, which is why the smoke test takes one.
 
+A random-weight GGUF from `tiny_gguf` (bytes and a dozen words for a vocabulary) answers with
+control bytes, stray letters of other scripts and garbled words ("N)b\x1d\x18 Paris
+FrancezWd:(Z/Ih?z"); it fails with no `expect` at all.
+
 Llama 3 headers gave a cut-off but sensible list that still names Paris ("1. The capital of France
 is Paris.\n2. ..."), so it is not used here: a wrong template does not always make gibberish.
 The test builds run on the CPU (OLLAMA_NUM_GPU=0), so `/api/ps` reports nothing in VRAM.
@@ -23,7 +27,7 @@ The test builds run on the CPU (OLLAMA_NUM_GPU=0), so `/api/ps` reports nothing 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -78,13 +82,13 @@ def _seconds(chunk: Mapping[str, Any], key: str) -> float | None:
     return value / NS if value is not None else None
 
 
-def _measure(client: OllamaClient, model: str) -> Measurement:
+def _measure(client: OllamaClient, model: str, options: Mapping[str, Any] = OPTIONS) -> Measurement:
     """Stream one answer and build the Measurement the way the smoke runner does."""
     started = time.perf_counter()
     ttft: float | None = None
     parts: list[str] = []
     final: dict[str, Any] = {}
-    for chunk in client.generate(model, PROMPT, options=OPTIONS):
+    for chunk in client.generate(model, PROMPT, options=options):
         if ttft is None and chunk.get("response"):
             ttft = time.perf_counter() - started
         parts.append(chunk.get("response", ""))
@@ -95,7 +99,7 @@ def _measure(client: OllamaClient, model: str) -> Measurement:
     return Measurement(
         text="".join(parts),
         done_reason=final.get("done_reason"),
-        num_predict=OPTIONS["num_predict"],
+        num_predict=options["num_predict"],
         ttft_s=ttft,
         load_s=_seconds(final, "load_duration"),
         prompt_tokens=final.get("prompt_eval_count"),
@@ -165,3 +169,26 @@ def test_wrong_template_fails(
     verdict = judge(m, expect="Paris", gpu="ignore")
     assert not verdict.passed
     assert verdict.failures == failures, repr(m.text)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_random_weight_answer_fails_without_expect(
+    ollama_server: OllamaServer, tiny_gguf: Callable[..., Path], seed: int
+) -> None:
+    """Issue 14: a random-weight model's answer (`۶ a a\\` France-6 ParisZ< a:1 the'hW9):hr.)`)
+    passed when the prompt had no expect. Its vocabulary is bytes and a few words, so it emits
+    control bytes, stray scripts and garbled words; the judgement alone must fail it."""
+    path = tiny_gguf(f"random-{seed}.gguf", seed=seed)
+    model = f"smoke-random-{seed}:test"
+    with OllamaClient(ollama_server.host) as client:
+        digest = client.push_blob(path)
+        _create(client, model, digest, "{{ .Prompt }}", num_ctx=WRONG_NUM_CTX, stop=[])
+        # One thread: a tiny model on a busy machine is otherwise slowed by spinning threads.
+        m = _measure(client, model, {**OPTIONS, "num_thread": 1})
+
+    verdict = judge(m, expect=None, gpu="ignore", prompt=PROMPT)
+    assert not verdict.passed, repr(m.text)
+    assert verdict.failures[0].startswith(("degenerate output: ", "empty answer")), (
+        m.text,
+        verdict.failures,
+    )

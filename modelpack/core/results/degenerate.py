@@ -41,7 +41,8 @@ order they are tried (the first that hits gives the reason):
      sentence that grows by a word each time ("Gravity is a force. Gravity is a force that
      pulls. ..."), which no fixed period fits. Legitimate structure (refrains, numbered steps,
      code, tables) stays near or below 50%.
-   - low diversity: from 30 words up, fewer than 15% distinct.
+   - low diversity: from 30 words up, fewer than 15% distinct; or fewer than 8 distinct
+     characters from 20 visible characters up, runs counted once (`<<<<q}<}q}q}30<}q}`).
 8. Garbled words, outside code: of the letters in whitespace-separated words, 30% or more (from
    2 words and 12 letters up) are in garbled words: a letter next to a rare symbol
    (`` ` ^ ~ | \\ { } < > @ # $ % & * = ! ? ; `` inside the word: `ParisZ<`, `is4it`#`), or
@@ -83,6 +84,8 @@ MAX_NUMBER_CHARS = 32
 MIN_ALNUM_SHARE = 0.25
 MIN_SOUP_CHARS = 12
 MAX_EMOJI_CHARS = 5
+MIN_VARIETY_CHARS = 20
+MIN_DISTINCT_CHARS = 8
 MIN_DIVERSITY = 0.15
 MIN_DIVERSITY_WORDS = 30
 SHINGLE = 6
@@ -236,6 +239,14 @@ def _symbol_soup(text: str) -> str | None:
     share = alnum / len(visible)
     if len(visible) >= MIN_SOUP_CHARS and share < MIN_ALNUM_SHARE:
         return f"mostly punctuation or symbols ({int(share * 100)}% letters or digits)"
+    return None
+
+
+def _few_characters(text: str) -> str | None:
+    visible = [m.group(0)[0] for m in re.finditer(r"(\S)\1*", text)]
+    distinct = len(set(visible))
+    if len(visible) >= MIN_VARIETY_CHARS and distinct < MIN_DISTINCT_CHARS:
+        return f"only {distinct} distinct characters in {len(visible)}"
     return None
 
 
@@ -495,5 +506,6 @@ def degenerate_reason(text: str, prompt: str | None = None) -> str | None:
         or _char_repetition(body)
         or _near_loop(body, units)
         or _low_diversity(units)
+        or _few_characters(text)
         or _garbled_words(text)
     )
