@@ -22,7 +22,7 @@ def judge_command(file: str, prompt: str | None, expect: str | None, *, as_json:
     fail, with the reasons. Bytes that are not UTF-8 are part of the verdict (they fail), not
     an error. Without --expect a pass only proves the text is not degenerate.
     """
-    from modelpack.core.inputs import ANSWER_LIMIT, read_bytes
+    from modelpack.core.inputs import ANSWER_LIMIT, read_bytes, size_text
     from modelpack.core.results.judge import judge_text
     from modelpack.errors import InputError
 
@@ -31,7 +31,7 @@ def judge_command(file: str, prompt: str | None, expect: str | None, *, as_json:
         source = "<stdin>"
         if len(data) > ANSWER_LIMIT:
             raise InputError(
-                "the answer is larger than 1 MiB, the most modelpack judges",
+                f"the answer is larger than {size_text(ANSWER_LIMIT)}, the most modelpack judges",
                 source=source,
                 hint="judge a part of it",
             )

@@ -97,3 +97,14 @@ def test_control_characters_in_reasons_are_shown_escaped() -> None:
     assert result.exit_code == 1
     assert "\x1b" not in result.stdout
     assert "control character" in result.stdout
+
+
+def test_an_answer_over_the_limit_is_refused(tmp_path: Path) -> None:
+    big = tmp_path / "big.txt"
+    big.write_text("word " * 60_000)
+    result = invoke(str(big))
+    assert result.exit_code == 2
+    assert "larger than 256 KiB" in result.stderr
+    piped = invoke(stdin="word " * 60_000)
+    assert piped.exit_code == 2
+    assert "<stdin>: the answer is larger than 256 KiB" in piped.stderr

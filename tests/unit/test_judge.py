@@ -125,7 +125,7 @@ BAD = {
     ),
     "low diversity": (
         " ".join(random.Random(7).choices(["the", "cat", "sat", "on", "mat"], k=60)),
-        "low diversity (5 distinct of 60 words)",
+        "low diversity (8% distinct words per 50)",
     ),
     "im_start": ("<|im_start|><|im_start|><|im_start|>", "'<|im_start|>'"),
     "im_end after answer": ("Paris<|im_end|>", "'<|im_end|>'"),
@@ -174,6 +174,10 @@ BAD = {
         "loops: ",
     ),
     "list repeating one item": ("1. Apple\n2. Apple\n3. Apple\n4. Apple", "'Apple' repeats 4"),
+    "few characters (tiny_gguf seed 4)": (
+        "<<<<<<<<<<<q}<<<<}q}q}30<}q}q}q}q}30",
+        "only 5 distinct characters in 23",
+    ),
     "homoglyph soup": (
         "B\u043e\u043d\u0436\u0443\u0440 c\u043emment \u00e7\u0430 v\u0430 bien",
         "letters of two alphabets in one word",

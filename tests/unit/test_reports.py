@@ -429,6 +429,15 @@ def test_one_package_goes_into_the_title_not_a_column():
     assert notes == [f"#1: {FRANCE}"]
 
 
+def test_markdown_counts_the_passes_without_expect():
+    cells = [cell("main-gpu", "full"), cell("main-gpu", "q4", expect="Paris")]
+    markdown = to_markdown(matrix(cells))
+    assert markdown.endswith(
+        "\n1 passing cell(s) had no expect: a pass only proves the output is not degenerate.\n"
+    )
+    assert "no expect" not in to_markdown(matrix(cells[1:]))
+
+
 def test_a_pass_without_expect_says_it_only_proves_not_degenerate():
     cells = [
         cell("main-gpu", "full"),

@@ -41,7 +41,8 @@ order they are tried (the first that hits gives the reason):
      sentence that grows by a word each time ("Gravity is a force. Gravity is a force that
      pulls. ..."), which no fixed period fits. Legitimate structure (refrains, numbered steps,
      code, tables) stays near or below 50%.
-   - low diversity: from 30 words up, fewer than 15% distinct; or fewer than 8 distinct
+   - low diversity: from 30 words up, fewer than 15% distinct (the mean over blocks of 50
+     words, since long texts repeat their common words more); or fewer than 8 distinct
      characters from 20 visible characters up, runs counted once (`<<<<q}<}q}q}30<}q}`).
 8. Garbled words, outside code: of the letters in whitespace-separated words, 30% or more (from
    2 words and 12 letters up) are in garbled words: a letter next to a rare symbol
@@ -62,6 +63,7 @@ Japanese, Chinese, French and German); tests/unit/test_judge_calibration.py prin
 from __future__ import annotations
 
 import itertools
+import operator
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -88,6 +90,7 @@ MIN_VARIETY_CHARS = 20
 MIN_DISTINCT_CHARS = 8
 MIN_DIVERSITY = 0.15
 MIN_DIVERSITY_WORDS = 30
+DIVERSITY_BLOCK = 50
 SHINGLE = 6
 MIN_SHINGLE_UNITS = 12
 MAX_SHINGLE_COVERAGE = 0.6
@@ -114,6 +117,7 @@ _UNIT = re.compile(
     r"|_+"
     r"|([^\w\s])\1*"  # a run of one repeated symbol
 )
+_CJK_CHAR = re.compile(rf"[{_CJK}\uac00-\ud7af]")
 _NUMERIC = re.compile(r"[\d.,]+")
 _RULE_RUN = re.compile(r"([-=_*#~.+^])\1+")
 _LIST_MARKER = re.compile(r"(?m)^[ \t]*(?:\d{1,3}[.)]|[-*\u2022+]|\(\d{1,3}\))[ \t]+")
@@ -163,24 +167,17 @@ class _Stretch:
         return self.length // self.period
 
 
-def _periodic_stretches(items: Sequence[str], max_period: int) -> list[_Stretch]:
-    """Every maximal stretch where items[i] == items[i + period], for each period up to a bound."""
+def _periodic_stretches(items: Sequence[str], max_period: int, min_repeats: int) -> list[_Stretch]:
+    """Every maximal stretch where items[i] == items[i + period], for each period up to a bound,
+    that holds the period at least `min_repeats` times. (The comparisons become a byte string,
+    so that a regular expression finds the runs at C speed: answers can be long.)"""
     found: list[_Stretch] = []
     n = len(items)
     for period in range(1, min(max_period, n // 2) + 1):
-        run_start = 0
-        run = 0
-        for i in range(n - period):
-            if items[i] == items[i + period]:
-                if run == 0:
-                    run_start = i
-                run += 1
-            else:
-                if run:
-                    found.append(_Stretch(run_start, run + period, period))
-                run = 0
-        if run:
-            found.append(_Stretch(run_start, run + period, period))
+        same = bytes(map(operator.eq, items, items[period:]))
+        shortest = (min_repeats - 1) * period
+        for run in re.finditer(b"\x01{%d,}" % shortest, same):
+            found.append(_Stretch(run.start(), run.end() - run.start() + period, period))
     return found
 
 
@@ -335,7 +332,7 @@ def _numbers_only(units: Sequence[re.Match[str]]) -> bool:
 def _unit_repetition(text: str, units: list[re.Match[str]]) -> str | None:
     best: _Stretch | None = None
     folded = [u.group(0).casefold() for u in units]
-    for stretch in _periodic_stretches(folded, MAX_UNIT_PERIOD):
+    for stretch in _periodic_stretches(folded, MAX_UNIT_PERIOD, SHORT_REPEATS):
         pattern = units[stretch.start : stretch.start + stretch.period]
         needed = NUMBER_REPEATS if _numbers_only(pattern) else MIN_REPEATS
         half = stretch.length > MIN_COVERAGE * len(units)
@@ -362,7 +359,7 @@ def _unit_repetition(text: str, units: list[re.Match[str]]) -> str | None:
 def _char_repetition(text: str) -> str | None:
     chars = _RULE_RUN.sub(r"\1", "".join(text.split()))
     best: _Stretch | None = None
-    for stretch in _periodic_stretches(chars, MAX_CHAR_PERIOD):
+    for stretch in _periodic_stretches(chars, MAX_CHAR_PERIOD, MIN_REPEATS):
         if stretch.length <= MAX_NUMBER_CHARS and _NUMERIC.fullmatch(
             chars, stretch.start, stretch.start + stretch.length
         ):
@@ -411,12 +408,17 @@ def _near_loop(text: str, units: list[re.Match[str]]) -> str | None:
 
 
 def _low_diversity(units: list[re.Match[str]]) -> str | None:
+    """Distinct words per block of 50 (the mean over the blocks), so that a long text, which
+    repeats its common words more, is not held to a short one's standard."""
     words = [u.group(0).casefold() for u in units if u.group(0)[0].isalnum()]
     if len(words) < MIN_DIVERSITY_WORDS:
         return None
-    ratio = len(set(words)) / len(words)
+    blocks = [words[i : i + DIVERSITY_BLOCK] for i in range(0, len(words), DIVERSITY_BLOCK)]
+    if len(blocks) > 1 and len(blocks[-1]) < MIN_DIVERSITY_WORDS:
+        blocks[-2:] = [blocks[-2] + blocks[-1]]
+    ratio = sum(len(set(block)) / len(block) for block in blocks) / len(blocks)
     if ratio < MIN_DIVERSITY:
-        return f"low diversity ({len(set(words))} distinct of {len(words)} words)"
+        return f"low diversity ({int(ratio * 100)}% distinct words per {DIVERSITY_BLOCK})"
     return None
 
 
@@ -449,9 +451,8 @@ def _odd_case(core: str) -> bool:
 
 def _garbled(word: str) -> bool:
     core = word.lstrip(_LEAD).rstrip(_TRAIL)
-    scripts = {_script(ch) for ch in core} - {None}
-    if not scripts or "CJK" in scripts:  # CJK runs whole sentences together: not words
-        return False
+    if not any(ch.isalpha() for ch in core) or _CJK_CHAR.search(core):
+        return False  # CJK runs whole sentences together: not words
     if any(ch in _RARE for ch in core[1:-1]) or core[-1] in _RARE - set("!?;"):
         return True
     hard = [_class(ch) for ch in core if ch not in _SOFT]

@@ -330,6 +330,9 @@ def to_markdown(result: MatrixResult, comparison: Comparison | None = None) -> s
             verdict += f" {sum(run.passed for run in cell.runs)}/{len(cell.runs)}"
         texts = [_md(text) for text in _plain_texts(cell)]
         lines.append(_markdown_row((*texts[:3], verdict, *texts[3:])))
+    unexpected = sum(bool(pass_notes(cell)) for cell in result.cells)
+    if unexpected:
+        lines += ["", f"{unexpected} passing cell(s) had {NO_EXPECT_NOTE}."]
     if comparison is not None:
         lines += ["", "### Compared with the baseline", "", _md(summary(comparison)), ""]
         for mark, findings in (
