@@ -26,7 +26,7 @@ order they are tried (the first that hits gives the reason):
    and Hangul mix with each other and with Latin freely; Greek letters are left out (they are
    maths: `πr²`, `Δx`).
 7. Loops, on the text without list markers (`1.`, `-`, `*` at the start of a line), so a list
-   that repeats one item is a loop:
+   that repeats one item is a loop, and without markdown table rules (`|---|---|`):
    - units (a word, a number, one CJK character, a run of one symbol), case-folded: the same
      1 to 32 units repeated at least 4 times over more than half the text; or at least 3 times
      when the repeated part is 3 or more units long and the stretch is 9 or more units (a
@@ -36,11 +36,12 @@ order they are tried (the first that hits gives the reason):
      are formatting; pure numbers up to 32 characters are numbers): 1 to 16 characters at
      least 4 times, over at least 8 characters and more than half the text (`hahaha`,
      `ござござ`, loops in scripts without spaces).
-   - near loops: 60% or more of the units lie inside a run of 6 units that already occurred
-     earlier, from 12 units up. This is the compression-ratio view of a loop: it catches a
-     sentence that grows by a word each time ("Gravity is a force. Gravity is a force that
-     pulls. ..."), which no fixed period fits. Legitimate structure (refrains, numbered steps,
-     code, tables) stays near or below 50%.
+   - near loops, outside code: 60% or more of the units lie inside a run of 6 units that
+     already occurred earlier, from 12 units up. This is the compression-ratio view of a
+     loop: it catches a sentence that grows by a word each time ("Gravity is a force.
+     Gravity is a force that pulls. ..."), which no fixed period fits. Legitimate structure
+     (refrains, numbered steps, tables) stays near or below 50%; code is left to the
+     periodic rules, since its repeated lines are often legitimate.
    - low diversity: from 30 words up, fewer than 15% distinct (the mean over blocks of 50
      words, since long texts repeat their common words more); or fewer than 8 distinct
      characters from 20 visible characters up, runs counted once (`<<<<q}<}q}q}30<}q}`).
@@ -49,11 +50,14 @@ order they are tried (the first that hits gives the reason):
    (`` ` ^ ~ | \\ { } < > @ # $ % & * = ! ? ; `` inside the word: `ParisZ<`, `is4it`#`), or
    three or more switches between letters, digits and other symbols that include a symbol
    (`the'hW9):hr`), or three or more switches between letters and digits with lower-case
-   letters among them (`HParis2DH4the`, not `C6H12O6`), or a
-   lower-case letter followed by a capital that ends the word or precedes another capital
-   (`ParisYFranceit`, `ÆæØ`) in a word of 6 letters or more. Text that looks like code (a code
-   fence, two HTML tags, a regular expression, or programming keywords and syntax on several
-   lines) is not checked by this rule.
+   letters among them (`HParis2DH4the`, not `C6H12O6`), or, twice in a word of 6 letters or
+   more, a lower-case letter followed by a capital that ends the word or precedes another
+   capital (`ParisYFranceitJ`; once is `OpenAI`). Text that looks
+   like code (a code fence, two HTML tags, a regular expression, or a third of its lines with
+   keywords, assignments, annotations, calls with keyword arguments, decorators or C-like
+   line ends) is not checked by this rule, and inline code, markdown links'
+   targets, URLs, hex digests, keyword arguments (`source=self.source,`) and calls such as
+   `mkdir(parents=True,` do not count as garbled.
 
 Decisions where nothing else decided: the thresholds were set on the calibration corpus in
 tests/data/judge/ (real answers from the test rig's servers and hand-written samples in English,
@@ -144,11 +148,25 @@ _TRAIL = ".,;:!?)]}\"'\u00bb\u201c\u201d\u2019\u2026*_`%\u300d\u300f\uff09\u3002
 _RARE = set("`^~|\\{}<>@#$%&*=!?;")
 _SOFT = set("-'\u2019./:,\u00b7_")
 _CODE_LINE = re.compile(
-    r"^\s*(?:def |class |return\b|import |from \S+ import|#include|function\b|const |let |var "
-    r"|fn |func |public |private |if\b.*[:{]\s*$|for\b.*[:{]\s*$|while\b.*[:{]\s*$"
-    r"|SELECT |FROM |WHERE |INSERT |UPDATE |<\w+[^>]*>)"
-    r"|[;{}]\s*$|^\s*[\w.\[\]]+\s*[-+*/]?=\s*\S"
+    r"^\s*(?:def|class|return|import|raise|elif|except|function|const|let|var|fn|func"
+    r"|public|private|#include)\b|^\s*(?:from \S+ import|async def|else:|try:)"
+    r"|^\s*(?:if|for|while)\b.*[:{]\s*$"  # a block opener
+    r"|[;{}]\s*$"  # C, JavaScript, CSS
+    r"|^\s*[A-Za-z_][\w.\[\]]*\s+[-+*/]?=\s+\S"  # an assignment
+    r"|^\s*[A-Za-z_]\w*\s*:\s*[A-Za-z_][\w\[\], |.]*(?:=.*)?$"  # an annotation
+    r"|\b[A-Za-z_]\w*\([^()\n]*\b\w+="  # a call with keyword arguments
+    r"|^\s+[a-z_]\w*=[^=\s].*,\s*$"  # a keyword argument on its own line
+    r"|^\s*@[\w.]+"  # a decorator
+    r"|^(?: {4}|\t)\S.*[(\[{,:]\s*$"  # an indented line that goes on
+    r"|^\s*(?:SELECT|FROM|WHERE|INSERT|UPDATE|DELETE)\b|^\s*<\w+[^>]*>"
 )
+_KWARG = re.compile(r"[a-z_][a-z0-9_]*=[\w\"'(\[{]")
+_HEX = re.compile(r"[0-9a-f]{7,}|[0-9A-F]{7,}")
+_CALL = re.compile(r"[A-Za-z_][\w.]*\(")
+_MD_LINK = re.compile(r"\[([^\]\n]*)\]\([^)\s]*\)")
+_INLINE_CODE = re.compile(r"`[^`\n]+`")
+_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+")
+_TABLE_RULE = re.compile(r"(?m)^[ \t]*\|?(?:[ \t]*:?-{3,}:?[ \t]*\|)+[ \t]*(?::?-{3,}:?)?[ \t]*$")
 _REGEX = re.compile(r"\\[dwsbDWSB.]|\[[A-Za-z0-9]-[A-Za-z0-9]")
 _TAG = re.compile(r"</?[a-z][\w-]*(?:\s[^<>]*)?>")
 _ALPHABETS_FREE = {"CJK", "GREEK", "COMMON"}
@@ -249,7 +267,7 @@ def _few_characters(text: str) -> str | None:
 
 def _script(ch: str) -> str | None:
     """The writing system of a letter (or a non-ASCII digit), CJK scripts as one; else None."""
-    if not (ch.isalpha() or (ch.isdigit() and not ch.isascii())):
+    if not (ch.isalpha() or (ch.isdecimal() and not ch.isascii())):
         return None
     try:
         name = unicodedata.name(ch)
@@ -430,7 +448,7 @@ def _looks_like_code(text: str) -> bool:
         return True
     lines = [line for line in text.splitlines() if line.strip()]
     code = sum(bool(_CODE_LINE.search(line)) for line in lines)
-    return code >= 2 and code * 3 >= len(lines)
+    return code >= 1 and code * 3 >= len(lines)
 
 
 def _class(ch: str) -> str:
@@ -438,21 +456,24 @@ def _class(ch: str) -> str:
 
 
 def _odd_case(core: str) -> bool:
-    letters = [ch for ch in core if ch.isalpha()]
-    if len(letters) < MIN_CASE_WORD:
+    """Twice a lower-case letter then a capital that ends the word or precedes another capital
+    (`ParisYFranceitJ`); once is a brand or an acronym (`OpenAI`, `PyPI`, `macOS`)."""
+    if sum(ch.isalpha() for ch in core) < MIN_CASE_WORD:
         return False
+    odd = 0
     for i in range(1, len(core)):
         if core[i - 1].islower() and core[i].isupper():
             after = core[i + 1] if i + 1 < len(core) else ""
-            if not after.islower():
-                return True
-    return False
+            odd += not after.islower()
+    return odd >= 2
 
 
 def _garbled(word: str) -> bool:
     core = word.lstrip(_LEAD).rstrip(_TRAIL)
     if not any(ch.isalpha() for ch in core) or _CJK_CHAR.search(core):
         return False  # CJK runs whole sentences together: not words
+    if _CALL.match(core) or _KWARG.match(core) or _HEX.fullmatch(core):
+        return False  # path.mkdir(parents=True, in prose: code; a digest
     if any(ch in _RARE for ch in core[1:-1]) or core[-1] in _RARE - set("!?;"):
         return True
     hard = [_class(ch) for ch in core if ch not in _SOFT]
@@ -468,6 +489,7 @@ def _garbled(word: str) -> bool:
 def _garbled_words(text: str) -> str | None:
     if _looks_like_code(text):
         return None
+    text = _URL.sub(" ", _INLINE_CODE.sub(" ", _MD_LINK.sub(r"\1", text)))
     words = [w for w in text.split() if any(ch.isalpha() for ch in w)]
     letters = [sum(ch.isalpha() for ch in w) for w in words]
     if len(words) < MIN_GARBLED_WORDS or sum(letters) < MIN_GARBLED_LETTERS:
@@ -500,12 +522,12 @@ def degenerate_reason(text: str, prompt: str | None = None) -> str | None:
     soup = _symbol_soup(text) or _mixed_scripts(text)
     if soup:
         return soup
-    body = _LIST_MARKER.sub("", text)
+    body = _LIST_MARKER.sub("", _TABLE_RULE.sub("", text))
     units = list(_UNIT.finditer(body))
     return (
         _unit_repetition(body, units)
         or _char_repetition(body)
-        or _near_loop(body, units)
+        or (None if _looks_like_code(text) else _near_loop(body, units))
         or _low_diversity(units)
         or _few_characters(text)
         or _garbled_words(text)
