@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "estimate": "modelpack.cli.cmd_estimate:estimate_command",
     "init": "modelpack.cli.cmd_init:init_command",
     "inspect": "modelpack.cli.cmd_inspect:inspect_command",
+    "judge": "modelpack.cli.cmd_judge:judge_command",
     "lint": "modelpack.cli.cmd_lint:lint_command",
     "matrix": "modelpack.cli.cmd_matrix:matrix_command",
     "promote": "modelpack.cli.cmd_promote:promote_command",

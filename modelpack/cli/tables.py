@@ -7,14 +7,22 @@ from rich.table import Table
 from modelpack.cli.output import markup
 from modelpack.core.results.matrix import MatrixResult
 from modelpack.core.results.record import BuildRecord
-from modelpack.core.results.reports import COLUMNS, TableRow, is_numeric, table_rows, table_title
+from modelpack.core.results.reports import (
+    COLUMNS,
+    TableRow,
+    is_numeric,
+    pass_notes,
+    table_rows,
+    table_title,
+)
 
 _STYLE = {"passed": "green", "failed": "red", "not run": "yellow", "skipped": "yellow"}
 
 
 def terminal_table(result: MatrixResult) -> tuple[Table, list[str]]:
     """The matrix as a table narrow enough for 80 columns (CI logs), and the lines to print
-    below it: each prompt's text by number, then each reason with the cells it applies to.
+    below it: each prompt's text by number, then each reason or note with the cells it applies
+    to (a pass without an expect says that it only proves the output is not degenerate).
 
     Verdicts in green, red or yellow; every text escaped, since answers contain anything. The
     package column is left out when there is one package (the title names it).
@@ -39,9 +47,9 @@ def terminal_table(result: MatrixResult) -> tuple[Table, list[str]]:
         verdict = f"[{_STYLE[row.state]}]{markup(row.verdict)}[/]"
         texts = [markup(t) for t in ([package] if len(packages) > 1 else []) + [variant, number]]
         table.add_row(*texts, verdict, *(markup(f) for f in figures))
-        if reason:
-            where = f"{package}/{variant}" if len(packages) > 1 else variant
-            reasons.append((reason, f"{where} {number}"))
+        where = f"{package}/{variant}" if len(packages) > 1 else variant
+        reasons += [(note, f"{where} {number}") for note in ([reason] if reason else [])]
+        reasons += [(note, f"{where} {number}") for note in row.notes]
     notes = [f"#{n}: {prompt}" for n, prompt in enumerate(prompts, 1)]
     return table, notes + _grouped(reasons)
 
@@ -62,8 +70,9 @@ def _longest(rows: list[TableRow], column: str) -> int:
 
 def build_table(record: BuildRecord) -> tuple[Table, list[str]]:
     """The build's figures as a table narrow enough for 80 columns, and its notes (why a
-    variant failed or was skipped, its warnings) as lines for below it: long sentences do not
-    fit in cells. Variants with the same note share one line."""
+    variant failed or was skipped, its warnings, a pass with a prompt that had no expect) as
+    lines for below it: long sentences do not fit in cells. Variants with the same note share
+    one line."""
 
     def num(value: float | None, fmt: str) -> str:
         return format(value, fmt) if value is not None else "-"
@@ -90,6 +99,8 @@ def build_table(record: BuildRecord) -> tuple[Table, list[str]]:
             num(v.gpu_fraction * 100 if v.gpu_fraction is not None else None, ".0f"),
         )
         notes += [(note, v.variant) for note in ([v.reason] if v.reason else v.warnings)]
+        if v.verdict == "passed":
+            notes += [(note, v.variant) for p in v.prompts for note in pass_notes(p)][:1]
     caption = ["* stable"] if record.stable_variant else []
     caption.append("TTFT: cold/warm")
     if any(not v.created and v.verdict == "passed" for v in record.variants):

@@ -49,6 +49,10 @@ DIGEST_CACHE_LIMIT: Final = 16 * MIB
 """`.modelpack/cache/digests.json`: about 200 bytes for each of at most a few thousand files.
 An oversized cache is read as an empty one and rewritten."""
 
+ANSWER_LIMIT: Final = 256 * KIB
+"""A model's answer given to `modelpack judge`: a smoke answer is a few KiB, and 256 KiB is
+about 60,000 tokens, which the classifier reads in about two seconds."""
+
 
 def read_bytes(path: Path, *, limit: int, what: str, hint: str | None = None) -> bytes:
     """The whole of `path`, a regular file of at most `limit` bytes (`what` names its kind in

@@ -414,7 +414,7 @@ class OpenAITarget:
             temperature=temperature,
         )
         measurement = generation.measurement()
-        verdict = judge(measurement, expect=expect, gpu="ignore")
+        verdict = judge(measurement, expect=expect, gpu="ignore", prompt=prompt)
         warnings = list(verdict.warnings)
         if generation.served_model is not None and generation.served_model != model:
             warnings.append(f"the server answered as {generation.served_model!r}, not {model!r}")

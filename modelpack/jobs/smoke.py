@@ -216,7 +216,9 @@ class SmokeTester:
                         sizes = self.prober.sizes(tag)
                         warm = self.prober.run(tag, prompt, smoke, num_predict=1).ttft_s
                     measured = replace(probe.measurement, size=sizes[0], size_vram=sizes[1])
-                    judgement = judge(measured, expect=prompt.expect, gpu=smoke.gpu)
+                    judgement = judge(
+                        measured, expect=prompt.expect, gpu=smoke.gpu, prompt=prompt.prompt
+                    )
                     if first:
                         fraction = judgement.gpu_fraction
                     warnings += judgement.warnings

@@ -10,6 +10,7 @@ from modelpack.core.results.record import BuildRecord, VariantResult
 from modelpack.core.results.runs import PromptRuns, Run
 
 CPU = "not fully on the GPU (0% offloaded)"
+NO_EXPECT = "no expect: a pass only proves the output is not degenerate"
 
 
 def variant(name: str, verdict: str, **fields: object) -> VariantResult:
@@ -72,8 +73,20 @@ def test_rows_fit_80_columns_and_notes_go_below_grouped() -> None:
     assert any("kept: unchanged since the last build" in line for line in lines)
     assert notes == [
         f"lightweight, simple: {CPU}",
+        f"lightweight, simple: {NO_EXPECT}",
         "full: HTTP 500: model requires more system memory",
     ]
+
+
+def test_a_pass_with_every_prompt_expected_has_no_such_note() -> None:
+    expected = PromptRuns(prompt="p", expect="a", runs=[Run(passed=True, answer="a")])
+    _, notes = render(
+        record(
+            VariantResult(variant="v", tag="m:pkg-v", verdict="passed", prompts=[expected]),
+            variant("w", "passed"),
+        )
+    )
+    assert notes == [f"w: {NO_EXPECT}"]
 
 
 def test_a_skipped_variant_says_so_and_why() -> None:

@@ -40,18 +40,39 @@ def _shell_lines(page: Path) -> Iterator[tuple[int, str]]:
             yield number, line.strip().removeprefix("$ ")
 
 
+def _segments(line: str) -> list[list[str]]:
+    """The simple commands of a shell line: split at pipes, `;` and `&&`, without the
+    redirections (`< file`, `> file`), as a shell would read them."""
+    lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    lexer.commenters = "#"
+    segments: list[list[str]] = [[]]
+    redirect = False
+    for word in lexer:
+        if word in {"|", "||", "&&", ";", "&"}:
+            segments.append([])
+        elif word in {"<", ">", ">>", "2>", "&>"}:
+            redirect = True
+        elif redirect:
+            redirect = False
+        else:
+            segments[-1].append(word)
+    return [words for words in segments if words]
+
+
 def _commands() -> list[tuple[str, list[str]]]:
     found = []
     for page in PAGES:
         for number, line in _shell_lines(page):
             try:
-                words = shlex.split(line, comments=True)
+                segments = _segments(line)
             except ValueError:
                 continue
-            if words[:3] == ["python", "-m", "modelpack"]:
-                words = ["modelpack", *words[3:]]
-            if words and words[0] in _PROGRAMS:
-                found.append((f"{page.relative_to(ROOT)}:{number}", words[1:]))
+            for words in segments:
+                if words[:3] == ["python", "-m", "modelpack"]:
+                    words = ["modelpack", *words[3:]]
+                if words[0] in _PROGRAMS:
+                    found.append((f"{page.relative_to(ROOT)}:{number}", words[1:]))
     return found
 
 

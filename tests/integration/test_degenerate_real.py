@@ -15,6 +15,10 @@ temperature 0, seed 1, num_predict 64 and the prompt "What is the capital of Fra
   people and an estimated total fertility rate of 0.85, ...". Nothing about the text is
   degenerate; only `expect` catches it, which is why the smoke test takes one.
 
+A random-weight GGUF from `tiny_gguf` (bytes and a dozen words for a vocabulary) answers with
+control bytes, stray letters of other scripts and garbled words ("N)b\x1d\x18 Paris
+FrancezWd:(Z/Ih?z"); it fails with no `expect` at all.
+
 Llama 3 headers gave a cut-off but sensible list that still names Paris ("1. The capital of France
 is Paris.\n2. ..."), so it is not used here: a wrong template does not always make gibberish.
 The test builds run on the CPU (OLLAMA_NUM_GPU=0), so `/api/ps` reports nothing in VRAM.
@@ -23,7 +27,7 @@ The test builds run on the CPU (OLLAMA_NUM_GPU=0), so `/api/ps` reports nothing 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +82,7 @@ def _seconds(chunk: Mapping[str, Any], key: str) -> float | None:
     return value / NS if value is not None else None
 
 
-def _measure(client: OllamaClient, model: str) -> Measurement:
+def _measure(client: OllamaClient, model: str, options: Mapping[str, Any] = OPTIONS) -> Measurement:
     """Stream one answer and build the Measurement the way the smoke runner does."""
     started = time.perf_counter()
     ttft: float | None = None
@@ -165,3 +169,31 @@ def test_wrong_template_fails(
     verdict = judge(m, expect="Paris", gpu="ignore")
     assert not verdict.passed
     assert verdict.failures == failures, repr(m.text)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_random_weight_answer_fails_without_expect(
+    ollama_server: OllamaServer, tiny_gguf: Callable[..., Path], seed: int
+) -> None:
+    """Issue 14: a random-weight model's answer (`۶ a a\\` France-6 ParisZ< a:1 the'hW9):hr.)`)
+    passed when the prompt had no expect. Its vocabulary is bytes and a few words, so it emits
+    control bytes, stray scripts and garbled words; the judgement of the text alone must fail
+    it. (Both servers sometimes end such a stream without its `done` line, after a few dozen
+    tokens, so the finish is not what is tested here.)"""
+    path = tiny_gguf(f"random-{seed}.gguf", seed=seed)
+    model = f"smoke-random-{seed}:test"
+    # One thread: a tiny model on a busy machine is otherwise slowed by spinning threads.
+    options = {**OPTIONS, "num_thread": 1}
+    with OllamaClient(ollama_server.host) as client:
+        digest = client.push_blob(path)
+        _create(client, model, digest, "{{ .Prompt }}", num_ctx=WRONG_NUM_CTX, stop=[])
+        chunks = list(client.generate(model, PROMPT, options=options))
+    text = "".join(chunk.get("response", "") for chunk in chunks)
+    m = Measurement(text=text, done_reason=chunks[-1].get("done_reason"), num_predict=64)
+
+    verdict = judge(m, expect=None, gpu="ignore", prompt=PROMPT)
+    assert not verdict.passed, repr(text)
+    assert verdict.failures[0].startswith(("degenerate output: ", "empty answer")), (
+        text,
+        verdict.failures,
+    )

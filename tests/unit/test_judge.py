@@ -8,7 +8,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from modelpack.core.results.judge import Judgement, Measurement, degenerate_reason, judge
+from modelpack.core.results.judge import (
+    NO_EXPECT_NOTE,
+    Judgement,
+    Measurement,
+    TextJudgement,
+    degenerate_reason,
+    judge,
+    judge_text,
+)
 from modelpack.errors import UsageError
 
 GOOD = {
@@ -59,6 +67,25 @@ GOOD = {
         "capital of France is Paris, a city renowned for its historical landmarks, art, "
         "architecture, fashion, gastronomy, and cultural institutions."
     ),
+    "emoji answer": "\U0001f44d",
+    "html strikethrough": "The price was <s>40 EUR</s> and is now 30 EUR.",
+    "camel case brands": "Open PowerPoint, paste the chart from JavaScript, share on YouTube.",
+    "chemistry": "Glucose is C6H12O6 and water is H2O.",
+    "maths with greek": "The area is A = \u03c0r\u00b2 and the change is \u0394x.",
+    "japanese with latin": "API\uff08Application Programming Interface\uff09\u306f\u3001"
+    "\u30bd\u30d5\u30c8\u30a6\u30a7\u30a2\u540c\u58eb\u306e\u7d04\u675f\u3067\u3059\u3002",
+    "chinese song with repeats": "\u4e24\u53ea\u8001\u864e\uff0c\u4e24\u53ea\u8001\u864e\uff0c\n"
+    "\u8dd1\u5f97\u5feb\uff0c\u8dd1\u5f97\u5feb\uff0c",
+    "poem with a refrain": "I walked along the river,\nand the river sang to me;\nI walked along "
+    "the mountain,\nand the mountain sang to me;\nI walked along the highway,\nand no one sang "
+    "to me.",
+    "numbered steps": "Step 1: Boil water.\nStep 2: Put a tea bag in a cup.\nStep 3: Pour the "
+    "water.\nStep 4: Wait three minutes.\nStep 5: Remove the tea bag.",
+    "array of eight zeros": "int counts[8] = {0, 0, 0, 0, 0, 0, 0, 0};",
+    "translations in many scripts": "Paris is \u041f\u0430\u0440\u0438\u0436 in Russian, "
+    "\u03a0\u03b1\u03c1\u03af\u03c3\u03b9 in Greek, \u5df4\u9ece in Chinese and "
+    "\u05e4\u05e8\u05d9\u05d6 in Hebrew.",
+    "regex": "^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[A-Za-z]{2,}$",
     "cut-off list (SmolLM2, llama-3 template)": (
         "1. The capital of France is Paris.\n2. The capital of France is not a country, but "
         "rather a city named after the French capital.\n3. The capital of France is not a city "
@@ -98,7 +125,7 @@ BAD = {
     ),
     "low diversity": (
         " ".join(random.Random(7).choices(["the", "cat", "sat", "on", "mat"], k=60)),
-        "low diversity (5 distinct of 60 words)",
+        "low diversity (8% distinct words per 50)",
     ),
     "im_start": ("<|im_start|><|im_start|><|im_start|>", "'<|im_start|>'"),
     "im_end after answer": ("Paris<|im_end|>", "'<|im_end|>'"),
@@ -112,6 +139,53 @@ BAD = {
         "</start_of_turn><beginning-of-turn>city\n<beginning-of-turn>city\n"
         "</beginning-of-turn></ending-of-turn>",
         "'</start_of_turn>'",
+    ),
+    "random weights (issue 14)": (
+        "\u06f6 a a\\` France-6 ParisZ< a:1 the'hW9):hr.)",
+        "garbled words",
+    ),
+    "random weights, glued words": (
+        "thatitParis land}k7/ofcapital>PU Paris51X",
+        "garbled words",
+    ),
+    "random weights, control bytes (tiny_gguf on 0.9.3)": (
+        "N)b\x1d\x18 Paris FrancezWd:(Z/Ih?z\r<s>\x0b",
+        "control character(s)",
+    ),
+    "undecodable bytes": ("The capital \ufffd\ufffd is Paris", "2 undecodable byte(s)"),
+    "bos token (tiny_gguf on 0.9.3)": ("{<s>", "leaked chat-template token '<s>'"),
+    "eos token": ("Paris</s>", "leaked chat-template token '</s>'"),
+    "sentencepiece byte": ("The<0x0A>sea<0x0A>is<0x0A>wide", "'<0x0A>'"),
+    "unk": ("Roses are red<unk><unk>", "'<unk>'"),
+    "go template": ("{{ .Prompt }}", "'{{ .Prompt'"),
+    "alpaca turn": ("4\n\n### Instruction:\nWhat is 3 + 3?", "'### Instruction:'"),
+    "fluent loop, three times (issue 14)": (
+        "la femme au martyre la femme au martyre la femme au martyre",
+        "'la femme au martyre' repeats 3 times",
+    ),
+    "sentence three times, chinese": (
+        "\u5317\u4eac\u662f\u4e2d\u56fd\u7684\u9996\u90fd\u3002" * 3,
+        "repeats 3 times",
+    ),
+    "growing loop": (
+        "Gravity is a force. Gravity is a force that pulls. Gravity is a force that pulls "
+        "things. Gravity is a force that pulls things down. Gravity is a force that pulls "
+        "things down to the ground. Gravity is a force that pulls things down to the ground.",
+        "loops: ",
+    ),
+    "list repeating one item": ("1. Apple\n2. Apple\n3. Apple\n4. Apple", "'Apple' repeats 4"),
+    "few characters (tiny_gguf seed 4)": (
+        "<<<<<<<<<<<q}<<<<}q}q}30<}q}q}q}q}30",
+        "only 5 distinct characters in 23",
+    ),
+    "homoglyph soup": (
+        "B\u043e\u043d\u0436\u0443\u0440 c\u043emment \u00e7\u0430 v\u0430 bien",
+        "letters of two alphabets in one word",
+    ),
+    "stray scripts": (
+        "\u041f\u0430\u0440\u0438\u0436\u662f the \u9996\u90fd of France "
+        "\u0628 France \u0e02\u0e2d\u0e07 Paris",
+        "stray letters from 2 other scripts (arabic, thai)",
     ),
     "gemma leak after Paris (SmolLM2 on 0.5.4)": (
         "Paris, France</start_of_turn><city>Santé</city></country>",
@@ -160,6 +234,49 @@ def test_gibberish_is_degenerate_with_a_reason(text: str, reason: str) -> None:
     verdict = judged(text)
     assert not verdict.passed
     assert any(reason in line for line in verdict.failures), verdict.failures
+
+
+@pytest.mark.parametrize(
+    ("prompt", "text"),
+    [
+        ("What is the capital of France?", "What is the capital of France?"),
+        (
+            "What is the capital of France?",
+            "what is the capital of france\nWhat is the capital of France?",
+        ),
+        (
+            "\u4e2d\u56fd\u7684\u9996\u90fd\u662f\u54ea\u91cc\uff1f",
+            "\u4e2d\u56fd\u7684\u9996\u90fd\u662f\u54ea\u91cc\uff1f",
+        ),
+        ("Explain what a CPU is in one sentence.", "Explain what a CPU is in one sentence.\n\n"),
+    ],
+)
+def test_an_echoed_prompt_is_degenerate(prompt: str, text: str) -> None:
+    reason = degenerate_reason(text, prompt=prompt)
+    assert reason is not None and reason.startswith("the prompt echoed back")
+    assert degenerate_reason(text) is None  # without the prompt there is nothing to compare
+    verdict = judge(measured(text), expect=None, gpu="ignore", prompt=prompt)
+    assert verdict.failures[0].startswith("degenerate output: the prompt echoed back")
+
+
+@pytest.mark.parametrize(
+    ("prompt", "text"),
+    [
+        ("Hello!", "Hello!"),  # too short a prompt to call an echo
+        ("What is the capital of France?", "What is the capital of France? It is Paris."),
+        ("Say: the quick brown fox jumps", "The quick brown fox jumps over the lazy dog."),
+    ],
+)
+def test_an_answer_that_quotes_the_prompt_is_not_an_echo(prompt: str, text: str) -> None:
+    assert degenerate_reason(text, prompt=prompt) is None
+
+
+def test_judge_text_notes_that_a_pass_without_expect_proves_little() -> None:
+    assert judge_text("Paris.") == TextJudgement(passed=True, failures=[], notes=[NO_EXPECT_NOTE])
+    assert judge_text("Paris.", expect="Paris") == TextJudgement(passed=True)
+    assert judge_text("", prompt="Capital?", expect="Paris") == TextJudgement(
+        passed=False, failures=["empty answer", "answer does not match expect /Paris/"]
+    )
 
 
 def test_reason_quotes_long_patterns_shortly() -> None:

@@ -422,10 +422,36 @@ def test_terminal_table_fits_80_columns_with_prompts_and_reasons_below(result: M
 
 
 def test_one_package_goes_into_the_title_not_a_column():
-    table, notes = terminal_table(matrix([cell("main-gpu", "full"), cell("main-gpu", "q4")]))
+    cells = [cell("main-gpu", "full", expect="Paris"), cell("main-gpu", "q4", expect="Paris")]
+    table, notes = terminal_table(matrix(cells))
     assert [column.header for column in table.columns][:2] == ["variant", "prompt"]
     assert str(table.title).startswith("main-gpu on ollama 0.9.3")
     assert notes == [f"#1: {FRANCE}"]
+
+
+def test_markdown_counts_the_passes_without_expect():
+    cells = [cell("main-gpu", "full"), cell("main-gpu", "q4", expect="Paris")]
+    markdown = to_markdown(matrix(cells))
+    assert markdown.endswith(
+        "\n1 passing cell(s) had no expect: a pass only proves the output is not degenerate.\n"
+    )
+    assert "no expect" not in to_markdown(matrix(cells[1:]))
+
+
+def test_a_pass_without_expect_says_it_only_proves_not_degenerate():
+    cells = [
+        cell("main-gpu", "full"),
+        cell("main-gpu", "q4"),
+        cell("main-gpu", "full", HAIKU, expect="(?i)leaves"),
+        cell("main-gpu", "tiny", runs=[run(passed=False, answer="", failures=("empty answer",))]),
+    ]
+    _, notes = terminal_table(matrix(cells))
+    assert notes == [
+        f"#1: {FRANCE}",
+        f"#2: {HAIKU}",
+        "full #1, q4 #1: no expect: a pass only proves the output is not degenerate",
+        "tiny #1: empty answer",
+    ]
 
 
 # -- JSON -------------------------------------------------------------------------------------

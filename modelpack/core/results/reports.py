@@ -14,7 +14,7 @@ import math
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ValidationError
 
 from modelpack.core.results.baseline import Comparison, format_value, status, summary
+from modelpack.core.results.judge import NO_EXPECT_NOTE
 from modelpack.core.results.matrix import (
     MATRIX_FORMAT,
     READABLE_MATRIX_VERSIONS,
@@ -31,6 +32,7 @@ from modelpack.core.results.matrix import (
     Run,
 )
 from modelpack.core.results.record import READABLE_VERSIONS, BuildRecord, VariantResult
+from modelpack.core.results.runs import PromptRuns
 from modelpack.errors import InputError
 
 M = TypeVar("M", bound=BaseModel)
@@ -334,6 +336,9 @@ def to_markdown(result: MatrixResult, comparison: Comparison | None = None) -> s
             verdict += f" {sum(run.passed for run in cell.runs)}/{len(cell.runs)}"
         texts = [_md(text) for text in _plain_texts(cell)]
         lines.append(_markdown_row((*texts[:3], verdict, *texts[3:])))
+    unexpected = sum(bool(pass_notes(cell)) for cell in result.cells)
+    if unexpected:
+        lines += ["", f"{unexpected} passing cell(s) had {NO_EXPECT_NOTE}."]
     if comparison is not None:
         lines += ["", "### Compared with the baseline", "", _md(summary(comparison)), ""]
         for mark, findings in (
@@ -388,6 +393,9 @@ class TableRow:
     verdict: str
     texts: list[str]
     """Every column but the verdict: package, variant, prompt, TTFT, load, tok/s, GPU %, reason."""
+    notes: list[str] = field(default_factory=list)
+    """What to read beside the verdict: a pass without an expect only proves the output is not
+    degenerate."""
 
 
 def table_title(result: MatrixResult) -> tuple[str, str]:
@@ -406,8 +414,13 @@ def table_rows(result: MatrixResult) -> list[TableRow]:
         if len(cell.runs) > 1 and not cell.passed:
             verdict += f" {sum(run.passed for run in cell.runs)}/{len(cell.runs)}"
         texts = [_one_line(_visible(text)) for text in _plain_texts(cell)]
-        rows.append(TableRow(state, verdict, texts))
+        rows.append(TableRow(state, verdict, texts, pass_notes(cell)))
     return rows
+
+
+def pass_notes(prompt: PromptRuns) -> list[str]:
+    """The note a passed prompt carries: without an expect, only "not degenerate" was shown."""
+    return [NO_EXPECT_NOTE] if prompt.passed and prompt.expect is None else []
 
 
 def is_numeric(column: str) -> bool:
