@@ -38,7 +38,7 @@ COMMANDS: dict[str, str] = {
     "promote": "modelpack.cli.cmd_promote:promote_command",
     "push": "modelpack.cli.cmd_push:push_command",
     "render": "modelpack.cli.cmd_render:render_command",
-    "report": "modelpack.cli.cmd_matrix:report_command",
+    "report": "modelpack.cli.cmd_report:report_command",
     "rollback": "modelpack.cli.cmd_promote:rollback_command",
     "schema": "modelpack.cli.cmd_schema:schema_command",
     "status": "modelpack.cli.cmd_status:status_command",

@@ -13,7 +13,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from modelpack.core.results.runs import METRICS, PromptRuns, Run, Spread
 
-__all__ = ["MATRIX_FORMAT", "MATRIX_VERSION", "METRICS", "Cell", "MatrixResult", "Run", "Spread"]
+__all__ = [
+    "MATRIX_FORMAT",
+    "MATRIX_VERSION",
+    "METRICS",
+    "Cell",
+    "MatrixResult",
+    "Run",
+    "ShardInfo",
+    "Spread",
+]
 
 MATRIX_FORMAT: Final = "modelpack-matrix"
 MATRIX_VERSION: Final = 1
@@ -34,6 +43,11 @@ class Cell(PromptRuns):
     """Share of the cell's wall time in which some task on this machine waited for a CPU
     (Linux PSI), when the server ran on this machine; None where not measured. A baseline
     comparison does not judge the timing of a contended cell (`modelpack.edge.load`)."""
+    host: str | None = None
+    """The server the cell ran on; None in results written before cells kept it (the result's
+    own `host` then says). A merged result (`modelpack report merge`) has cells of several."""
+    server_version: str | None = None
+    """That server's version, likewise."""
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -42,6 +56,18 @@ class Cell(PromptRuns):
     @property
     def name(self) -> str:
         return f"{self.package}/{self.variant}: {self.prompt}"
+
+
+class ShardInfo(_Model):
+    """Which share of the matrix a result holds (`modelpack matrix --shard I/N`)."""
+
+    index: int = Field(ge=1)
+    count: int = Field(ge=1)
+    planned: int = Field(ge=0)
+    """Cells in the whole, unsharded matrix: every shard of one matrix agrees on it."""
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
 
 
 class MatrixResult(_Model):
@@ -54,6 +80,8 @@ class MatrixResult(_Model):
     finished_at: str
     wall_s: float
     repeat: int = 1
+    shard: ShardInfo | None = None
+    """Set when this result is one shard of a matrix; None for a whole or merged matrix."""
     cells: list[Cell] = Field(default_factory=list)
 
     @property
