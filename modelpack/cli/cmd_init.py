@@ -46,12 +46,17 @@ def init_command(
     *,
     force: bool,
 ) -> None:
-    """Write a starter spec (modelpack.yaml) for GGUF, then check that it renders."""
+    """Write a starter spec (modelpack.yaml) for GGUF, then check that it renders.
+
+    The spec's first line points editors (yaml-language-server) at modelpack.schema.json, the
+    spec's JSON Schema, which init writes next to it; `modelpack schema --output` refreshes it.
+    """
     from modelpack.core.modelfile.params import NEWEST_STABLE
+    from modelpack.core.package.schema import SCHEMA_FILE, schema_text
     from modelpack.core.package.spec import load_spec
     from modelpack.core.package.starter import model_name, starter_spec
     from modelpack.core.versions import OllamaVersion
-    from modelpack.edge.files import atomic_write_text
+    from modelpack.edge.files import atomic_write_many
     from modelpack.edge.project import open_project
     from modelpack.errors import UsageError
 
@@ -59,6 +64,14 @@ def init_command(
         raise UsageError(f"{gguf} is not a file", hint="give the path of a .gguf model file")
     if spec_file.exists() and not force:
         raise UsageError(f"{spec_file} already exists", hint="use --force to overwrite it")
+    schema_file = spec_file.parent / SCHEMA_FILE
+    schema = schema_text()
+    schema_new = not schema_file.exists()
+    if not schema_new and not force and schema_file.read_bytes() != schema.encode():
+        raise UsageError(
+            f"{schema_file} already exists and is not this modelpack's spec schema",
+            hint="use --force to overwrite it, or `modelpack schema --output` to refresh it",
+        )
     target = OllamaVersion.parse(version) if version else NEWEST_STABLE
     project_dir = spec_file.resolve().parent
     source = (
@@ -77,11 +90,13 @@ def init_command(
     except ValueError as exc:
         raise UsageError(str(exc), hint="use lowercase letters, digits, '.', '_' and '-'") from None
     load_spec(text, source=str(spec_file))
-    atomic_write_text(spec_file, text)
+    atomic_write_many({spec_file: text, schema_file: schema})
     try:
         rendered = open_project(spec_file).renderer().render_package(package)
     except BaseException:  # not a half-made project: the spec goes if it cannot render
         spec_file.unlink()
+        if schema_new:
+            schema_file.unlink()
         raise
     detected = rendered[0].chat_format if chat_template == "auto" else None
     chat = f", chat format {detected} (detected)" if detected else ""
@@ -89,6 +104,7 @@ def init_command(
         "" if version else " (the newest stable release modelpack knows; --ollama-version to pick)"
     )
     click.echo(
-        f"wrote {spec_file}: package {package!r}{chat}, for Ollama {target}{chosen}; "
+        f"wrote {spec_file} (and its schema, {schema_file.name}): package {package!r}{chat}, "
+        f"for Ollama {target}{chosen}; "
         f"next: modelpack render {package}"
     )

@@ -46,6 +46,13 @@ def _report_options(command: Any) -> Any:
 )
 @click.option("--fail-fast", is_flag=True, help="Stop at the first failing variant.")
 @click.option("--build", "build_first", is_flag=True, help="Build the packages first.")
+@click.option(
+    "--shard",
+    "shard_text",
+    metavar="I/N",
+    help="Run only shard I of N: a deterministic, balanced share of the cells, for spreading "
+    "the matrix over CI jobs (join their --json reports with `modelpack report merge`).",
+)
 @_report_options
 @click.option(
     "--baseline",
@@ -88,6 +95,7 @@ def matrix_command(
     match: str,
     openai_url: str | None,
     openai_model: str | None,
+    shard_text: str | None,
     *,
     fail_fast: bool,
     build_first: bool,
@@ -102,10 +110,14 @@ def matrix_command(
     from modelpack.cli.output import markup
     from modelpack.core.results.baseline import compare, to_text
     from modelpack.core.results.reports import as_matrix
+    from modelpack.core.results.shard import Shard
     from modelpack.edge.project import open_project
     from modelpack.jobs.matrix import MatrixRunner
 
     err = Console(stderr=True)
+    shard = Shard.parse(shard_text) if shard_text is not None else None
+    if shard is not None and openai_url:
+        raise click.UsageError("--shard is for Ollama targets, not --openai")
     project = open_project(spec_file)
     names = list(packages) or list(project.loaded.spec.packages)
     for name in names:
@@ -143,7 +155,12 @@ def matrix_command(
                 on_event=lambda e: err.print(f"[dim]{markup(f'{e.subject}: {e.message}')}[/]"),
             )
             result = runner.run(
-                names, variants=variants, prompts=prompts, repeat=repeat, fail_fast=fail_fast
+                names,
+                variants=variants,
+                prompts=prompts,
+                repeat=repeat,
+                fail_fast=fail_fast,
+                shard=shard,
             )
     comparison = None
     if baseline is not None:
@@ -158,24 +175,14 @@ def matrix_command(
     _emit(result, comparison, json_file, junit_file, markdown_file)
     if comparison is not None:
         click.echo(to_text(comparison))
-    if not result.passed or (comparison is not None and not comparison.ok):
+    # More shards than cells leaves some with none: nothing failed there.
+    empty_shard = result.shard is not None and not result.cells
+    if empty_shard and result.shard is not None:
+        click.echo(
+            f"shard {result.shard} has no cells ({result.shard.planned} in the matrix)", err=True
+        )
+    if (not result.passed and not empty_shard) or (comparison is not None and not comparison.ok):
         raise click.exceptions.Exit(1)
-
-
-@click.command("report", short_help="Re-render a saved matrix or build record.")
-@click.argument("result_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@_report_options
-def report_command(
-    result_file: Path,
-    json_file: Path | None,
-    junit_file: Path | None,
-    markdown_file: Path | None,
-) -> None:
-    """Re-render a saved matrix JSON or build record (modelfiles/<package>/build.json)."""
-    from modelpack.core.results.reports import as_matrix
-
-    result = as_matrix(load_report(result_file))
-    _emit(result, None, json_file, junit_file, markdown_file)
 
 
 def load_report(path: Path) -> Any:

@@ -131,6 +131,12 @@ class OllamaVersion:
             except UsageError as exc:
                 raise ValueError(str(exc)) from None
 
+        # What a JSON Schema of a model with such a field says it takes (`modelpack schema`):
+        # the same expression, in the ECMA-262 dialect JSON Schema patterns use (no `?P<name>`).
+        plain = re.sub(r"\?P<\w+>", "", _VERSION_RE.pattern)
+        text = core_schema.str_schema(pattern=rf"^\s*{plain}\s*$")
         return core_schema.no_info_plain_validator_function(
-            validate, serialization=core_schema.to_string_ser_schema()
+            validate,
+            json_schema_input_schema=text,
+            serialization=core_schema.to_string_ser_schema(),
         )

@@ -19,6 +19,7 @@ from modelpack.core.modelfile.drift import format_value
 from modelpack.core.package.spec import Package, SmokePrompt
 from modelpack.core.package.tags import variant_tag
 from modelpack.core.results.matrix import Cell, MatrixResult, TargetConfig
+from modelpack.core.results.shard import Shard
 from modelpack.edge.client import OllamaClient
 from modelpack.edge.clock import now
 from modelpack.edge.load import CpuPressure, on_this_machine
@@ -72,30 +73,53 @@ class MatrixRunner:
         prompts: Sequence[str] = (),
         repeat: int = 1,
         fail_fast: bool = False,
+        shard: Shard | None = None,
     ) -> MatrixResult:
+        """The matrix, or with `shard` its share of the cells (`modelpack.core.results.shard`)."""
         started, clock = now(), time.perf_counter()
-        plan = []
+        plan: list[tuple[str, Package, str, SmokePrompt]] = []
         for name in packages:
             package = self.project.loaded.package(name)
             chosen = select([v.name for v in package.variants], variants, "variant")
             texts = select(
                 [p.prompt for p in package.smoke.prompts], prompts, "prompt", contains=True
             )
-            plan.append(
-                (name, package, chosen, [p for p in package.smoke.prompts if p.prompt in texts])
-            )
+            kept = [p for p in package.smoke.prompts if p.prompt in texts]
+            plan += [(name, package, variant, prompt) for variant in chosen for prompt in kept]
+        mine = shard.take(plan) if shard else plan
+        # The shard's cells, variant by variant: each variant is loaded once for its prompts.
+        groups: dict[tuple[str, str], tuple[Package, list[SmokePrompt]]] = {}
+        for name, package, variant, prompt in mine:
+            groups.setdefault((name, variant), (package, []))[1].append(prompt)
+        info = shard.info(len(plan)) if shard else None
+        version = self.client.version()
         cells: list[Cell] = []
         self._targets = []
-        digests = self.client.model_digests()
-        for name, package, chosen, chosen_prompts in plan:
-            declared = self._declared(name)
-            for variant in chosen:
-                new = self._variant(name, package, variant, chosen_prompts, repeat, digests)
-                self._target(name, variant, new[0].tag if new else None, digests, declared)
-                cells += new
-                if fail_fast and any(not c.passed for c in new):
-                    return self._result(started, clock, repeat, cells)
-        return self._result(started, clock, repeat, cells)
+        digests = self.client.model_digests() if groups else {}
+        declared: dict[str, dict[str, dict[str, str]]] = {}
+        for (name, variant), (package, chosen_prompts) in groups.items():
+            if name not in declared:
+                declared[name] = self._declared(name)
+            new = self._variant(name, package, variant, chosen_prompts, repeat, digests)
+            self._target(name, variant, new[0].tag if new else None, digests, declared[name])
+            cells += [
+                c.model_copy(update={"host": self.client.base_url, "server_version": version})
+                for c in new
+            ]
+            if fail_fast and any(not c.passed for c in new):
+                break
+        return MatrixResult(
+            target="ollama",
+            server_version=version,
+            host=self.client.base_url,
+            started_at=started,
+            finished_at=now(),
+            wall_s=time.perf_counter() - clock,
+            repeat=repeat,
+            shard=info,
+            cells=cells,
+            targets=list(self._targets),
+        )
 
     def _declared(self, package: str) -> dict[str, dict[str, str]]:
         """Each variant's parameters as the spec renders them for the server's version."""
@@ -135,19 +159,6 @@ class MatrixRunner:
                 declared=declared.get(variant, {}),
                 reported=reported,
             )
-        )
-
-    def _result(self, started: str, clock: float, repeat: int, cells: list[Cell]) -> MatrixResult:
-        return MatrixResult(
-            target="ollama",
-            server_version=self.client.version(),
-            host=self.client.base_url,
-            started_at=started,
-            finished_at=now(),
-            wall_s=time.perf_counter() - clock,
-            repeat=repeat,
-            cells=cells,
-            targets=list(self._targets),
         )
 
     def _variant(

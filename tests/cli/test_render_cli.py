@@ -153,6 +153,7 @@ def test_init_with_an_unknown_format_leaves_no_spec(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "unknown chat format 'chatlm' (did you mean 'chatml'?)" in result.output
     assert not (tmp_path / "modelpack.yaml").exists()
+    assert not (tmp_path / "modelpack.schema.json").exists()
 
 
 def test_init_detects_the_chat_format_from_the_gguf(
@@ -177,6 +178,7 @@ def test_init_without_a_chat_template_in_the_gguf_leaves_no_spec(
     assert result.exit_code == 2
     assert "auto, but m.gguf has no tokenizer.chat_template" in result.output
     assert not (tmp_path / "modelpack.yaml").exists()
+    assert not (tmp_path / "modelpack.schema.json").exists()
 
 
 # Two nested range(100000) loops: hours of work before the template budget.

@@ -127,8 +127,13 @@ def _ollama_model_name(value: str) -> str:
     return value
 
 
+# Field docstrings become descriptions in the JSON Schema (`modelpack schema`), which editors
+# show on hover.
+_CONFIG = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = _CONFIG
 
 
 Name = Annotated[StrictStr, Field(pattern=NAME)]
@@ -290,7 +295,7 @@ class Variant(_Strict):
     system: ModelfileText | None = None
     parameters: Parameters = Field(default_factory=dict)
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(**_CONFIG, populate_by_name=True)
 
     @property
     def template_name(self) -> str:
@@ -317,13 +322,19 @@ class Package(_Strict):
     variants: Annotated[list[Variant], Field(min_length=1)]
     smoke: Smoke = Field(default_factory=Smoke)
     serve: Annotated[
-        list[ServeBlock], BeforeValidator(serve_blocks), AfterValidator(unique_engines)
+        list[ServeBlock],
+        BeforeValidator(serve_blocks, json_schema_input_type=ServeBlock | list[ServeBlock]),
+        AfterValidator(unique_engines),
     ] = Field(default_factory=list)
     """OpenAI-compatible engines to serve the model on (core.serve.spec)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(**_CONFIG, populate_by_name=True)
 
-    @field_validator("variants", mode="before")
+    @field_validator(
+        "variants",
+        mode="before",
+        json_schema_input_type=Annotated[list[Name | Variant], Field(min_length=1)],
+    )
     @classmethod
     def _short_variants(cls, value: object) -> object:
         """`- full` is short for `- name: full`."""

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 
+from modelpack.core.package.schema import SCHEMA_FILE, modeline
 from modelpack.core.package.spec import NAME
 
 _STARTER = """\
+{modeline}
 # modelpack spec: what to build, declared once. `modelpack render {package}` writes the
 # variants to modelfiles/{package}/; `modelpack lint modelfiles/` checks them.
 schema_version: 1
@@ -40,11 +42,22 @@ def model_name(stem: str) -> str:
     return name[:63] or "model"
 
 
-def starter_spec(*, package: str, model: str, source: str, chat_template: str, version: str) -> str:
+def starter_spec(
+    *,
+    package: str,
+    model: str,
+    source: str,
+    chat_template: str,
+    version: str,
+    schema: str = SCHEMA_FILE,
+) -> str:
+    """The starter spec; its first line points editors at `schema` (a path relative to the
+    spec, or a URL), the JSON Schema `init` writes next to it."""
     if not re.match(NAME, package):
         raise ValueError(f"{package!r} is not a valid package name")
     quoted = source if re.fullmatch(r"[A-Za-z0-9_./~-]+", source) else f'"{source}"'
     return _STARTER.format(
+        modeline=modeline(schema),
         package=package,
         model=model,
         source=quoted,

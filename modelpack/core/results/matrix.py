@@ -21,13 +21,15 @@ __all__ = [
     "Cell",
     "MatrixResult",
     "Run",
+    "ShardInfo",
     "Spread",
     "TargetConfig",
 ]
 
 MATRIX_FORMAT: Final = "modelpack-matrix"
 MATRIX_VERSION: Final = 2
-"""2 added `targets` (each target's engine, version and settings); 1 is read as it was."""
+"""2 added `targets` (each target's engine, version and settings), each cell's `host` and
+`server_version`, and `shard`; 1 is read as it was."""
 READABLE_MATRIX_VERSIONS: Final = (1, 2)
 
 
@@ -46,6 +48,11 @@ class Cell(PromptRuns):
     """Share of the cell's wall time in which some task on this machine waited for a CPU
     (Linux PSI), when the server ran on this machine; None where not measured. A baseline
     comparison does not judge the timing of a contended cell (`modelpack.edge.load`)."""
+    host: str | None = None
+    """The server the cell ran on; None in results written before cells kept it (the result's
+    own `host` then says). A merged result (`modelpack report merge`) has cells of several."""
+    server_version: str | None = None
+    """That server's version, likewise."""
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -76,6 +83,18 @@ class TargetConfig(_Model):
         return found | self.declared | self.reported
 
 
+class ShardInfo(_Model):
+    """Which share of the matrix a result holds (`modelpack matrix --shard I/N`)."""
+
+    index: int = Field(ge=1)
+    count: int = Field(ge=1)
+    planned: int = Field(ge=0)
+    """Cells in the whole, unsharded matrix: every shard of one matrix agrees on it."""
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
 class MatrixResult(_Model):
     format: Literal["modelpack-matrix"] = MATRIX_FORMAT
     version: Literal[1, 2] = MATRIX_VERSION
@@ -86,6 +105,8 @@ class MatrixResult(_Model):
     finished_at: str
     wall_s: float
     repeat: int = 1
+    shard: ShardInfo | None = None
+    """Set when this result is one shard of a matrix; None for a whole or merged matrix."""
     cells: list[Cell] = Field(default_factory=list)
     targets: list[TargetConfig] = Field(default_factory=list)
     """Each package's target config, by (package, tag); empty in version 1 files."""

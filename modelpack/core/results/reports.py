@@ -251,6 +251,7 @@ def _testcase(suite: ET.Element, cell: Cell) -> None:
         },
     )
     values: dict[str, str | None] = {"tag": cell.tag, "expect": cell.expect}
+    values["host"], values["server_version"] = cell.host, cell.server_version
     values["runs"] = str(len(cell.runs))
     if cell.gpu_fraction is not None:
         values["gpu_fraction"] = f"{cell.gpu_fraction:.3f}"
@@ -339,6 +340,10 @@ def to_markdown(result: MatrixResult, comparison: Comparison | None = None) -> s
     unexpected = sum(bool(pass_notes(cell)) for cell in result.cells)
     if unexpected:
         lines += ["", f"{unexpected} passing cell(s) had {NO_EXPECT_NOTE}."]
+    origins = _origins(result)
+    if len(origins) > 1:  # a merged matrix: which server ran which cells
+        lines += ["", "Cells by server:", ""]
+        lines += [f"- {_md(origin)}: {count}" for origin, count in origins.items()]
     if comparison is not None:
         lines += ["", "### Compared with the baseline", "", _md(summary(comparison)), ""]
         for mark, findings in (
@@ -348,6 +353,17 @@ def to_markdown(result: MatrixResult, comparison: Comparison | None = None) -> s
         ):
             lines += [f"- {mark} {_md(finding.message)}" for finding in findings]
     return "\n".join(lines) + "\n"
+
+
+def _origins(result: MatrixResult) -> dict[str, int]:
+    """`host (version)` -> how many cells ran there, in order of first appearance."""
+    origins: dict[str, int] = {}
+    for cell in result.cells:
+        host = cell.host or result.host
+        version = cell.server_version or result.server_version or "version unknown"
+        origin = f"{host} ({result.target} {version})"
+        origins[origin] = origins.get(origin, 0) + 1
+    return origins
 
 
 def _markdown_header(result: MatrixResult) -> str:
@@ -362,9 +378,11 @@ def _markdown_header(result: MatrixResult) -> str:
     counts += f", {failed} failed" if failed else ""
     counts += f", {skipped} not run" if skipped else ""
     repeat = f", each run {result.repeat} times" if result.repeat > 1 else ""
+    shard = f" (shard {result.shard} of the matrix)" if result.shard else ""
     server = f"{result.target} {result.server_version or '(version unknown)'}"
     return (
-        f"**modelpack matrix**: {_md(server)} at {_md(result.host)}, {_md(when)}: {counts}{repeat}"
+        f"**modelpack matrix**{shard}: {_md(server)} at {_md(result.host)}, {_md(when)}: "
+        f"{counts}{repeat}"
     )
 
 
