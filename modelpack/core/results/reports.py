@@ -158,6 +158,7 @@ def _record_cells(package: str, variant: VariantResult) -> list[Cell]:
         tag=variant.tag,
         prompt=NOT_RUN,
         gpu_fraction=variant.gpu_fraction,
+        memory=variant.memory,
     )
     cells = [
         base.model_copy(update={"prompt": p.prompt, "expect": p.expect, "runs": p.runs})
