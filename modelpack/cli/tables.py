@@ -7,7 +7,14 @@ from rich.table import Table
 from modelpack.cli.output import markup
 from modelpack.core.results.matrix import MatrixResult
 from modelpack.core.results.record import BuildRecord
-from modelpack.core.results.reports import COLUMNS, TableRow, is_numeric, table_rows, table_title
+from modelpack.core.results.reports import (
+    COLUMNS,
+    TableRow,
+    is_numeric,
+    memory_lines,
+    table_rows,
+    table_title,
+)
 
 _STYLE = {"passed": "green", "failed": "red", "not run": "yellow", "skipped": "yellow"}
 
@@ -43,7 +50,7 @@ def terminal_table(result: MatrixResult) -> tuple[Table, list[str]]:
             where = f"{package}/{variant}" if len(packages) > 1 else variant
             reasons.append((reason, f"{where} {number}"))
     notes = [f"#{n}: {prompt}" for n, prompt in enumerate(prompts, 1)]
-    return table, notes + _grouped(reasons)
+    return table, notes + memory_lines(result) + _grouped(reasons)
 
 
 def _grouped(notes: list[tuple[str, str]]) -> list[str]:
@@ -90,6 +97,8 @@ def build_table(record: BuildRecord) -> tuple[Table, list[str]]:
             num(v.gpu_fraction * 100 if v.gpu_fraction is not None else None, ".0f"),
         )
         notes += [(note, v.variant) for note in ([v.reason] if v.reason else v.warnings)]
+        if v.memory is not None:
+            notes.append((v.memory.line(), v.variant))
     caption = ["* stable"] if record.stable_variant else []
     caption.append("TTFT: cold/warm")
     if any(not v.created and v.verdict == "passed" for v in record.variants):

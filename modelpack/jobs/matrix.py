@@ -15,7 +15,8 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from modelpack.core.package.spec import Package, SmokePrompt
+from modelpack.core.package.render import Rendered
+from modelpack.core.package.spec import Package, SmokePrompt, memory_budget
 from modelpack.core.package.tags import variant_tag
 from modelpack.core.results.matrix import Cell, MatrixResult
 from modelpack.edge.client import OllamaClient
@@ -23,9 +24,10 @@ from modelpack.edge.clock import now
 from modelpack.edge.load import CpuPressure, on_this_machine
 from modelpack.edge.openai_target import OpenAITarget
 from modelpack.edge.project import Project
-from modelpack.edge.server import ServerLog
-from modelpack.errors import ServerError, UsageError
+from modelpack.edge.server import OllamaServer, ServerLog
+from modelpack.errors import InputError, ServerError, UsageError
 from modelpack.jobs.events import OnEvent, ignore
+from modelpack.jobs.memory import ServerMemory
 from modelpack.jobs.smoke import SmokeTester
 
 __all__ = ["MatrixRunner", "run_openai", "select"]
@@ -47,7 +49,8 @@ def select(
 
 
 class MatrixRunner:
-    """Runs the matrix on one server; `log` is the server's log when modelpack manages it."""
+    """Runs the matrix on one server; `server` (or just its `log`) is given when modelpack
+    manages it."""
 
     def __init__(
         self,
@@ -56,11 +59,16 @@ class MatrixRunner:
         *,
         on_event: OnEvent = ignore,
         log: ServerLog | None = None,
+        server: OllamaServer | None = None,
     ) -> None:
         self.project = project
         self.client = client
+        if log is None and server is not None:
+            log = server.log
         self.tester = SmokeTester(client, on_event=on_event, log=log)
         self.local = on_this_machine(client.base_url)
+        self.server = server
+        self._memory: ServerMemory | None = None
 
     def run(
         self,
@@ -84,6 +92,7 @@ class MatrixRunner:
             )
         cells: list[Cell] = []
         digests = self.client.model_digests()
+        self._memory = ServerMemory.of(self.client.ollama_version(), self.server)
         for name, package, chosen, chosen_prompts in plan:
             for variant in chosen:
                 new = self._variant(name, package, variant, chosen_prompts, repeat, digests)
@@ -130,17 +139,38 @@ class MatrixRunner:
         pressure = CpuPressure() if self.local else None
         outcome = self.tester.run(tag, package.smoke, prompts, repeat=repeat, subject=variant)
         contended = pressure.share() if pressure else None
-        return [
+        assert self._memory is not None  # set by run
+        budget = memory_budget(self.project.loaded.spec.ollama.memory)
+        item = self._rendered(name, variant)
+        memory = self._memory.check(item, outcome.size, outcome.size_vram, budget)
+        cells = [
             Cell(
                 package=name,
                 variant=variant,
                 tag=tag,
                 gpu_fraction=outcome.gpu_fraction,
+                memory=memory.check,
                 cpu_pressure=contended,
                 **row.model_dump(),
             )
             for row in outcome.prompts
         ]
+        if memory.failure is not None:  # over the declared budget: every cell fails with it
+            cells = [
+                c.model_copy(update={"error": "; ".join(filter(None, [memory.failure, c.error]))})
+                for c in cells
+            ]
+        return cells
+
+    def _rendered(self, package: str, variant: str) -> Rendered | None:
+        """The variant as this server's version renders it (for its GGUF header and
+        parameters); None when the spec no longer renders (the check then has no estimate)."""
+        assert self._memory is not None
+        try:
+            renderer = self.project.renderer(self._memory.version)
+            return renderer.render_package(package, [variant])[0]
+        except InputError:
+            return None
 
 
 def run_openai(

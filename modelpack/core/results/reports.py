@@ -247,6 +247,11 @@ def _testcase(suite: ET.Element, cell: Cell) -> None:
     values["runs"] = str(len(cell.runs))
     if cell.gpu_fraction is not None:
         values["gpu_fraction"] = f"{cell.gpu_fraction:.3f}"
+    if cell.memory is not None:
+        values["memory_size"] = str(cell.memory.size)
+        values["memory_size_vram"] = _optional(cell.memory.size_vram)
+        values["memory_estimated"] = _optional(cell.memory.estimated)
+        values["memory"] = cell.memory.line()
     for metric in ("ttft_ms", "load_s", "decode_tps", "prompt_tps", "total_s"):
         stat = cell.stat(metric)
         if stat is not None:
@@ -266,6 +271,10 @@ def _testcase(suite: ET.Element, cell: Cell) -> None:
         failure.text = _xml(_failure_details(cell))
     if cell.runs:
         ET.SubElement(case, "system-out").text = _xml(_run_log(cell.runs))
+
+
+def _optional(value: int | None) -> str | None:
+    return str(value) if value is not None else None
 
 
 def _properties(parent: ET.Element, values: dict[str, str | None]) -> None:
@@ -329,6 +338,9 @@ def to_markdown(result: MatrixResult, comparison: Comparison | None = None) -> s
             verdict += f" {sum(run.passed for run in cell.runs)}/{len(cell.runs)}"
         texts = [_md(text) for text in _plain_texts(cell)]
         lines.append(_markdown_row((*texts[:3], verdict, *texts[3:])))
+    memory = memory_lines(result)
+    if memory:
+        lines += ["", "### Memory", ""] + [f"- {_md(line)}" for line in memory]
     if comparison is not None:
         lines += ["", "### Compared with the baseline", "", _md(summary(comparison)), ""]
         for mark, findings in (
@@ -439,7 +451,18 @@ def _metric_text(cell: Cell, metric: str) -> str:
 def _reason(cell: Cell) -> str:
     if not cell.passed:
         return "not run" if _skipped(cell) else cell.failure or "failed"
-    return "; ".join(dict.fromkeys(warning for run in cell.runs for warning in run.warnings))
+    warnings = [warning for run in cell.runs for warning in run.warnings]
+    memory = cell.memory.warning() if cell.memory is not None else None
+    return "; ".join(dict.fromkeys([*warnings, *([memory] if memory else [])]))
+
+
+def memory_lines(result: MatrixResult) -> list[str]:
+    """`package/variant: memory: measured X, estimated Y (+Z%)`, once per variant loaded."""
+    lines: dict[str, None] = {}
+    for cell in result.cells:
+        if cell.memory is not None:
+            lines[f"{cell.package}/{cell.variant}: {cell.memory.line()}"] = None
+    return list(lines)
 
 
 def _skipped(cell: Cell) -> bool:
