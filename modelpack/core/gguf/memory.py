@@ -781,6 +781,9 @@ class ReportedSize:
     estimate: Estimate
     safety_layer: int
     """The layer (with its KV) Ollama counts twice; 0 where the version does not."""
+    uncounted: int = 0
+    """The input layer (`token_embd`) Ollama's estimate leaves out of a model that has its own
+    output tensor; 0 where the version counts it."""
 
 
 def reported_size(
@@ -796,8 +799,9 @@ def reported_size(
     estimate's buffers (weights, KV cache, compute, logits; no runtime overhead, which Ollama
     does not count), configured as that version's runner runs (flash attention off, Ollama's
     default; logits reserved for a whole ubatch, as the llama.cpp it vendors did), plus what
-    Ollama's accounting adds: blk.0 and its KV once more, and on a GPU `OLLAMA_GPU_RESERVE`.
-    On the real 0.9.3 CPU runner this is within 0.2% of `size` (docs/memory.md)."""
+    Ollama's accounting adds (blk.0 and its KV once more, and on a GPU `OLLAMA_GPU_RESERVE`)
+    and less what it leaves out (`token_embd` when the model has an `output` tensor). On the
+    real 0.9.3 and 0.5.4 CPU runners this is within 0.2% of `size` (docs/memory.md)."""
     shape = info if isinstance(info, ModelShape) else model_shape(info)
     legacy = version.release < _SIZE_IS_ESTIMATE_BEFORE
     est = estimate(
@@ -812,13 +816,18 @@ def reported_size(
     safety = 0
     if legacy and shape.n_layer:
         safety = shape.layer_bytes[0] + _kv_layer_bytes(shape, 0, est.kv_cells, KV_TYPES[kv_type])
+    uncounted = shape.input_bytes if legacy and not shape.tied_bytes_cuda else 0
     on_gpu = est.num_gpu > 0
     vram = est.gpu_total - est.gpu_overhead
     if on_gpu and legacy:
         vram += safety + OLLAMA_GPU_RESERVE
-    size = est.buffers + safety + (OLLAMA_GPU_RESERVE if on_gpu and legacy else 0)
+    size = est.buffers + safety - uncounted + (OLLAMA_GPU_RESERVE if on_gpu and legacy else 0)
     return ReportedSize(
-        size=size, size_vram=vram if on_gpu else 0, estimate=est, safety_layer=safety
+        size=size,
+        size_vram=vram if on_gpu else 0,
+        estimate=est,
+        safety_layer=safety,
+        uncounted=uncounted,
     )
 
 
