@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelpack.core.chat import ChatReference, Parity, parity
-from modelpack.core.gguf.memory import effective_num_ctx, fit
+from modelpack.core.gguf.memory import default_parallel, effective_num_ctx, fit
 from modelpack.core.modelfile.request import plan_create
 from modelpack.core.package.render import Rendered
 from modelpack.core.package.spec import MemoryBudget, Smoke, memory_budget
@@ -73,7 +73,10 @@ def does_not_fit(
         vram=vram,
         trained=item.info.context_length,
     )
-    result = fit(item.info, ctx=ctx, kv_type=budget.kv_type, vram=vram, ram=ram)
+    # A CPU runs the version's default parallel sequences; a GPU falls back to 1 if they do
+    # not fit (server/sched.go), so 1 is what must fit there.
+    parallel = 1 if vram else default_parallel(version)
+    result = fit(item.info, ctx=ctx, kv_type=budget.kv_type, vram=vram, ram=ram, parallel=parallel)
     if not result.fits:
         return f"does not fit: {result.reason}"
     if vram and not result.full_offload and smoke.gpu == "require":

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from modelpack.core.gguf.memory import KV_TYPES
+from modelpack.core.gguf.memory import KV_TYPES, default_parallel
 from modelpack.core.package.render import Rendered
 from modelpack.core.package.spec import MemoryBudget
 from modelpack.core.results.memory import MemoryCheck, budget_failure, check_memory
@@ -43,15 +43,14 @@ class ServerMemory:
 
     @classmethod
     def of(cls, version: OllamaVersion, server: OllamaServer | None) -> ServerMemory:
+        """What a managed `server` runs with (its environment; the version's default where
+        OLLAMA_NUM_PARALLEL is unset or 0); nothing for any other server (None)."""
         if server is None:
             return cls(version)
-        parallel = server.setting("OLLAMA_NUM_PARALLEL")
+        text = (server.setting("OLLAMA_NUM_PARALLEL") or "").strip()
+        parallel = int(text) if text.isdigit() and int(text) > 0 else default_parallel(version)
         kv_type = (server.setting("OLLAMA_KV_CACHE_TYPE") or "").strip().lower()
-        return cls(
-            version,
-            parallel=int(parallel) if parallel and parallel.strip().isdigit() else None,
-            kv_type=kv_type if kv_type in KV_TYPES else None,
-        )
+        return cls(version, parallel=parallel, kv_type=kv_type if kv_type in KV_TYPES else None)
 
     def check(
         self,

@@ -794,6 +794,7 @@ def reported_size(
     parallel: int,
     kv_type: str = "f16",
     num_gpu: int | None = None,
+    ubatch: int = DEFAULT_UBATCH,
 ) -> ReportedSize:
     """The `/api/ps` `size` and `size_vram` modelpack expects for a load on `version`: its own
     estimate's buffers (weights, KV cache, compute, logits; no runtime overhead, which Ollama
@@ -801,7 +802,8 @@ def reported_size(
     default; logits reserved for a whole ubatch, as the llama.cpp it vendors did), plus what
     Ollama's accounting adds (blk.0 and its KV once more, and on a GPU `OLLAMA_GPU_RESERVE`)
     and less what it leaves out (`token_embd` when the model has an `output` tensor). On the
-    real 0.9.3 and 0.5.4 CPU runners this is within 0.2% of `size` (docs/memory.md)."""
+    real 0.9.3 and 0.5.4 CPU runners this is within 0.2% of `size` (docs/memory.md).
+    `ubatch`: llama.cpp's physical batch, `min(num_batch, 512)` for an Ollama runner."""
     shape = info if isinstance(info, ModelShape) else model_shape(info)
     legacy = version.release < _SIZE_IS_ESTIMATE_BEFORE
     est = estimate(
@@ -810,6 +812,7 @@ def reported_size(
         kv_type=kv_type,
         num_gpu=num_gpu,
         parallel=parallel,
+        ubatch=ubatch,
         flash_attention=not legacy,
         all_logits=legacy,
     )

@@ -135,6 +135,7 @@ def check_memory(
     version's default is assumed. `vram`: the budget's, for the default num_ctx of versions
     that choose it by VRAM. A GGUF the estimate cannot read gives a check without one."""
     from modelpack.core.gguf.memory import (
+        DEFAULT_UBATCH,
         MemoryShapeError,
         default_parallel,
         effective_num_ctx,
@@ -170,8 +171,17 @@ def check_memory(
         num_gpu = layers
     else:
         num_gpu = None  # all layers: a partial offload shows as a deviation
+    batch = parameters.get("num_batch")
+    # The runner passes num_batch as llama.cpp's n_batch; its n_ubatch stays at most 512.
+    ubatch = min(batch, DEFAULT_UBATCH) if isinstance(batch, int) and batch > 0 else DEFAULT_UBATCH
     expected = reported_size(
-        shape, version, ctx=ctx, parallel=sequences, kv_type=kv_type, num_gpu=num_gpu
+        shape,
+        version,
+        ctx=ctx,
+        parallel=sequences,
+        kv_type=kv_type,
+        num_gpu=num_gpu,
+        ubatch=ubatch,
     )
     return check.model_copy(
         update={
