@@ -339,12 +339,14 @@ class Builder:
         """Smoke-test the pinned copy: exactly the model that may become stable. The memory
         `/api/ps` reported for it is checked against the estimate and the budget."""
         self._listed = None
+        mark = self.server.log.position() if self.server is not None else None
         outcome = self.tester.run(pinned, smoke, subject=result.variant)
         if outcome.server_gone:
             raise ServerGoneError(outcome.reason or "the server went away")
         smoked = with_smoke(result, outcome)
         assert self._memory is not None  # set by _build
-        memory = self._memory.check(item, outcome.size, outcome.size_vram, self._budget)
+        log = self.server.log.since(mark) if self.server is not None and mark is not None else None
+        memory = self._memory.check(item, outcome.size, outcome.size_vram, self._budget, log=log)
         update: dict[str, object] = {
             "memory": memory.check,
             "warnings": list(dict.fromkeys([*item.warnings, *smoked.warnings, *memory.warnings])),

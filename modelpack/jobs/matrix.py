@@ -137,12 +137,14 @@ class MatrixRunner:
                 for p in prompts
             ]
         pressure = CpuPressure() if self.local else None
+        mark = self.server.log.position() if self.server is not None else None
         outcome = self.tester.run(tag, package.smoke, prompts, repeat=repeat, subject=variant)
         contended = pressure.share() if pressure else None
         assert self._memory is not None  # set by run
         budget = memory_budget(self.project.loaded.spec.ollama.memory)
         item = self._rendered(name, variant)
-        memory = self._memory.check(item, outcome.size, outcome.size_vram, budget)
+        log = self.server.log.since(mark) if self.server is not None and mark is not None else None
+        memory = self._memory.check(item, outcome.size, outcome.size_vram, budget, log=log)
         cells = [
             Cell(
                 package=name,

@@ -2,13 +2,16 @@
 
 The smoke loop (`modelpack.jobs.smoke`) reads `size` and `size_vram` while the model is loaded;
 here they are checked against modelpack's estimate for the variant
-(`modelpack.core.results.memory`) with what is known of the server: the parallel sequences and
-KV cache type a managed server runs with come from its environment; for any other server the
-version's default parallel setting is assumed, and the KV type the budget declares.
+(`modelpack.core.results.memory`) with what is known of the server. The parallel sequences a
+managed server ran the load with come from its log (the runner's `--parallel N`, which Ollama
+logs up to 0.12), else from the environment it was started with, else the version's default;
+for any other server the version's default is assumed. The KV cache type is a managed server's
+OLLAMA_KV_CACHE_TYPE, else the one the budget declares.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from modelpack.core.gguf.memory import KV_TYPES, default_parallel
@@ -19,6 +22,9 @@ from modelpack.core.versions import OllamaVersion
 from modelpack.edge.server import OllamaServer
 
 __all__ = ["MemoryOutcome", "ServerMemory"]
+
+_RUNNER_PARALLEL = re.compile(r"\brunner\b.* --parallel (\d+)")
+"""The runner's command line as Ollama logs it ("starting llama server" cmd=...) up to 0.12."""
 
 
 @dataclass(frozen=True)
@@ -58,11 +64,16 @@ class ServerMemory:
         size: int | None,
         size_vram: int | None,
         budget: MemoryBudget | None,
+        *,
+        log: str | None = None,
     ) -> MemoryOutcome:
         """The check for `item` loaded at `size` / `size_vram` (None: nothing was read, no
-        check); over `budget` is a failure, beyond the tolerance a warning."""
+        check); over `budget` is a failure, beyond the tolerance a warning. `log`: what a
+        managed server logged during the load."""
         if size is None:
             return MemoryOutcome(None)
+        runner = _RUNNER_PARALLEL.findall(log or "")
+        parallel = int(runner[-1]) if runner else self.parallel
         vram, ram = budget.bytes() if budget is not None else (None, None)
         kv_type = self.kv_type or (budget.kv_type if budget is not None else "f16")
         check = check_memory(
@@ -71,7 +82,7 @@ class ServerMemory:
             self.version,
             size=size,
             size_vram=size_vram,
-            parallel=self.parallel or None,
+            parallel=parallel or None,
             kv_type=kv_type,
             vram=vram,
         )
