@@ -189,3 +189,21 @@ def test_lint_warns_on_num_ctx_above_the_trained_context_with_its_line() -> None
     assert "runs num_ctx 8192" in warning.message
     old = with_trained_context(lint(text, source="Modelfile", version=V054), 8192)
     assert any("runs num_ctx 16384 as asked" in d.message for d in old.diagnostics)
+
+
+def test_the_runners_logged_parallel_wins_over_what_was_assumed() -> None:
+    from modelpack.core.package.spec import MemoryBudget
+    from modelpack.jobs.memory import ServerMemory
+
+    line = (
+        'msg="starting llama server" cmd="/x/ollama-lib runner --model /m --ctx-size 2048 '
+        '--batch-size 512 --n-gpu-layers 0 --threads 2 --no-mmap --parallel 1 --port 42091"\n'
+    )
+    logged = ServerMemory(V054, parallel=4).check(None, 100 * MIB, 0, None, log=line).check
+    assert logged is not None and (logged.parallel, logged.parallel_from) == (1, "server")
+    assumed = ServerMemory(V054).check(None, 100 * MIB, 0, None).check
+    assert assumed is not None and (assumed.parallel, assumed.parallel_from) == (4, "default")
+    assert ServerMemory(V093).check(None, None, None, None).check is None
+    budget = MemoryBudget(vram="0", ram="64MiB")
+    over = ServerMemory(V093).check(None, 100 * MIB, 0, budget)
+    assert over.failure == "memory: measured 100.00 MiB of RAM is over the budget's 64.00 MiB"
