@@ -20,7 +20,7 @@ KV_CHOICES = ("f16", "q8_0", "q4_0")
     "--ctx",
     type=click.IntRange(min=1),
     help="num_ctx per sequence. Default: the target Ollama's default (by VRAM on newer ones). "
-    "Capped at the trained context, as Ollama caps it.",
+    "Capped at the trained context as the target Ollama caps it (from 0.9.3), with a warning.",
 )
 @click.option("--kv-type", type=click.Choice(KV_CHOICES), default="f16", show_default=True)
 @click.option(
@@ -56,7 +56,13 @@ def estimate_command(
 
     Exit status: 0 it fits (or no budget was given), 1 it does not fit, 2 usage error.
     """
-    from modelpack.core.gguf.memory import effective_num_ctx, estimate, fit, model_shape
+    from modelpack.core.gguf.memory import (
+        context_cap,
+        effective_num_ctx,
+        estimate,
+        fit,
+        model_shape,
+    )
     from modelpack.core.gguf.reader import read_gguf
     from modelpack.core.package.spec import memory_budget
     from modelpack.edge.project import explicit_host, target_version
@@ -68,6 +74,9 @@ def estimate_command(
     trained = shape.context_length
     version, _ = target_version(version_text, host=explicit_host())
     use_ctx = effective_num_ctx(version, requested=ctx, vram=vram_bytes, trained=trained)
+    capped = context_cap(version, ctx, trained)
+    if capped is not None:
+        click.echo(f"warning: {capped}", err=True)
     if num_gpu is not None and num_gpu > shape.n_layer + 1:
         raise UsageError(
             f"--num-gpu: {num_gpu} is more than this model's {shape.n_layer + 1} layers",
@@ -87,6 +96,8 @@ def estimate_command(
             "path": str(path),
             "architecture": shape.architecture,
             "context_length": trained,
+            "requested_ctx": ctx,
+            "ctx_warning": capped,
             "estimate": result.as_dict(),
         }
         if answer is not None:

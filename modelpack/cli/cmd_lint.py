@@ -66,7 +66,7 @@ def lint_command(
                     f"rewrote {len(result.rewritten)} instruction(s)",
                     err=True,
                 )
-        reports.append(lint(data, source=str(path), version=version))
+        reports.append(_trained_context(lint(data, source=str(path), version=version), path))
 
     errors = sum(len(r.errors) for r in reports)
     warnings = sum(len(r.warnings) for r in reports)
@@ -87,6 +87,24 @@ def lint_command(
         )
     if errors:
         raise click.exceptions.Exit(1)
+
+
+def _trained_context(report: LintReport, path: Path) -> LintReport:
+    """The report with num_ctx checked against the trained context of a FROM that names a local
+    GGUF (its header only is read; a file that is not one is left to the build to report)."""
+    from modelpack.core.gguf.reader import GGUFError, read_gguf
+    from modelpack.core.modelfile.lint import with_trained_context
+    from modelpack.core.modelfile.request import local_file
+
+    source = report.modelfile.from_ if report.modelfile is not None else None
+    gguf = local_file(source, path.parent) if source else None
+    if gguf is None or "num_ctx" not in report.parameters:
+        return report
+    try:
+        trained = read_gguf(gguf).context_length
+    except (GGUFError, OSError):
+        return report
+    return with_trained_context(report, trained)
 
 
 def _collect(paths: tuple[Path, ...]) -> list[Path]:

@@ -11,6 +11,7 @@ from modelpack.core.results.reports import (
     COLUMNS,
     TableRow,
     is_numeric,
+    memory_lines,
     pass_notes,
     table_rows,
     table_title,
@@ -51,7 +52,7 @@ def terminal_table(result: MatrixResult) -> tuple[Table, list[str]]:
         reasons += [(note, f"{where} {number}") for note in ([reason] if reason else [])]
         reasons += [(note, f"{where} {number}") for note in row.notes]
     notes = [f"#{n}: {prompt}" for n, prompt in enumerate(prompts, 1)]
-    return table, notes + _grouped(reasons)
+    return table, notes + memory_lines(result) + _grouped(reasons)
 
 
 def _grouped(notes: list[tuple[str, str]]) -> list[str]:
@@ -101,6 +102,8 @@ def build_table(record: BuildRecord) -> tuple[Table, list[str]]:
         notes += [(note, v.variant) for note in ([v.reason] if v.reason else v.warnings)]
         if v.verdict == "passed":
             notes += [(note, v.variant) for p in v.prompts for note in pass_notes(p)][:1]
+        if v.memory is not None:
+            notes.append((v.memory.line(), v.variant))
     caption = ["* stable"] if record.stable_variant else []
     caption.append("TTFT: cold/warm")
     if any(not v.created and v.verdict == "passed" for v in record.variants):

@@ -271,6 +271,11 @@ class OllamaServer:
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
 
+    def setting(self, name: str) -> str | None:
+        """An environment variable as the server runs with it: its build's, else the one it
+        inherits from this process (e.g. OLLAMA_NUM_PARALLEL)."""
+        return self.build.env.get(name, os.environ.get(name))
+
     def start(self) -> OllamaServer:
         if self.requested_port is not None and not port_is_free(self.requested_port):
             raise PortInUseError(

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelpack.core.chat import ChatReference, Parity, parity
-from modelpack.core.gguf.memory import effective_num_ctx, fit
+from modelpack.core.gguf.memory import default_parallel, effective_num_ctx, fit
 from modelpack.core.modelfile.request import plan_create
 from modelpack.core.package.render import Rendered
 from modelpack.core.package.spec import MemoryBudget, Smoke, memory_budget
@@ -46,6 +46,7 @@ from modelpack.edge.project import Project
 from modelpack.edge.server import OllamaServer
 from modelpack.errors import InputError, ServerError, ServerGoneError
 from modelpack.jobs.events import Event, EventKind, OnEvent, ignore
+from modelpack.jobs.memory import ServerMemory
 from modelpack.jobs.smoke import SmokeTester, with_smoke
 from modelpack.jobs.stable import commit_move, ensure_pin, pin, settle
 
@@ -72,7 +73,10 @@ def does_not_fit(
         vram=vram,
         trained=item.info.context_length,
     )
-    result = fit(item.info, ctx=ctx, kv_type=budget.kv_type, vram=vram, ram=ram)
+    # A CPU runs the version's default parallel sequences; a GPU falls back to 1 if they do
+    # not fit (server/sched.go), so 1 is what must fit there.
+    parallel = 1 if vram else default_parallel(version)
+    result = fit(item.info, ctx=ctx, kv_type=budget.kv_type, vram=vram, ram=ram, parallel=parallel)
     if not result.fits:
         return f"does not fit: {result.reason}"
     if vram and not result.full_offload and smoke.gpu == "require":
@@ -125,6 +129,8 @@ class Builder:
         self._listed: dict[str, str] | None = None
         """The server's models as the build found them, while the build has changed nothing
         there (no create, no smoke test); None once it has."""
+        self._memory: ServerMemory | None = None
+        self._budget: MemoryBudget | None = None
 
     def render(self, package: str, version: OllamaVersion) -> list[Rendered]:
         """The variants as the target server's version gets them (rendered and linted)."""
@@ -160,6 +166,7 @@ class Builder:
             previous = settle(self.client, previous)
         smoke_key = _sha256(spec.smoke.model_dump_json())
         budget = budget or memory_budget(self.project.loaded.spec.ollama.memory)
+        self._memory, self._budget = ServerMemory.of(version, self.server), budget
         on_server = self._listed = self.client.model_digests()
         results: list[VariantResult] = []
         for item in rendered:
@@ -263,7 +270,7 @@ class Builder:
         pinned = ensure_pin(
             self.client, digest=last.model_digest, tag=last.tag, stable=self._stable(item)
         )
-        return self._smoke(kept, spec_smoke, pinned)
+        return self._smoke(kept, spec_smoke, pinned, item)
 
     def _create(
         self,
@@ -283,6 +290,7 @@ class Builder:
             gguf_digests=inputs.gguf_digests,
             modelfile=item.text,
             file_digests=inputs.written,
+            warnings=list(item.warnings),
         )
         self._listed = None
         self.client.preload()  # the create's client loads while the blob uploads
@@ -320,18 +328,33 @@ class Builder:
             return created.model_copy(
                 update={"verdict": Verdict.SKIPPED, "reason": "smoke test skipped (--no-smoke)"}
             )
-        return self._smoke(created, spec_smoke, pinned)
+        return self._smoke(created, spec_smoke, pinned, item)
 
     def _stable(self, item: Rendered) -> str:
         return stable_tag(self.project.loaded.package(item.package).model, item.package)
 
-    def _smoke(self, result: VariantResult, smoke: Smoke, pinned: str) -> VariantResult:
-        """Smoke-test the pinned copy: exactly the model that may become stable."""
+    def _smoke(
+        self, result: VariantResult, smoke: Smoke, pinned: str, item: Rendered
+    ) -> VariantResult:
+        """Smoke-test the pinned copy: exactly the model that may become stable. The memory
+        `/api/ps` reported for it is checked against the estimate and the budget."""
         self._listed = None
+        mark = self.server.log.position() if self.server is not None else None
         outcome = self.tester.run(pinned, smoke, subject=result.variant)
         if outcome.server_gone:
             raise ServerGoneError(outcome.reason or "the server went away")
-        return with_smoke(result, outcome)
+        smoked = with_smoke(result, outcome)
+        assert self._memory is not None  # set by _build
+        log = self.server.log.since(mark) if self.server is not None and mark is not None else None
+        memory = self._memory.check(item, outcome.size, outcome.size_vram, self._budget, log=log)
+        update: dict[str, object] = {
+            "memory": memory.check,
+            "warnings": list(dict.fromkeys([*item.warnings, *smoked.warnings, *memory.warnings])),
+        }
+        if memory.failure is not None:
+            reasons = [memory.failure] + ([smoked.reason] if smoked.reason else [])
+            update |= {"verdict": Verdict.FAILED, "reason": "; ".join(reasons)}
+        return smoked.model_copy(update=update)
 
     def _parity(
         self, item: Rendered, result: VariantResult, version: OllamaVersion

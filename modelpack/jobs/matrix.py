@@ -16,7 +16,8 @@ import time
 from collections.abc import Sequence
 
 from modelpack.core.modelfile.drift import format_value
-from modelpack.core.package.spec import Package, SmokePrompt
+from modelpack.core.package.render import Rendered
+from modelpack.core.package.spec import Package, SmokePrompt, memory_budget
 from modelpack.core.package.tags import variant_tag
 from modelpack.core.results.matrix import Cell, MatrixResult, TargetConfig
 from modelpack.core.results.shard import Shard
@@ -25,9 +26,10 @@ from modelpack.edge.clock import now
 from modelpack.edge.load import CpuPressure, on_this_machine
 from modelpack.edge.openai_target import OpenAITarget
 from modelpack.edge.project import Project
-from modelpack.edge.server import ServerLog
+from modelpack.edge.server import OllamaServer, ServerLog
 from modelpack.errors import ModelpackError, ServerError, UsageError
 from modelpack.jobs.events import OnEvent, ignore
+from modelpack.jobs.memory import ServerMemory
 from modelpack.jobs.smoke import SmokeTester
 
 __all__ = ["MatrixRunner", "run_openai", "select"]
@@ -49,7 +51,8 @@ def select(
 
 
 class MatrixRunner:
-    """Runs the matrix on one server; `log` is the server's log when modelpack manages it."""
+    """Runs the matrix on one server; `server` (or just its `log`) is given when modelpack
+    manages it."""
 
     def __init__(
         self,
@@ -58,12 +61,18 @@ class MatrixRunner:
         *,
         on_event: OnEvent = ignore,
         log: ServerLog | None = None,
+        server: OllamaServer | None = None,
     ) -> None:
         self.project = project
         self.client = client
+        if log is None and server is not None:
+            log = server.log
         self.tester = SmokeTester(client, on_event=on_event, log=log)
         self.local = on_this_machine(client.base_url)
+        self.server = server
+        self._memory: ServerMemory | None = None
         self._targets: list[TargetConfig] = []
+        self._renders: dict[str, dict[str, Rendered]] = {}
 
     def run(
         self,
@@ -95,13 +104,12 @@ class MatrixRunner:
         version = self.client.version()
         cells: list[Cell] = []
         self._targets = []
+        self._renders = {}
         digests = self.client.model_digests() if groups else {}
-        declared: dict[str, dict[str, dict[str, str]]] = {}
+        self._memory = ServerMemory.of(self.client.ollama_version(), self.server)
         for (name, variant), (package, chosen_prompts) in groups.items():
-            if name not in declared:
-                declared[name] = self._declared(name)
             new = self._variant(name, package, variant, chosen_prompts, repeat, digests)
-            self._target(name, variant, new[0].tag if new else None, digests, declared[name])
+            self._target(name, variant, new[0].tag if new else None, digests)
             cells += [
                 c.model_copy(update={"host": self.client.base_url, "server_version": version})
                 for c in new
@@ -121,24 +129,12 @@ class MatrixRunner:
             targets=list(self._targets),
         )
 
-    def _declared(self, package: str) -> dict[str, dict[str, str]]:
-        """Each variant's parameters as the spec renders them for the server's version."""
-        try:
-            rendered = self.project.renderer(self.client.ollama_version()).render_package(package)
-        except ModelpackError:
-            return {}  # the cells say what is wrong; the config is only context
-        return {
-            item.variant: {k: format_value(v) for k, v in item.parameters.items()}
-            for item in rendered
-        }
-
     def _target(
         self,
         package: str,
         variant: str,
         tag: str | None,
         digests: dict[str, str],
-        declared: dict[str, dict[str, str]],
     ) -> None:
         from modelpack.jobs.status import live_state
 
@@ -156,7 +152,7 @@ class MatrixRunner:
                 tag=tag,
                 engine="ollama",
                 version=self.client.version(),
-                declared=declared.get(variant, {}),
+                declared=self._declared(package, variant),
                 reported=reported,
             )
         )
@@ -185,19 +181,51 @@ class MatrixRunner:
                 for p in prompts
             ]
         pressure = CpuPressure() if self.local else None
+        mark = self.server.log.position() if self.server is not None else None
         outcome = self.tester.run(tag, package.smoke, prompts, repeat=repeat, subject=variant)
         contended = pressure.share() if pressure else None
-        return [
+        assert self._memory is not None  # set by run
+        budget = memory_budget(self.project.loaded.spec.ollama.memory)
+        item = self._rendered(name, variant)
+        log = self.server.log.since(mark) if self.server is not None and mark is not None else None
+        memory = self._memory.check(item, outcome.size, outcome.size_vram, budget, log=log)
+        cells = [
             Cell(
                 package=name,
                 variant=variant,
                 tag=tag,
                 gpu_fraction=outcome.gpu_fraction,
+                memory=memory.check,
                 cpu_pressure=contended,
                 **row.model_dump(),
             )
             for row in outcome.prompts
         ]
+        if memory.failure is not None:  # over the declared budget: every cell fails with it
+            cells = [
+                c.model_copy(update={"error": "; ".join(filter(None, [memory.failure, c.error]))})
+                for c in cells
+            ]
+        return cells
+
+    def _rendered(self, package: str, variant: str) -> Rendered | None:
+        """The variant as this server's version renders it (for its GGUF header, the memory
+        estimate, and its parameters, the declared config), each package rendered once; None
+        when the spec no longer renders (the cells say what is wrong; these are context)."""
+        if package not in self._renders:
+            try:
+                renderer = self.project.renderer(self.client.ollama_version())
+                items = renderer.render_package(package)
+            except ModelpackError:
+                items = []
+            self._renders[package] = {item.variant: item for item in items}
+        return self._renders[package].get(variant)
+
+    def _declared(self, package: str, variant: str) -> dict[str, str]:
+        """The variant's parameters as the spec renders them for the server's version."""
+        item = self._rendered(package, variant)
+        parameters = item.parameters if item is not None else {}
+        return {key: format_value(value) for key, value in parameters.items()}
 
 
 def run_openai(

@@ -126,3 +126,26 @@ def test_server_text_is_escaped_on_the_terminal(capsys: pytest.CaptureFixture[st
     out = capsys.readouterr().out
     assert "\x1b" not in out
     assert "\\x1b[2J[red]boom[/red]" in out
+
+
+def test_each_measured_variant_gets_a_memory_line_below_the_table() -> None:
+    from modelpack.core.gguf.memory import MIB
+    from modelpack.core.results.memory import MemoryCheck
+    from modelpack.core.results.reports import from_record, memory_lines, to_junit, to_markdown
+
+    checked = MemoryCheck(size=445 * MIB, size_vram=0, estimated=400 * MIB, num_ctx=4096)
+    built = record(
+        variant("full", "passed", memory=checked),
+        variant("simple", "skipped", reason="does not fit"),
+        stable="full",
+    )
+    _, notes = render(built)
+    assert "full: memory: measured 445.00 MiB, estimated 400.00 MiB (+11.2%)" in notes
+    assert not any(n.startswith("simple: memory") for n in notes)
+    matrix = from_record(built)
+    assert memory_lines(matrix) == [
+        "pkg/full: memory: measured 445.00 MiB, estimated 400.00 MiB (+11.2%)"
+    ]
+    markdown = to_markdown(matrix)
+    assert "### Memory" in markdown and "estimated 400.00 MiB (+11.2%)" in markdown
+    assert f'name="memory_size" value="{445 * MIB}"' in to_junit(matrix)

@@ -93,3 +93,20 @@ def test_bad_size_is_one_line_naming_the_option(model: Path, option: str) -> Non
     assert result.stderr.splitlines() == [
         f"error: {option}: '24XB' is not a size (e.g. {option} 24GiB, 24G or 8000MB)"
     ]
+
+
+def test_ctx_above_the_trained_context_is_capped_as_the_version_caps_it(model: Path) -> None:
+    """The shaped model is trained on 32768 tokens: 0.9.3 caps 65536, 0.5.4 runs it."""
+    capped = invoke(str(model), "--ctx", "65536", "--ollama-version", "0.9.3", "--json")
+    data = json.loads(capped.stdout)
+    assert (data["estimate"]["ctx"], data["requested_ctx"]) == (32768, 65536)
+    assert "caps it and runs num_ctx 32768" in data["ctx_warning"]
+    assert "warning: num_ctx 65536 is above the GGUF's trained context 32768" in capped.stderr
+    old = json.loads(
+        invoke(str(model), "--ctx", "65536", "--ollama-version", "0.5.4", "--json").stdout
+    )
+    assert old["estimate"]["ctx"] == 65536 and "as asked" in old["ctx_warning"]
+    within = json.loads(
+        invoke(str(model), "--ctx", "8192", "--ollama-version", "0.9.3", "--json").stdout
+    )
+    assert within["ctx_warning"] is None

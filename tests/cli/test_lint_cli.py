@@ -197,3 +197,22 @@ def test_deeply_nested_templates_are_judged_as_go_judges_them(tmp_path: Path) ->
     ]
     result = invoke(str(tmp_path / "parens.Modelfile"), "--ollama-version", "0.9.3")
     assert result.exit_code == 0, result.output
+
+
+def test_num_ctx_above_a_local_ggufs_trained_context_is_a_warning(
+    tmp_path: Path,
+    tiny_gguf,  # type: ignore[no-untyped-def]
+) -> None:
+    tiny_gguf("short.gguf", context_length=1024)
+    modelfile = tmp_path / "Modelfile"
+    modelfile.write_text("FROM ./short.gguf\nPARAMETER num_ctx 4096\n")
+    result = invoke(str(modelfile), "--ollama-version", "0.9.3")
+    assert result.exit_code == 0, result.output
+    assert "num_ctx 4096 is above the GGUF's trained context 1024" in result.output
+    assert "runs num_ctx 1024" in result.output
+    old = invoke(str(modelfile), "--ollama-version", "0.5.4")
+    assert "runs num_ctx 4096 as asked" in old.output
+    modelfile.write_text("FROM ./short.gguf\nPARAMETER num_ctx 1024\n")
+    assert "trained context" not in invoke(str(modelfile), "--ollama-version", "0.9.3").output
+    modelfile.write_text("FROM smollm2\nPARAMETER num_ctx 999999\n")  # a model name: not read
+    assert "trained context" not in invoke(str(modelfile), "--ollama-version", "0.9.3").output

@@ -125,13 +125,33 @@ def test_deprecated_parameter_is_dropped_with_a_warning(project: Path) -> None:
     spec = SPEC.replace("      num_ctx: 3000", "      num_ctx: 3000\n      mirostat: 1")
     full, _ = renderer(project, spec).render_package("pkg")
     assert "mirostat" not in full.text
-    assert full.warnings == [
+    assert [w for w in full.warnings if "mirostat" in w] == [
         "modelpack.yaml:12: parameter 'mirostat' is deprecated since Ollama 0.7.0 and will be "
         "dropped (target 0.9.3) (dropped)"
     ]
     old, _ = renderer(project, spec, OllamaVersion.parse("0.5.4")).render_package("pkg")
     assert "PARAMETER mirostat 1" in old.text
-    assert old.warnings == []
+    assert [w for w in old.warnings if "mirostat" in w] == []
+
+
+def test_num_ctx_above_the_trained_context_is_a_warning_with_the_value_ollama_runs(
+    project: Path,
+) -> None:
+    """The fixture GGUF is trained on 2048 tokens and the spec asks 3000: 0.9.3 caps it (its
+    llm/server.go), 0.5.4 runs it as asked; the second variant's 1024 is within it."""
+    full, light = renderer(project, SPEC).render_package("pkg")
+    assert full.warnings == [
+        "modelpack.yaml:11: variant full: num_ctx 3000 is above the GGUF's trained context "
+        "2048: Ollama 0.9.3 caps it and runs num_ctx 2048 (its log says 'requested context "
+        "size too large for model')"
+    ]
+    assert light.warnings == []
+    old, _ = renderer(project, SPEC, OllamaVersion.parse("0.5.4")).render_package("pkg")
+    assert old.warnings == [
+        "modelpack.yaml:11: variant full: num_ctx 3000 is above the GGUF's trained context "
+        "2048: Ollama 0.5.4 runs num_ctx 3000 as asked (it caps only from 0.9.3); past 2048 "
+        "tokens the model is outside its training"
+    ]
 
 
 def test_parameter_too_new_for_the_target(project: Path) -> None:

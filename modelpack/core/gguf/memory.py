@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from modelpack.core.gguf.reader import GGUFInfo, TensorInfo
 
 __all__ = [
+    "CTX_CAP_SINCE",
     "CTX_PAD",
     "CUDA_MATRIX_ROW_PADDING",
     "CUDA_RUNTIME_OVERHEAD",
@@ -63,11 +64,15 @@ __all__ = [
     "HOST_RUNTIME_OVERHEAD",
     "KV_TYPES",
     "MIB",
+    "OLLAMA_GPU_RESERVE",
     "Estimate",
     "Fit",
     "MemoryShapeError",
     "ModelShape",
+    "ReportedSize",
+    "context_cap",
     "default_num_ctx",
+    "default_parallel",
     "effective_num_ctx",
     "estimate",
     "fit",
@@ -75,6 +80,7 @@ __all__ = [
     "model_shape",
     "ollama_reported_size",
     "parse_size",
+    "reported_size",
     "swa_summary",
 ]
 
@@ -164,6 +170,12 @@ def default_num_ctx(version: OllamaVersion, vram: int | None = None) -> int:
     return 32768 if vram >= 23 * GIB else DEFAULT_NUM_CTX
 
 
+CTX_CAP_SINCE: Final = OllamaVersion(0, 9, 3)
+"""The first release whose `llm/server.go` caps num_ctx per sequence at the GGUF's trained context
+(logging "requested context size too large for model"). Before it the runner gets the requested
+context and llama.cpp only warns of a "possible training context overflow"."""
+
+
 def effective_num_ctx(
     version: OllamaVersion,
     *,
@@ -171,12 +183,49 @@ def effective_num_ctx(
     vram: int | None = None,
     trained: int | None = None,
 ) -> int:
-    """The num_ctx Ollama really runs a model with: the requested one, else the version's
-    default for `vram`, capped at the GGUF's trained context when it is known (Ollama's
-    `llm/server.go` clamps it there and logs "requested context size too large for model").
-    `build`, `estimate` and `inspect` all judge memory at this value."""
+    """The num_ctx per sequence Ollama really runs a model with: the requested one, else the
+    version's default for `vram`, capped at the GGUF's trained context when it is known and the
+    version caps (`CTX_CAP_SINCE`). `build`, `estimate`, `inspect` and the measured-memory
+    check all judge memory at this value."""
     ctx = requested if requested is not None and requested > 0 else default_num_ctx(version, vram)
-    return min(ctx, trained) if trained else ctx
+    if trained and version.release >= CTX_CAP_SINCE:
+        return min(ctx, trained)
+    return ctx
+
+
+def context_cap(version: OllamaVersion, requested: object, trained: int | None) -> str | None:
+    """The warning for a num_ctx above the GGUF's trained context, naming the value `version`
+    will really use; None when it is within it (or either is unknown)."""
+    if not isinstance(requested, int) or isinstance(requested, bool) or not trained:
+        return None
+    if requested <= trained:
+        return None
+    if version.release >= CTX_CAP_SINCE:
+        return (
+            f"num_ctx {requested} is above the GGUF's trained context {trained}: Ollama {version} "
+            f"caps it and runs num_ctx {trained} (its log says 'requested context size too "
+            "large for model')"
+        )
+    return (
+        f"num_ctx {requested} is above the GGUF's trained context {trained}: Ollama {version} "
+        f"runs num_ctx {requested} as asked (it caps only from {CTX_CAP_SINCE}); past "
+        f"{trained} tokens the model is outside its training"
+    )
+
+
+_PARALLEL_2_SINCE: Final = OllamaVersion(0, 6, 7)
+_PARALLEL_1_SINCE: Final = OllamaVersion(0, 10, 0)
+
+
+def default_parallel(version: OllamaVersion) -> int:
+    """Sequences a version's scheduler loads a model with when OLLAMA_NUM_PARALLEL is unset
+    (`server/sched.go` `defaultParallel`, `envconfig.NumParallel`): 4 before 0.6.7, 2 up to
+    0.9.x, 1 from 0.10.0 (where the variable defaults to 1). On a CPU that is what runs; on a GPU
+    versions before 0.10.0 fall back to 1 when the default does not fit the free VRAM."""
+    release = version.release
+    if release < _PARALLEL_2_SINCE:
+        return 4
+    return 2 if release < _PARALLEL_1_SINCE else 1
 
 
 def format_size(n_bytes: int) -> str:
@@ -712,6 +761,77 @@ def ollama_reported_size(
     }
     terms["total"] = sum(terms.values())
     return terms
+
+
+OLLAMA_GPU_RESERVE: Final = 457 * MIB
+"""GPU memory Ollama adds to its estimate for each GPU it loads on (`cudaMinimumMemory` and
+`rocmMinimumMemory` in discover/gpu.go at v0.5.4 and v0.9.3), in place of measuring the runtime."""
+
+_SIZE_IS_ESTIMATE_BEFORE: Final = OllamaVersion(0, 13, 0)
+"""Up to 0.12.x Ollama's `/api/ps` `size` is its own load-time estimate (`llm/memory.go`), which
+counts one repeating layer and its KV twice "as a buffer"; 0.13.0 removed that estimate."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReportedSize:
+    """modelpack's estimate of what `/api/ps` reports for one load, and the estimate it is from."""
+
+    size: int
+    size_vram: int
+    estimate: Estimate
+    safety_layer: int
+    """The layer (with its KV) Ollama counts twice; 0 where the version does not."""
+    uncounted: int = 0
+    """The input layer (`token_embd`) Ollama's estimate leaves out of a model that has its own
+    output tensor; 0 where the version counts it."""
+
+
+def reported_size(
+    info: GGUFInfo | ModelShape,
+    version: OllamaVersion,
+    *,
+    ctx: int,
+    parallel: int,
+    kv_type: str = "f16",
+    num_gpu: int | None = None,
+    ubatch: int = DEFAULT_UBATCH,
+) -> ReportedSize:
+    """The `/api/ps` `size` and `size_vram` modelpack expects for a load on `version`: its own
+    estimate's buffers (weights, KV cache, compute, logits; no runtime overhead, which Ollama
+    does not count), configured as that version's runner runs (flash attention off, Ollama's
+    default; logits reserved for a whole ubatch, as the llama.cpp it vendors did), plus what
+    Ollama's accounting adds (blk.0 and its KV once more, and on a GPU `OLLAMA_GPU_RESERVE`)
+    and less what it leaves out (`token_embd` when the model has an `output` tensor). On the
+    real 0.9.3 and 0.5.4 CPU runners this is within 0.2% of `size` (docs/memory.md).
+    `ubatch`: llama.cpp's physical batch, `min(num_batch, 512)` for an Ollama runner."""
+    shape = info if isinstance(info, ModelShape) else model_shape(info)
+    legacy = version.release < _SIZE_IS_ESTIMATE_BEFORE
+    est = estimate(
+        shape,
+        ctx=ctx,
+        kv_type=kv_type,
+        num_gpu=num_gpu,
+        parallel=parallel,
+        ubatch=ubatch,
+        flash_attention=not legacy,
+        all_logits=legacy,
+    )
+    safety = 0
+    if legacy and shape.n_layer:
+        safety = shape.layer_bytes[0] + _kv_layer_bytes(shape, 0, est.kv_cells, KV_TYPES[kv_type])
+    uncounted = shape.input_bytes if legacy and not shape.tied_bytes_cuda else 0
+    on_gpu = est.num_gpu > 0
+    vram = est.gpu_total - est.gpu_overhead
+    if on_gpu and legacy:
+        vram += safety + OLLAMA_GPU_RESERVE
+    size = est.buffers + safety - uncounted + (OLLAMA_GPU_RESERVE if on_gpu and legacy else 0)
+    return ReportedSize(
+        size=size,
+        size_vram=vram if on_gpu else 0,
+        estimate=est,
+        safety_layer=safety,
+        uncounted=uncounted,
+    )
 
 
 def swa_summary(shape: ModelShape) -> str | None:

@@ -13,7 +13,9 @@ the server. `lint` reports everything it can find, at once, before anything is s
 - as warnings, TEMPLATEs the servers accept and then answer nothing useful with: fields the
   target version never sets, a user message that never reaches the model, a prompt that ends
   the assistant's turn (`modelpack.core.modelfile.template_check`);
-- REQUIRES as Ollama's semver check reads it; more than one ADAPTER.
+- REQUIRES as Ollama's semver check reads it; more than one ADAPTER;
+- when FROM is a local GGUF (`with_trained_context`, given its trained context), a num_ctx above
+  it, with the value the target version will really run.
 
 `fix` removes removed and deprecated parameters and rewrites each remaining instruction in the
 writer's normal form, editing only the lines of the instructions themselves: comments and blank
@@ -23,7 +25,7 @@ lines stay where they are.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from modelpack.core.gotmpl import parser as gotemplate
 from modelpack.core.modelfile.diagnostics import Diagnostic, Findings
@@ -33,7 +35,15 @@ from modelpack.core.modelfile.template_check import template_findings
 from modelpack.core.versions import OllamaVersion
 from modelpack.errors import ModelfileError, UsageError
 
-__all__ = ["FIXABLE", "INSTRUCTION_SINCE", "FixResult", "LintReport", "fix", "lint"]
+__all__ = [
+    "FIXABLE",
+    "INSTRUCTION_SINCE",
+    "FixResult",
+    "LintReport",
+    "fix",
+    "lint",
+    "with_trained_context",
+]
 
 # The release that first accepted each instruction (Ollama's parser/parser.go history); before
 # it, the instruction fails with `command must be one of ...`.
@@ -79,6 +89,27 @@ def lint(text: str | bytes, *, source: str, version: OllamaVersion) -> LintRepor
             source, version, [Diagnostic.error("syntax", exc.message, exc.line, exc.hint)]
         )
     return lint_modelfile(modelfile, source=source, version=version)
+
+
+def with_trained_context(report: LintReport, trained: int | None) -> LintReport:
+    """`report` with a warning when its num_ctx is above `trained`, the FROM GGUF's trained
+    context, naming the value the target version really runs (`context_cap`)."""
+    from modelpack.core.gguf.memory import context_cap
+
+    message = context_cap(report.version, report.parameters.get("num_ctx"), trained)
+    if message is None or report.modelfile is None:
+        return report
+    lines = [p.line for p in report.modelfile.parameters if p.name == "num_ctx"]
+    warning = Diagnostic.warning(
+        "num-ctx-above-trained",
+        message,
+        lines[-1] if lines else None,
+        f"set num_ctx to {trained} or less",
+    )
+    diagnostics = sorted(
+        [*report.diagnostics, warning], key=lambda d: (d.line or 0, not d.is_error)
+    )
+    return replace(report, diagnostics=diagnostics)
 
 
 def lint_modelfile(modelfile: Modelfile, *, source: str, version: OllamaVersion) -> LintReport:

@@ -29,6 +29,7 @@ from modelpack.core.budget import DEFAULT_BUDGET, TemplateBudget
 from modelpack.core.chat import ChatFormat, ChatReference, chat_formats, detect
 from modelpack.core.gguf.adapter import pick_adapter
 from modelpack.core.gguf.facts import bos_eos
+from modelpack.core.gguf.memory import context_cap
 from modelpack.core.gguf.preflight import model_problems
 from modelpack.core.gguf.reader import GGUFError, GGUFInfo, read_gguf
 from modelpack.core.gotmpl import parser as gotemplate
@@ -255,6 +256,17 @@ class Renderer:
         }
         text = self._run_template(template_path, {**context, **helpers})
         text = _tidy(text)
+        cap = context_cap(
+            self.version, state["emitted"].get("num_ctx"), info.context_length if info else None
+        )
+        if cap is not None:
+            origin = spec_values.get("num_ctx", (None, _Origin(template=template_path)))[1]
+            where = (
+                f"{self.loaded.source}:{self.loaded.line(*origin.spec_path)}"
+                if origin.spec_path
+                else str(origin.template)
+            )
+            warnings.append(f"{where}: variant {variant.name}: {cap}")
         self._lint(text, template_path)
         modelfile = parse(text, source=str(template_path))
         files = {source: gguf_path} if gguf_path is not None else {}

@@ -11,6 +11,7 @@ from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelpack.core.results.memory import MemoryCheck
 from modelpack.core.results.runs import METRICS, PromptRuns, Run, Spread
 
 __all__ = [
@@ -44,6 +45,9 @@ class Cell(PromptRuns):
     variant: str
     tag: str
     gpu_fraction: float | None = None
+    memory: MemoryCheck | None = None
+    """The variant's `/api/ps` size and size_vram next to modelpack's estimate (the same in
+    every cell of a variant: it is loaded once for all its prompts)."""
     cpu_pressure: float | None = None
     """Share of the cell's wall time in which some task on this machine waited for a CPU
     (Linux PSI), when the server ran on this machine; None where not measured. A baseline

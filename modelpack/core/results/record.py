@@ -15,6 +15,7 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from modelpack.core.results.memory import MemoryCheck
 from modelpack.core.results.runs import PromptRuns
 
 RECORD_VERSION: Final = 2
@@ -49,6 +50,9 @@ class VariantResult(_Model):
     created: bool = False
     """False when the tag was already the same model (nothing changed) and was reused."""
     gpu_fraction: float | None = None
+    memory: MemoryCheck | None = None
+    """`/api/ps` size and size_vram while the smoke test ran, next to modelpack's estimate
+    (`modelpack.core.results.memory`); None when no smoke test loaded it."""
     template_parity: bool | None = None
     """Whether the created model's TEMPLATE renders the probe conversation exactly as the
     GGUF's own chat template does (None: no chat template in the GGUF, or not checked)."""

@@ -166,6 +166,7 @@ def _record_cells(package: str, variant: VariantResult) -> list[Cell]:
         tag=variant.tag,
         prompt=NOT_RUN,
         gpu_fraction=variant.gpu_fraction,
+        memory=variant.memory,
     )
     cells = [
         base.model_copy(update={"prompt": p.prompt, "expect": p.expect, "runs": p.runs})
@@ -255,6 +256,11 @@ def _testcase(suite: ET.Element, cell: Cell) -> None:
     values["runs"] = str(len(cell.runs))
     if cell.gpu_fraction is not None:
         values["gpu_fraction"] = f"{cell.gpu_fraction:.3f}"
+    if cell.memory is not None:
+        values["memory_size"] = str(cell.memory.size)
+        values["memory_size_vram"] = _optional(cell.memory.size_vram)
+        values["memory_estimated"] = _optional(cell.memory.estimated)
+        values["memory"] = cell.memory.line()
     for metric in ("ttft_ms", "load_s", "decode_tps", "prompt_tps", "total_s"):
         stat = cell.stat(metric)
         if stat is not None:
@@ -274,6 +280,10 @@ def _testcase(suite: ET.Element, cell: Cell) -> None:
         failure.text = _xml(_failure_details(cell))
     if cell.runs:
         ET.SubElement(case, "system-out").text = _xml(_run_log(cell.runs))
+
+
+def _optional(value: int | None) -> str | None:
+    return str(value) if value is not None else None
 
 
 def _properties(parent: ET.Element, values: dict[str, str | None]) -> None:
@@ -344,6 +354,9 @@ def to_markdown(result: MatrixResult, comparison: Comparison | None = None) -> s
     if len(origins) > 1:  # a merged matrix: which server ran which cells
         lines += ["", "Cells by server:", ""]
         lines += [f"- {_md(origin)}: {count}" for origin, count in origins.items()]
+    memory = memory_lines(result)
+    if memory:
+        lines += ["", "### Memory", ""] + [f"- {_md(line)}" for line in memory]
     if comparison is not None:
         lines += ["", "### Compared with the baseline", "", _md(summary(comparison)), ""]
         for mark, findings in (
@@ -475,7 +488,18 @@ def _metric_text(cell: Cell, metric: str) -> str:
 def _reason(cell: Cell) -> str:
     if not cell.passed:
         return "not run" if _skipped(cell) else cell.failure or "failed"
-    return "; ".join(dict.fromkeys(warning for run in cell.runs for warning in run.warnings))
+    warnings = [warning for run in cell.runs for warning in run.warnings]
+    memory = cell.memory.warning() if cell.memory is not None else None
+    return "; ".join(dict.fromkeys([*warnings, *([memory] if memory else [])]))
+
+
+def memory_lines(result: MatrixResult) -> list[str]:
+    """`package/variant: memory: measured X, estimated Y (+Z%)`, once per variant loaded."""
+    lines: dict[str, None] = {}
+    for cell in result.cells:
+        if cell.memory is not None:
+            lines[f"{cell.package}/{cell.variant}: {cell.memory.line()}"] = None
+    return list(lines)
 
 
 def _skipped(cell: Cell) -> bool:
