@@ -40,6 +40,7 @@ COMMANDS: dict[str, str] = {
     "render": "modelpack.cli.cmd_render:render_command",
     "report": "modelpack.cli.cmd_matrix:report_command",
     "rollback": "modelpack.cli.cmd_promote:rollback_command",
+    "serve": "modelpack.cli.cmd_serve:serve_command",
     "status": "modelpack.cli.cmd_status:status_command",
     "verify-pull": "modelpack.cli.cmd_push:verify_pull_command",
 }

@@ -67,6 +67,13 @@ def _report_options(command: Any) -> Any:
     help="Run the prompts against an OpenAI-compatible server (vLLM, llama-server) at URL.",
 )
 @click.option("--model", "openai_model", help="The model name to ask the --openai server for.")
+@click.option(
+    "--engine",
+    type=click.Choice(["ollama", "llama-server"]),
+    default="ollama",
+    show_default=True,
+    help="llama-server: start each package's declared llama-server and run its prompts there.",
+)
 def matrix_command(
     packages: tuple[str, ...],
     spec_file: Path | None,
@@ -80,6 +87,7 @@ def matrix_command(
     threshold: float,
     openai_url: str | None,
     openai_model: str | None,
+    engine: str,
     *,
     fail_fast: bool,
     build_first: bool,
@@ -99,6 +107,14 @@ def matrix_command(
 
     err = Console(stderr=True)
     project = open_project(spec_file)
+    if engine == "llama-server":
+        if openai_url or variants or build_first:
+            raise click.UsageError("--engine llama-server takes no --openai, --variant or --build")
+        from modelpack.jobs.serve import llama_packages
+
+        packages = packages or tuple(llama_packages(project))
+        if not packages:
+            raise click.UsageError("no package declares a llama-server serve block")
     names = list(packages) or list(project.loaded.spec.packages)
     for name in names:
         project.loaded.package(name)
@@ -107,7 +123,18 @@ def matrix_command(
     baseline = None
     if baseline_file is not None:
         baseline = as_matrix(load_report(baseline_file))
-    if openai_url:
+    if engine == "llama-server":
+        from modelpack.jobs.serve import run_llama_matrix
+
+        result = run_llama_matrix(
+            project,
+            names,
+            prompts=prompts,
+            repeat=repeat,
+            fail_fast=fail_fast,
+            on_event=lambda e: err.print(f"[dim]{markup(f'{e.subject}: {e.message}')}[/]"),
+        )
+    elif openai_url:
         result = _openai(
             project,
             names,
