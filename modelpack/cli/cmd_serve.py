@@ -59,6 +59,5 @@ def serve_command(package: str, spec_file: Path | None, port: int | None) -> Non
         )
         code = serving.server.wait()
         raise ServerGoneError(
-            f"llama-server for {package} exited with code {code}; its output ends: "
-            f"{serving.server.tail()}"
+            f"llama-server for {package} exited with code {code}: {serving.server.tail()}"
         )

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -42,6 +43,7 @@ from modelpack.errors import PortInUseError, ServerStartError, SetupError
 __all__ = ["LlamaServerProcess", "llamacpp_build", "on_loopback"]
 
 TAIL_LINES = 6
+_CAUSE = re.compile(r"\berror\b|failed|GGML_ASSERT|terminate called|exception", re.IGNORECASE)
 BIND_ATTEMPTS = 3
 _PARSE = "_Z19common_params_parseiPPcR13common_params13llama_examplePFviS0_E"
 _SERVER_EXAMPLE = 12
@@ -145,7 +147,7 @@ class LlamaServerProcess:
                 lost_race = (
                     isinstance(exc, ServerStartError)
                     and self.requested_port is None
-                    and "couldn't bind" in self.tail().lower()
+                    and "couldn't bind" in self.output().lower()
                     and attempt < BIND_ATTEMPTS - 1
                 )
                 self.stop()
@@ -177,8 +179,7 @@ class LlamaServerProcess:
             code = self._process.poll()
             if code is not None:
                 raise ServerStartError(
-                    f"llama-server exited with code {code} before it was healthy "
-                    f"(last /health: {seen}); its output ends: {self.tail()}",
+                    f"llama-server exited with code {code} before it was healthy: {self.tail()}",
                     hint=f"see {self.log_path}",
                 )
             try:
@@ -191,22 +192,27 @@ class LlamaServerProcess:
             if time.monotonic() >= deadline:
                 raise ServerStartError(
                     f"llama-server on {self.url} was not healthy within {self.ready_timeout:g} s "
-                    f"(last /health: {seen}); its output ends: {self.tail()}",
+                    f"(last /health: {seen}): {self.tail()}",
                     hint=f"see {self.log_path}",
                 )
             time.sleep(0.05)
 
-    def tail(self, lines: int = TAIL_LINES) -> str:
-        """The last lines the server wrote (its stdout and stderr), joined with ` | ` so that
-        an error stays one line."""
+    def output(self) -> str:
+        """What the server wrote (its stdout and stderr), the last 64 KiB at most."""
         try:
             with self.log_path.open("rb") as handle:
-                handle.seek(max(0, handle.seek(0, os.SEEK_END) - 16 * 1024))
-                text = handle.read().decode("utf-8", errors="replace")
+                handle.seek(max(0, handle.seek(0, os.SEEK_END) - 64 * 1024))
+                return handle.read().decode("utf-8", errors="replace")
         except FileNotFoundError:
             return ""
-        kept = [line.strip() for line in text.splitlines() if line.strip()][-lines:]
-        return " | ".join(kept) or "nothing"
+
+    def tail(self, lines: int = TAIL_LINES) -> str:
+        """Why the server stopped, in one line: its first line that reports an error (llama.cpp
+        logs the cause first, `error loading model: ...` or a `GGML_ASSERT`, then the lines
+        that follow from it), else its last `lines` lines joined with ` | `."""
+        kept = [line.strip() for line in self.output().splitlines() if line.strip()]
+        cause = next((line for line in kept if _CAUSE.search(line)), None)
+        return cause or " | ".join(kept[-lines:]) or "nothing"
 
     def wait(self, timeout: float | None = None) -> int | None:
         """Block until the server exits (its exit code), or `timeout` passes (None)."""
@@ -259,7 +265,12 @@ def _child_env() -> dict[str, str]:
 
     root = str(Path(modelpack.__file__).resolve().parent.parent)
     path = os.environ.get("PYTHONPATH")
-    return {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{path}" if path else root}
+    return {
+        **os.environ,
+        "PYTHONPATH": f"{root}{os.pathsep}{path}" if path else root,
+        # An abort is reported by its assert line; no gdb backtrace of the whole process.
+        "GGML_NO_BACKTRACE": "1",
+    }
 
 
 def _answers(port: int) -> bool:
