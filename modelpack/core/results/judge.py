@@ -35,6 +35,8 @@ No I/O, no clock.
 - Finish: `stop` is a normal finish; `length` (ran into num_predict) passes with a warning when the
   text is sensible, since a long-winded answer is not a broken one; anything else (`load`,
   `unload`, none reported) fails: the model did not finish its answer.
+- Thinking off (`think=False`): the prompt must end with an empty `<think></think>` block and
+  the answer carry no reasoning (`modelpack.core.results.thinking`).
 - Expect: when given, the pattern must be found by `re.search` (case-sensitive unless the pattern
   says `(?i)`).
 - GPU: fraction = size_vram / size from `/api/ps`. `require` fails below 99.9% (and when the size is
@@ -54,6 +56,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
+from modelpack.core.results.thinking import prompt_problem, reasoning_problem
 from modelpack.errors import UsageError
 
 __all__ = [
@@ -119,6 +122,11 @@ class Measurement:
     eval_s: float | None = None
     size: int | None = None
     size_vram: int | None = None
+    reasoning: str = ""
+    """Reasoning the server returned apart from the answer (Ollama's `thinking`, OpenAI-style
+    `reasoning_content`)."""
+    prompt: str | None = None
+    """The prompt the model was given, where it is known (for the thinking-off proof)."""
 
 
 @dataclass(frozen=True)
@@ -275,8 +283,12 @@ def _expect_matches(expect: str, text: str) -> bool:
         ) from None
 
 
-def judge(m: Measurement, *, expect: str | None, gpu: GpuPolicy) -> Judgement:
-    """Judge one answer on every rule; it passes when nothing failed (warnings do not count)."""
+def judge(
+    m: Measurement, *, expect: str | None, gpu: GpuPolicy, think: bool | None = None
+) -> Judgement:
+    """Judge one answer on every rule; it passes when nothing failed (warnings do not count).
+    With `think` False, the prompt must prove thinking off and the answer carry no reasoning
+    (`modelpack.core.results.thinking`); an unknown prompt is a warning."""
     if gpu not in ("require", "prefer", "ignore"):
         raise UsageError(f"unknown gpu policy {gpu!r}", hint="use require, prefer or ignore")
     failures: list[str] = []
@@ -298,6 +310,15 @@ def judge(m: Measurement, *, expect: str | None, gpu: GpuPolicy) -> Judgement:
 
     if expect is not None and not _expect_matches(expect, m.text):
         failures.append(f"answer does not match expect /{expect}/")
+
+    if think is False:
+        carried = reasoning_problem(m.text, m.reasoning)
+        if carried is not None:
+            failures.append(carried)
+        if m.prompt is None:
+            warnings.append("thinking off rests on the answer alone: the prompt is not known")
+        elif (unproven := prompt_problem(m.prompt)) is not None:
+            failures.append(unproven)
 
     fraction = _gpu_fraction(m)
     if gpu != "ignore":
