@@ -43,6 +43,7 @@ COMMANDS: dict[str, str] = {
     "report": "modelpack.cli.cmd_report:report_command",
     "rollback": "modelpack.cli.cmd_promote:rollback_command",
     "schema": "modelpack.cli.cmd_schema:schema_command",
+    "serve": "modelpack.cli.cmd_serve:serve_command",
     "server": "modelpack.cli.cmd_server:server_command",
     "status": "modelpack.cli.cmd_status:status_command",
     "verify-pull": "modelpack.cli.cmd_push:verify_pull_command",

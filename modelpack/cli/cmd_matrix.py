@@ -81,6 +81,13 @@ def _report_options(command: Any) -> Any:
     help="Run the prompts against an OpenAI-compatible server (vLLM, llama-server) at URL.",
 )
 @click.option("--model", "openai_model", help="The model name to ask the --openai server for.")
+@click.option(
+    "--engine",
+    type=click.Choice(["ollama", "llama-server"]),
+    default="ollama",
+    show_default=True,
+    help="llama-server: start each package's declared llama-server and run its prompts there.",
+)
 def matrix_command(
     packages: tuple[str, ...],
     spec_file: Path | None,
@@ -96,6 +103,7 @@ def matrix_command(
     openai_url: str | None,
     openai_model: str | None,
     shard_text: str | None,
+    engine: str,
     *,
     fail_fast: bool,
     build_first: bool,
@@ -116,9 +124,17 @@ def matrix_command(
 
     err = Console(stderr=True)
     shard = Shard.parse(shard_text) if shard_text is not None else None
-    if shard is not None and openai_url:
-        raise click.UsageError("--shard is for Ollama targets, not --openai")
+    if shard is not None and (openai_url or engine != "ollama"):
+        raise click.UsageError("--shard is for Ollama targets, not --openai or --engine")
     project = open_project(spec_file)
+    if engine == "llama-server":
+        if openai_url or variants or build_first:
+            raise click.UsageError("--engine llama-server takes no --openai, --variant or --build")
+        from modelpack.jobs.serve import llama_packages
+
+        packages = packages or tuple(llama_packages(project))
+        if not packages:
+            raise click.UsageError("no package declares a llama-server serve block")
     names = list(packages) or list(project.loaded.spec.packages)
     for name in names:
         project.loaded.package(name)
@@ -134,7 +150,18 @@ def matrix_command(
     baseline = None
     if baseline_file is not None:
         baseline = as_matrix(load_report(baseline_file))
-    if openai_url:
+    if engine == "llama-server":
+        from modelpack.jobs.serve import run_llama_matrix
+
+        result = run_llama_matrix(
+            project,
+            names,
+            prompts=prompts,
+            repeat=repeat,
+            fail_fast=fail_fast,
+            on_event=lambda e: err.print(f"[dim]{markup(f'{e.subject}: {e.message}')}[/]"),
+        )
+    elif openai_url:
         result = _openai(
             project,
             names,

@@ -371,8 +371,12 @@ def render_go(
     version: OllamaVersion | None = None,
     source: str = GO_SOURCE,
     budget: TemplateBudget = DEFAULT_BUDGET,
+    think: bool | None = None,
 ) -> str:
     """The prompt Ollama's /api/chat builds from `messages` with this TEMPLATE.
+
+    `think` is the request's `think` (from 0.9.0 the template sees `.Think` and `.IsThinkSet`,
+    as routes.go sets them; earlier versions have neither).
 
     Follows template.Execute of the given version (default 0.9.3; read at v0.5.4 and v0.9.3):
     a template that mentions `.Messages` runs once with System (all system messages), the
@@ -405,9 +409,9 @@ def render_go(
         if "messages" not in names and "response" not in names:
             nodes = [*nodes, _RESPONSE]
         calls = {k: v for k, v in goexec.builtin_functions().items() if k in functions}
-        think: dict[str, object] = {}
+        thinking: dict[str, object] = {}
         if version.release >= THINK_SINCE:
-            think = {"Think": False, "IsThinkSet": False}
+            thinking = {"Think": bool(think), "IsThinkSet": think is not None}
         system, collated = _collate(_as_dicts(messages))
         if "messages" in names:
             message_fields: dict[str, object] = {"Images": None, "ToolCalls": None}
@@ -421,10 +425,10 @@ def render_go(
                 ],
                 "Tools": None,
                 "Response": "",
-                **think,
+                **thinking,
             }
             return goexec.execute(nodes, data, functions=calls, meter=meter)
-        return _render_legacy(nodes, collated, calls, think, meter)
+        return _render_legacy(nodes, collated, calls, thinking, meter)
     except BudgetExceeded as exc:
         raise budget_error(exc, what="the TEMPLATE", source=source) from None
     except goexec.GoExecError as exc:

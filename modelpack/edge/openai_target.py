@@ -15,7 +15,11 @@ always streamed (SSE, `stream_options.include_usage`), because TTFT only exists 
 - Finish: `stop` and `length` mean what Ollama's done_reason means; anything else (tool_calls,
   content_filter) fails the judgement, and so does a stream that never names one.
 - `thinking` sends `chat_template_kwargs.enable_thinking` (the Qwen3 / llama.cpp / vLLM switch);
-  None sends nothing, for servers that reject unknown fields.
+  None sends nothing, for servers that reject unknown fields. With thinking off, the prompt the
+  server built is read first from llama-server's `POST /apply-template` (same messages, same
+  switch) and must prove thinking off; reasoning in the answer fails the prompt
+  (`modelpack.core.results.thinking`). A server without that endpoint (vLLM) is judged on the
+  answer alone, with a warning.
 
 Single-model servers such as llama-server answer whatever `model` is asked for with the one model
 they have; the run then warns that the server answered as another model.
@@ -31,7 +35,7 @@ import contextlib
 import json
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -43,6 +47,7 @@ from modelpack.errors import ServerError, ServerGoneError, ServerTimeout
 __all__ = ["CHAT_PATH", "MODELS_PATH", "Generation", "OpenAITarget"]
 
 CHAT_PATH = "/v1/chat/completions"
+APPLY_TEMPLATE_PATH = "/apply-template"
 MODELS_PATH = "/v1/models"
 DONE = "[DONE]"
 MS = 1000.0
@@ -69,6 +74,17 @@ def _message_of(body: Any) -> str | None:
         if body.get(key):
             return str(body[key])
     return None
+
+
+def _conversation(prompt: str, system: str | None, *, thinking: bool | None) -> dict[str, Any]:
+    """The messages (and the thinking switch) a smoke prompt sends, the same for the prompt the
+    server shows and the answer it streams."""
+    messages = [{"role": "system", "content": system}] if system is not None else []
+    messages.append({"role": "user", "content": prompt})
+    body: dict[str, Any] = {"messages": messages}
+    if thinking is not None:
+        body["chat_template_kwargs"] = {"enable_thinking": thinking}
+    return body
 
 
 def _sse_events(lines: Iterable[str]) -> Iterator[tuple[str, str]]:
@@ -155,6 +171,7 @@ class Generation:
             prompt_s=prompt_s,
             eval_tokens=self.completion_tokens if predicted_n is None else predicted_n,
             eval_s=predicted_s,
+            reasoning=self.reasoning,
         )
 
 
@@ -340,11 +357,9 @@ class OpenAITarget:
         temperature: float | None = None,
     ) -> Generation:
         """Stream one chat completion and time it; no judgement."""
-        messages = [{"role": "system", "content": system}] if system is not None else []
-        messages.append({"role": "user", "content": prompt})
         body: dict[str, Any] = {
             "model": model,
-            "messages": messages,
+            **_conversation(prompt, system, thinking=thinking),
             "max_tokens": max_tokens,
             "stream": True,
             "stream_options": {"include_usage": True},
@@ -353,8 +368,6 @@ class OpenAITarget:
             body["seed"] = seed
         if temperature is not None:
             body["temperature"] = temperature
-        if thinking is not None:
-            body["chat_template_kwargs"] = {"enable_thinking": thinking}
 
         what = f"POST {CHAT_PATH}"
         collector = _Collector(start=time.perf_counter())
@@ -376,6 +389,28 @@ class OpenAITarget:
                     )
                 collector.add(chunk, now)
         return collector.result(max_tokens, time.perf_counter())
+
+    def prompt(
+        self, model: str, prompt: str, *, system: str | None = None, thinking: bool | None = None
+    ) -> str | None:
+        """The prompt the server builds for this conversation (llama-server's
+        `POST /apply-template`, given what `generate` sends), or None when the server has no
+        such endpoint (vLLM, OpenAI)."""
+        what = f"POST {APPLY_TEMPLATE_PATH}"
+        body = {"model": model, **_conversation(prompt, system, thinking=thinking)}
+        with self._transport(what):
+            response = self._http.post(APPLY_TEMPLATE_PATH, json=body)
+        if response.status_code in (404, 405, 501):
+            return None
+        if response.status_code >= 400:
+            raise self._status_error(what, response)
+        try:
+            text = response.json()["prompt"]
+        except (ValueError, KeyError, TypeError):
+            text = None
+        if not isinstance(text, str):
+            raise ServerError(f"{what}: no prompt in the reply: {response.text[:200]!r}")
+        return text
 
     @staticmethod
     def _chunk(what: str, data: str) -> Mapping[str, Any]:
@@ -402,8 +437,12 @@ class OpenAITarget:
         """One smoke prompt, streamed, measured and judged as the Ollama smoke test judges it.
 
         `temperature` None leaves the server's default, as the Ollama smoke run does; tiny models
-        may need 0 to give the same answer on every server.
+        may need 0 to give the same answer on every server. With `thinking` False the prompt the
+        server built is asked for first, to prove thinking off (`core.results.thinking`).
         """
+        built = None
+        if thinking is False:
+            built = self.prompt(model, prompt, system=system, thinking=thinking)
         generation = self.generate(
             model,
             prompt,
@@ -413,15 +452,14 @@ class OpenAITarget:
             seed=seed,
             temperature=temperature,
         )
-        measurement = generation.measurement()
-        verdict = judge(measurement, expect=expect, gpu="ignore", prompt=prompt)
+        measurement = replace(generation.measurement(), rendered=built)
+        verdict = judge(measurement, expect=expect, gpu="ignore", prompt=prompt, think=thinking)
         warnings = list(verdict.warnings)
         if generation.served_model is not None and generation.served_model != model:
             warnings.append(f"the server answered as {generation.served_model!r}, not {model!r}")
-        if generation.reasoning:
-            asked = " although thinking was off" if thinking is False else ""
+        if generation.reasoning and thinking is not False:
             warnings.append(
-                f"the server streamed {len(generation.reasoning)} characters of reasoning{asked} "
+                f"the server streamed {len(generation.reasoning)} characters of reasoning "
                 "(not judged)"
             )
         decode_tps = verdict.decode_tps

@@ -240,7 +240,8 @@ def run_openai(
     """The packages' smoke prompts against an OpenAI-compatible server serving `model`.
 
     There are no variants there, so each prompt is one cell of variant "openai". Temperature
-    0 is sent: servers differ in their default sampling, and a smoke answer must not.
+    0 is sent: servers differ in their default sampling, and a smoke answer must not. A prompt
+    without its own `system` gets the package's, which an Ollama variant has as its SYSTEM.
     """
     started, clock = now(), time.perf_counter()
     cells: list[Cell] = []
@@ -263,7 +264,7 @@ def run_openai(
                     target.run(
                         model,
                         prompt.prompt,
-                        system=prompt.system,
+                        system=package.system if prompt.system is None else prompt.system,
                         max_tokens=prompt.num_predict,
                         expect=prompt.expect,
                         thinking=package.smoke.think,

@@ -14,6 +14,12 @@ TTFT is measured on the client from the request to the first non-empty chunk (Ol
 cold model before streaming, so a cold TTFT includes the load); load, prompt and decode
 durations come from the server's counters in the final chunk. Generations use a fixed seed so
 reruns are comparable.
+
+With `smoke.think: false`, `think` is sent only to servers that take it (Ollama 0.9.0 on; older
+ones ignore the field, and the run warns that the TEMPLATE alone must turn thinking off). Each
+answer is then judged for thinking off (`modelpack.core.results.thinking`): the prompt, rendered
+from the TEMPLATE the server stored as its version renders it, must end with an empty
+`<think></think>` block, and neither the answer nor the `thinking` field may carry reasoning.
 """
 
 from __future__ import annotations
@@ -24,14 +30,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from modelpack.core.chat import THINK_SINCE, render_go
 from modelpack.core.package.spec import Smoke, SmokePrompt
 from modelpack.core.results.judge import Measurement, judge
 from modelpack.core.results.record import VariantResult, Verdict
 from modelpack.core.results.runs import PromptRuns, Run
 from modelpack.core.results.serverlog import explained
+from modelpack.core.versions import OllamaVersion
 from modelpack.edge.client import OllamaClient
 from modelpack.edge.server import ServerLog
-from modelpack.errors import ServerError, ServerGoneError, ServerTimeout
+from modelpack.errors import InputError, ServerError, ServerGoneError, ServerTimeout
 from modelpack.jobs.events import Event, EventKind, OnEvent, ignore
 
 __all__ = ["SMOKE_SEED", "Probe", "Prober", "SmokeResult", "SmokeTester", "with_smoke"]
@@ -99,6 +107,38 @@ class Prober:
 
     def __init__(self, client: OllamaClient) -> None:
         self.client = client
+        self._prompts: dict[tuple[str, str, str | None], str | None] = {}
+
+    def thinks(self) -> bool:
+        """Whether the server takes `think` (Ollama 0.9.0 on; older ones ignore the field)."""
+        return OllamaVersion.parse(self.client.version()).release >= THINK_SINCE
+
+    def prompt(self, tag: str, prompt: SmokePrompt, smoke: Smoke) -> str | None:
+        """The prompt the server builds for `prompt`: the TEMPLATE, SYSTEM and MESSAGES it
+        stored for `tag`, rendered as its version's template.Execute does (`render_go`, the
+        renderer parity is checked with), with `think` as sent; None if it cannot be rendered."""
+        key = (tag, prompt.prompt, prompt.system)
+        if key not in self._prompts:
+            show = self.client.show(tag)
+            system = prompt.system or show.get("system") or None
+            messages = [{"role": "system", "content": system}] if system else []
+            messages += [
+                {"role": str(m.get("role")), "content": str(m.get("content"))}
+                for m in show.get("messages") or []
+                if isinstance(m, dict)
+            ]
+            messages.append({"role": "user", "content": prompt.prompt})
+            try:
+                self._prompts[key] = render_go(
+                    str(show.get("template") or "{{ .Prompt }}"),
+                    messages,
+                    version=OllamaVersion.parse(self.client.version()),
+                    source=f"{tag}:TEMPLATE",
+                    think=smoke.think if self.thinks() else None,
+                )
+            except InputError:
+                self._prompts[key] = None
+        return self._prompts[key]
 
     def unload_all(self) -> None:
         """Drop every loaded model, so the next load is cold and measured alone."""
@@ -122,12 +162,13 @@ class Prober:
         fields: dict[str, Any] = {}
         if prompt.system is not None:
             fields["system"] = prompt.system
-        if smoke.think is not None:
+        if smoke.think is not None and self.thinks():
             fields["think"] = smoke.think
         limit = num_predict or prompt.num_predict
         start = time.perf_counter()
         ttft: float | None = None
         text: list[str] = []
+        thought: list[str] = []
         final: dict[str, Any] = {}
         stream = self.client.generate(
             tag,
@@ -141,6 +182,7 @@ class Prober:
             if piece and ttft is None:
                 ttft = time.perf_counter() - start
             text.append(piece)
+            thought.append(chunk.get("thinking") or "")
             final = chunk
             if time.perf_counter() - start > smoke.timeouts.total:
                 raise ServerTimeout(
@@ -163,6 +205,8 @@ class Prober:
             prompt_s=seconds("prompt_eval_duration"),
             eval_tokens=final.get("eval_count"),
             eval_s=seconds("eval_duration"),
+            reasoning="".join(thought),
+            rendered=self.prompt(tag, prompt, smoke) if smoke.think is False else None,
         )
         return Probe(measurement, ttft, total, seconds("total_duration"))
 
@@ -201,6 +245,11 @@ class SmokeTester:
         gone = False
         mark = self.log.position() if self.log is not None else 0
         self.prober.unload_all()
+        if smoke.think is False and not self.prober.thinks():
+            warnings.append(
+                f"Ollama {self.prober.client.version()} has no think switch (from "
+                f"{THINK_SINCE}): the TEMPLATE alone must turn thinking off"
+            )
         try:
             for index, prompt in enumerate(chosen):
                 runs: list[Run] = []
@@ -217,7 +266,11 @@ class SmokeTester:
                         warm = self.prober.run(tag, prompt, smoke, num_predict=1).ttft_s
                     measured = replace(probe.measurement, size=sizes[0], size_vram=sizes[1])
                     judgement = judge(
-                        measured, expect=prompt.expect, gpu=smoke.gpu, prompt=prompt.prompt
+                        measured,
+                        expect=prompt.expect,
+                        gpu=smoke.gpu,
+                        prompt=prompt.prompt,
+                        think=smoke.think,
                     )
                     if first:
                         fraction = judgement.gpu_fraction

@@ -167,8 +167,20 @@ def test_thinking_switch_is_sent_and_accepted(
     recording = Recording()
     with OpenAITarget(llama.base_url, api_key="secret", transport=recording) as client:
         run = client.run(MODEL, PROMPT, system=SYSTEM, temperature=0, thinking=thinking)
-    assert run.passed, run.failures
     assert run.answer == ANSWER
+    if thinking is False:
+        # The prompt is asked for first, with the same messages and switch. SmolLM2's ChatML
+        # has no switch, so thinking off is not proven (tests/integration/test_thinking_real.py).
+        assert len(recording.requests) == 2
+        assert recording.requests[0][1]["chat_template_kwargs"] == sent
+        assert recording.requests[0][1]["messages"] == recording.requests[1][1]["messages"]
+        assert run.failures == [
+            "thinking off is not proven: the prompt does not end with an empty <think></think> "
+            "block (the chat template ignores the switch, or has none)"
+        ]
+    else:
+        assert len(recording.requests) == 1
+        assert run.passed, run.failures
     headers, body = recording.requests[-1]
     assert body.get("chat_template_kwargs") == sent
     assert body["stream"] is True

@@ -15,6 +15,8 @@ No I/O, no clock.
 - Finish: `stop` is a normal finish; `length` (ran into num_predict) passes with a warning when the
   text is sensible, since a long-winded answer is not a broken one; anything else (`load`,
   `unload`, none reported) fails: the model did not finish its answer.
+- Thinking off (`think=False`): the prompt must end with an empty `<think></think>` block and
+  the answer carry no reasoning (`modelpack.core.results.thinking`).
 - Expect: when given, the pattern must be found by `re.search` (case-sensitive unless the pattern
   says `(?i)`). Without one, a pass only proves the output is not degenerate (`NO_EXPECT_NOTE`,
   which the tables show beside such a pass): fluent nonsense passes.
@@ -34,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
 from modelpack.core.results.degenerate import degenerate_reason
+from modelpack.core.results.thinking import prompt_problem, reasoning_problem
 from modelpack.errors import UsageError
 
 __all__ = [
@@ -68,6 +71,12 @@ class Measurement:
     eval_s: float | None = None
     size: int | None = None
     size_vram: int | None = None
+    reasoning: str = ""
+    """Reasoning the server returned apart from the answer (Ollama's `thinking`, OpenAI-style
+    `reasoning_content`)."""
+    rendered: str | None = None
+    """The prompt text the model was given (its template applied), where it is known (for the
+    thinking-off proof)."""
 
 
 @dataclass(frozen=True)
@@ -134,10 +143,17 @@ def _expect_matches(expect: str, text: str) -> bool:
 
 
 def judge(
-    m: Measurement, *, expect: str | None, gpu: GpuPolicy, prompt: str | None = None
+    m: Measurement,
+    *,
+    expect: str | None,
+    gpu: GpuPolicy,
+    prompt: str | None = None,
+    think: bool | None = None,
 ) -> Judgement:
     """Judge one answer on every rule; it passes when nothing failed (warnings do not count).
-    `prompt` is what the model was asked (an answer that only echoes it is degenerate)."""
+    `prompt` is what the model was asked (an answer that only echoes it is degenerate). With
+    `think` False, the rendered prompt (`m.rendered`) must prove thinking off and the answer
+    carry no reasoning (`modelpack.core.results.thinking`); an unknown one is a warning."""
     if gpu not in ("require", "prefer", "ignore"):
         raise UsageError(f"unknown gpu policy {gpu!r}", hint="use require, prefer or ignore")
     failures = _text_failures(m.text, prompt, None)
@@ -153,6 +169,15 @@ def judge(
 
     if expect is not None and not _expect_matches(expect, m.text):
         failures.append(f"answer does not match expect /{expect}/")
+
+    if think is False:
+        carried = reasoning_problem(m.text, m.reasoning)
+        if carried is not None:
+            failures.append(carried)
+        if m.rendered is None:
+            warnings.append("thinking off rests on the answer alone: the prompt is not known")
+        elif (unproven := prompt_problem(m.rendered)) is not None:
+            failures.append(unproven)
 
     fraction = _gpu_fraction(m)
     if gpu != "ignore":
