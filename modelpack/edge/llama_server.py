@@ -40,7 +40,7 @@ from typing import IO, Any
 from modelpack.edge.server import LOOPBACK, die_with_parent, free_port, port_is_free
 from modelpack.errors import PortInUseError, ServerStartError, SetupError
 
-__all__ = ["LlamaServerProcess", "llamacpp_build", "on_loopback"]
+__all__ = ["LlamaServerProcess", "llamacpp_build", "model_argv", "on_loopback", "parse_argv"]
 
 TAIL_LINES = 6
 _CAUSE = re.compile(r"\berror\b|failed|GGML_ASSERT|terminate called|exception", re.IGNORECASE)
@@ -75,6 +75,32 @@ def on_loopback(argv: Sequence[str], port: int) -> list[str]:
         else:
             words += [option, value]
     return words
+
+
+def model_argv(
+    model: Path, *, alias: str | None = None, ctx_size: int = 1024, threads: int = 1
+) -> list[str]:
+    """A llama-server argv serving one GGUF on one slot, for modelpack's own use of the server
+    (the template gate's token counts, the tests' OpenAI target) rather than a declared block.
+
+    One thread: with two, llama.cpp's threads meet at a barrier for every token, and when
+    another llama.cpp (an Ollama runner) competes for the same cores, decoding fell from ~130
+    to 2-30 tok/s on a 2-core machine; one thread kept ~60 tok/s under that load."""
+    return [
+        "llama-server",
+        "--model",
+        str(model.resolve()),
+        "--alias",
+        alias or model.stem,
+        "--ctx-size",
+        str(ctx_size),
+        "--parallel",
+        "1",
+        "--threads",
+        str(threads),
+        "--threads-batch",
+        str(threads),
+    ]
 
 
 class LlamaServerProcess:
@@ -282,8 +308,10 @@ def _answers(port: int) -> bool:
 # --- the child -----------------------------------------------------------------------------------
 
 
-def _parse(words: list[str]) -> Any:
-    """llama.cpp's own parse of `llama-server WORDS...` onto a CommonParams; None if refused."""
+def parse_argv(words: list[str]) -> Any:
+    """llama.cpp's own parse of `llama-server WORDS...` onto a CommonParams; None if refused
+    (llama.cpp prints why). Needs the xllamacpp wheel; a build whose CommonParams layout is
+    not the one modelpack knows is a SetupError."""
     import ctypes
 
     xllamacpp = _xllamacpp()
@@ -307,9 +335,10 @@ def _parse(words: list[str]) -> Any:
 
     ok, probe = call(["--port", "8", "--ctx-size", "777"])
     if not ok or probe.n_ctx != 777 or probe.port != 8:
-        raise SystemExit(
+        raise SetupError(
             f"xllamacpp {xllamacpp.__version__}: its CommonParams layout is not the one modelpack "
-            "knows; install the xllamacpp version modelpack pins"
+            "knows",
+            hint="install the xllamacpp version modelpack pins (pip install 'modelpack[serve]')",
         )
     ok, params = call(words)
     return params if ok else None
@@ -324,7 +353,11 @@ def _xllamacpp() -> Any:
 
 def _serve(words: list[str]) -> int:
     xllamacpp = _xllamacpp()
-    params = _parse(words)
+    try:
+        params = parse_argv(words)
+    except SetupError as exc:
+        print(f"error: {exc.message}", flush=True)
+        return 2
     if params is None:
         print("llama-server refused its command line (see above)", flush=True)
         return 2
