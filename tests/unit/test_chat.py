@@ -133,7 +133,7 @@ def test_parity_catches_smollm2s_default_system_prompt(smollm2_template: tuple[s
     assert result.conversations[0].identical  # the one conversation the old probe had
     assert result.position == len("<|im_start|>")
     assert result.jinja_snippet == "…_start|>system\\nYou are a helpful…"
-    assert result.go_snippet.startswith("<|im_start|>user")
+    assert result.go_snippet == "…_start|>user\\nUSER-PROBE-1: what …"
     assert "'a single user turn, no system message'" in result.message()
 
 
