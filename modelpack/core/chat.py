@@ -673,20 +673,20 @@ class _Jinja:
 
     def _reference(self, messages: tuple[Message, ...], *, optional: bool) -> _Reference:
         try:
-            return _Reference(self._render(messages), False)
+            return _Reference(self._render(messages), folded=False)
         except TemplateBudgetError:
             raise
         except InputError as exc:
             error = exc
         if any(m.role == "system" for m in messages):
             try:
-                return _Reference(self._render(_fold_system(messages)), True)
+                return _Reference(self._render(_fold_system(messages)), folded=True)
             except TemplateBudgetError:
                 raise
             except InputError as exc:
                 error = exc
         if optional:
-            return _Reference((), False, error.message)
+            return _Reference((), folded=False, refused=error.message)
         raise error
 
     def _render(self, messages: Sequence[Message]) -> tuple[str, ...]:
@@ -789,7 +789,15 @@ def _compare(
         if reference.refused is not None:
             results.append(
                 ConversationParity(
-                    conversation.name, True, "", "", None, "", "", False, reference.refused
+                    conversation.name,
+                    identical=True,
+                    go_prompt="",
+                    jinja_prompt="",
+                    position=None,
+                    jinja_snippet="",
+                    go_snippet="",
+                    system_folded=False,
+                    skipped=reference.refused,
                 )
             )
             continue
