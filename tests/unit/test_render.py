@@ -440,8 +440,10 @@ def test_chat_template_mismatch_allow_keeps_a_format_on_purpose(project: Path) -
     full, _ = renderer(smol_project(project), spec).render_package("pkg")
     assert full.chat_format == "zephyr" and "<|assistant|>" in full.text
     # or on one variant only
-    spec = SMOL_SPEC.replace("        template: lightweight\n", "        template: lightweight\n"
-                        "        chat_template: zephyr\n        chat_template_mismatch: allow\n")  # fmt: skip
+    override = "        chat_template: zephyr\n        chat_template_mismatch: allow\n"
+    spec = SMOL_SPEC.replace(
+        "        template: lightweight\n", "        template: lightweight\n" + override
+    )
     full, lite = renderer(project, spec).render_package("pkg")
     assert (full.chat_format, lite.chat_format) == ("chatml", "zephyr")
 
@@ -461,5 +463,5 @@ def test_the_gguf_templates_default_system_prompt_becomes_system(project: Path) 
 def test_messages_before_a_system_message_meet_the_default_system_prompt(project: Path) -> None:
     # Ollama sends MESSAGE lines first, then a client's system message; SmolLM2's template
     # then writes its default system prompt in front: a client would see the difference.
-    with pytest.raises(InputError, match="chatml does not match m.gguf's own chat template"):
+    with pytest.raises(InputError, match=r"chatml does not match m\.gguf's own chat template"):
         renderer(smol_project(project)).render_package("pkg")
