@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from modelpack.core.package.render import Rendered
 from modelpack.core.package.spec import Package, SmokePrompt
 from modelpack.core.package.tags import variant_tag
 from modelpack.core.results.matrix import Cell, MatrixResult
@@ -26,7 +27,8 @@ from modelpack.edge.project import Project
 from modelpack.edge.server import ServerLog
 from modelpack.errors import ServerError, UsageError
 from modelpack.jobs.events import OnEvent, ignore
-from modelpack.jobs.smoke import SmokeTester
+from modelpack.jobs.smoke import SmokeTester, with_warning
+from modelpack.jobs.template_gate import TemplateGate
 
 __all__ = ["MatrixRunner", "run_openai", "select"]
 
@@ -60,6 +62,8 @@ class MatrixRunner:
         self.project = project
         self.client = client
         self.tester = SmokeTester(client, on_event=on_event, log=log)
+        self.gate = TemplateGate(client, on_event=on_event)
+        """The build's template gate: a variant it fails is not smoke-tested here either."""
         self.local = on_this_machine(client.base_url)
 
     def run(
@@ -84,12 +88,15 @@ class MatrixRunner:
             )
         cells: list[Cell] = []
         digests = self.client.model_digests()
-        for name, package, chosen, chosen_prompts in plan:
-            for variant in chosen:
-                new = self._variant(name, package, variant, chosen_prompts, repeat, digests)
-                cells += new
-                if fail_fast and any(not c.passed for c in new):
-                    return self._result(started, clock, repeat, cells)
+        renderer = self.project.renderer(self.client.ollama_version())
+        with self.gate:
+            for name, package, chosen, chosen_prompts in plan:
+                rendered = renderer.render_package(name, chosen)
+                for item in rendered:
+                    new = self._variant(name, package, item, chosen_prompts, repeat, digests)
+                    cells += new
+                    if fail_fast and any(not c.passed for c in new):
+                        return self._result(started, clock, repeat, cells)
         return self._result(started, clock, repeat, cells)
 
     def _result(self, started: str, clock: float, repeat: int, cells: list[Cell]) -> MatrixResult:
@@ -108,14 +115,27 @@ class MatrixRunner:
         self,
         name: str,
         package: Package,
-        variant: str,
+        item: Rendered,
         prompts: list[SmokePrompt],
         repeat: int,
         digests: dict[str, str],
     ) -> list[Cell]:
+        variant = item.variant
         tag = variant_tag(package.model, name, variant)
+        missing = None
         if tag not in digests:
             missing = f"{tag} does not exist: run `modelpack build {name}` first (or pass --build)"
+        else:
+            verdict = self.gate.check(
+                tag,
+                item.chat_reference,
+                package.smoke,
+                self.client.ollama_version(),
+                gguf=item.source,
+                subject=variant,
+            )
+            missing = verdict.failure
+        if missing is not None:
             return [
                 Cell(
                     package=name,
@@ -130,6 +150,8 @@ class MatrixRunner:
         pressure = CpuPressure() if self.local else None
         outcome = self.tester.run(tag, package.smoke, prompts, repeat=repeat, subject=variant)
         contended = pressure.share() if pressure else None
+        if verdict.warning is not None:
+            outcome = with_warning(outcome, verdict.warning)
         return [
             Cell(
                 package=name,
