@@ -249,7 +249,7 @@ def test_a_wrong_chat_template_fails_at_render_and_under_require_at_build(
     project = make_project(tmp_path, package(variants), {"smol.gguf": smollm2_path})
     with pytest.raises(InputError) as error:
         build(project, ollama_current.host)
-    assert "zephyr does not match smol.gguf's own chat template" in str(error.value)
+    assert "zephyr does not match SmolLM2-135M-Instruct.Q4_1.gguf's own chat" in str(error.value)
     assert "the format that matches is chatml" in str(error.value)
     # opted out at render, the build's gate (smoke.template: require) still fails it
     allowed = variants.replace("zephyr}", "zephyr, chat_template_mismatch: allow}")
