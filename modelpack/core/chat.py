@@ -2,10 +2,14 @@
 
 An imported GGUF "talks gibberish" when the Modelfile's Go TEMPLATE lays the conversation out
 differently from the Jinja `tokenizer.chat_template` the model was trained with. This module
-renders one probe conversation both ways, exactly as transformers/llama.cpp (Jinja) and Ollama
-(Go, `template.Execute` with its `collate` and legacy `.Prompt`/`.Response` path) do, and says
-whether they agree and where they first differ. `detect` picks the shipped chat format that
-reproduces a GGUF's template; `parity` checks one TEMPLATE against one Jinja template.
+renders probe conversations (`PROBES`: with and without a system message, one turn and
+several, ending on the assistant, tool turns where a TEMPLATE has them) both ways, exactly as
+transformers/llama.cpp (Jinja) and Ollama (Go, `template.Execute` with its `collate` and legacy
+`.Prompt`/`.Response` path) do, after adding what Ollama's /api/chat adds to a client's
+messages (the Modelfile's MESSAGEs and SYSTEM, `as_sent`), and says whether they agree and
+where they first differ. `detect` picks the shipped chat format that reproduces a GGUF's
+template; `parity` checks one TEMPLATE against one Jinja template; `fit` also finds the model
+template's default system prompt when a TEMPLATE matches only with it as SYSTEM.
 
 Normalisation, the only one: a leading BOS that the Jinja template writes through its
 `bos_token` variable is removed from the Jinja rendering. Jinja templates write BOS as text,

@@ -19,6 +19,7 @@
         smoke:
           prompts: [{prompt: "What is the capital of France?", expect: Paris}]
           gpu: prefer
+          template: require                   # template parity gate: require | warn | ignore
 
 Every model forbids unknown keys, so a typo is an error (with a did-you-mean), never a silently
 ignored setting. `load_spec` turns pydantic's errors into one line each that names the file,
