@@ -3,7 +3,9 @@
 Each variant is loaded once (cold, after unloading everything else), runs all its prompts
 `repeat` times, and is unloaded before the next, so load times, memory and offload figures
 belong to that variant alone and runs do not interfere (the smoke loop is the build's own,
-`modelpack.jobs.smoke`). A variant whose tag is missing, or that fails to load, turns all its
+`modelpack.jobs.smoke`). Each variant first goes through the build's template gate
+(`modelpack.jobs.template_gate`). A variant whose tag is missing, that the gate fails
+(smoke.template: require), or that fails to load, turns all its
 cells into errors with the reason; the matrix goes on (unless fail-fast), so one broken variant
 never hides the state of the others. Each cell also records how contended this machine's CPU
 was while its variant ran, when the server runs here (`modelpack.edge.load`): a baseline
@@ -122,9 +124,9 @@ class MatrixRunner:
     ) -> list[Cell]:
         variant = item.variant
         tag = variant_tag(package.model, name, variant)
-        missing = None
+        refused: str | None = None  # why no prompt runs: no tag, or the template gate failed it
         if tag not in digests:
-            missing = f"{tag} does not exist: run `modelpack build {name}` first (or pass --build)"
+            refused = f"{tag} does not exist: run `modelpack build {name}` first (or pass --build)"
         else:
             verdict = self.gate.check(
                 tag,
@@ -134,8 +136,8 @@ class MatrixRunner:
                 gguf=item.source,
                 subject=variant,
             )
-            missing = verdict.failure
-        if missing is not None:
+            refused = verdict.failure
+        if refused is not None:
             return [
                 Cell(
                     package=name,
@@ -143,7 +145,7 @@ class MatrixRunner:
                     tag=tag,
                     prompt=p.prompt,
                     expect=p.expect,
-                    error=missing,
+                    error=refused,
                 )
                 for p in prompts
             ]
