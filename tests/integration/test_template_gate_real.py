@@ -130,3 +130,12 @@ def test_prompt_tokens_match_llama_server_with_the_right_template_only(
     by_variant = {c.variant: c for c in result.cells}
     assert not any("prompt tokens differ" in w for w in by_variant["right"].runs[0].warnings)
     assert any("prompt tokens differ" in w for w in by_variant["wrong"].runs[0].warnings)
+    # under require the matrix fails the wrong variant's cells without running them
+    spec.write_text(spec.read_text().replace("template: warn\n      reference: llama-server\n", ""))
+    project = open_project(spec)
+    with OllamaClient(ollama_current.host) as client:
+        result = MatrixRunner(project, client).run(["pkg"], variants=["wrong"])
+    (cell,) = result.cells
+    assert not cell.passed and cell.runs == []
+    assert cell.error is not None
+    assert cell.error.startswith("the TEMPLATE renders the conversation 'multi-turn with a system")
