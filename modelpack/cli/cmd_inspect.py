@@ -147,9 +147,9 @@ def _print_facts(
     if chat is None:
         show("chat template", "none in the file" if facts.kind == "model" else None)
     elif chat["format"]:
-        default = chat.get("default_system")
-        extra = f", with its default system prompt {default!r} as SYSTEM" if default else ""
-        show("chat template", f"{chat['format']} (matches modelpack's format exactly{extra})")
+        show("chat template", f"{chat['format']} (matches modelpack's format exactly)")
+        if chat.get("default_system"):
+            show("default system", chat["default_system"])
     elif chat["nearest"] is None:
         show("chat template", "not detected (see the warning)")
     else:
