@@ -205,5 +205,8 @@ def _table(record: Any) -> None:
         out.print(markup(note), highlight=False)
     err = Console(stderr=True)
     for v in record.variants:
-        if v.template_difference:
-            err.print(f"[yellow]warning:[/] {markup(v.tag)}: {markup(v.template_difference)}")
+        difference = v.template_difference
+        # The template gate already made it the reason (require) or a warning (warn).
+        said = [v.reason or "", *v.warnings]
+        if difference and not any(difference in line for line in said):
+            err.print(f"[yellow]warning:[/] {markup(v.tag)}: {markup(difference)}")

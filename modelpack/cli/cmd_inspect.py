@@ -73,6 +73,7 @@ def _chat(info: GGUFInfo) -> dict[str, Any] | None:
         return {"format": None, "nearest": None, "warning": f"chat format not detected: {exc}"}
     return {
         "format": found.format.name if found.format else None,
+        "default_system": found.default_system,
         "nearest": found.nearest,
         "warning": None if found.format else found.warning(),
     }
@@ -147,6 +148,8 @@ def _print_facts(
         show("chat template", "none in the file" if facts.kind == "model" else None)
     elif chat["format"]:
         show("chat template", f"{chat['format']} (matches modelpack's format exactly)")
+        if chat.get("default_system"):
+            show("default system", chat["default_system"])
     elif chat["nearest"] is None:
         show("chat template", "not detected (see the warning)")
     else:

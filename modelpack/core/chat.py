@@ -2,10 +2,14 @@
 
 An imported GGUF "talks gibberish" when the Modelfile's Go TEMPLATE lays the conversation out
 differently from the Jinja `tokenizer.chat_template` the model was trained with. This module
-renders one probe conversation both ways, exactly as transformers/llama.cpp (Jinja) and Ollama
-(Go, `template.Execute` with its `collate` and legacy `.Prompt`/`.Response` path) do, and says
-whether they agree and where they first differ. `detect` picks the shipped chat format that
-reproduces a GGUF's template; `parity` checks one TEMPLATE against one Jinja template.
+renders probe conversations (`PROBES`: with and without a system message, one turn and
+several, ending on the assistant, tool turns where a TEMPLATE has them) both ways, exactly as
+transformers/llama.cpp (Jinja) and Ollama (Go, `template.Execute` with its `collate` and legacy
+`.Prompt`/`.Response` path) do, after adding what Ollama's /api/chat adds to a client's
+messages (the Modelfile's MESSAGEs and SYSTEM, `as_sent`), and says whether they agree and
+where they first differ. `detect` picks the shipped chat format that reproduces a GGUF's
+template; `parity` checks one TEMPLATE against one Jinja template; `fit` also finds the model
+template's default system prompt when a TEMPLATE matches only with it as SYSTEM.
 
 Normalisation, the only one: a leading BOS that the Jinja template writes through its
 `bos_token` variable is removed from the Jinja rendering. Jinja templates write BOS as text,
@@ -53,14 +57,21 @@ from modelpack.errors import InputError
 
 __all__ = [
     "PROBE",
+    "PROBES",
     "ChatFormat",
     "ChatReference",
+    "Conversation",
+    "ConversationParity",
     "Detection",
+    "Fit",
     "Message",
     "Parity",
+    "as_sent",
     "chat_formats",
     "detect",
+    "fit",
     "parity",
+    "probes",
     "render_go",
     "render_jinja",
 ]
@@ -126,12 +137,72 @@ class Message:
 # Distinctive, untrimmed-safe contents: no leading or trailing whitespace, because many
 # reference templates `| trim` contents and Go templates cannot; every turn is tagged so a
 # misplaced or dropped turn shows in the first difference.
-PROBE: tuple[Message, ...] = (
-    Message("system", "SYSTEM-PROBE: answer in one line."),
-    Message("user", "USER-PROBE-1: what is 1+1?"),
-    Message("assistant", "ASSISTANT-PROBE-1: 2."),
-    Message("user", "USER-PROBE-2: and 2+2?"),
+_SYSTEM = Message("system", "SYSTEM-PROBE: answer in one line.")
+_USER_1 = Message("user", "USER-PROBE-1: what is 1+1?")
+_ASSISTANT_1 = Message("assistant", "ASSISTANT-PROBE-1: 2.")
+_USER_2 = Message("user", "USER-PROBE-2: and 2+2?")
+
+PROBE: tuple[Message, ...] = (_SYSTEM, _USER_1, _ASSISTANT_1, _USER_2)
+"""The conversation with every role, compared first (and shown when formats are detected)."""
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """One probe conversation: what a client sends to /api/chat, before Ollama adds anything."""
+
+    name: str
+    messages: tuple[Message, ...]
+    optional: bool = False
+    """The model's own template may refuse it (raise_exception): it is then not compared, since
+    no client could have used it with that model either."""
+
+
+PROBES: tuple[Conversation, ...] = (
+    Conversation("multi-turn with a system message", PROBE),
+    Conversation("a single user turn, no system message", (_USER_1,)),
+    Conversation("multi-turn, no system message", (_USER_1, _ASSISTANT_1, _USER_2)),
+    Conversation("ending on an assistant message", (_USER_1, _ASSISTANT_1), optional=True),
 )
+"""What real clients send: with and without a system message, one turn and several, and a
+conversation that ends on the assistant (a prefill). `probes` adds a tool turn for templates
+that have them."""
+
+TOOL_PROBE = Conversation(
+    "with a tool result",
+    (
+        _SYSTEM,
+        _USER_1,
+        Message("assistant", "ASSISTANT-PROBE-1: calling the calculator."),
+        Message("tool", "TOOL-PROBE: 2"),
+        _USER_2,
+    ),
+    optional=True,
+)
+
+
+def probes(go_template: str) -> tuple[Conversation, ...]:
+    """The conversations a TEMPLATE is compared on: `PROBES`, plus a tool-result turn when the
+    TEMPLATE handles tools (it mentions them). Image turns are not compared: Ollama replaces an
+    image by `[img-N]` text and its embedding, a Jinja template by the model's image token, and
+    no text comparison of the two means anything."""
+    if "tool" in go_template.lower():
+        return (*PROBES, TOOL_PROBE)
+    return PROBES
+
+
+def as_sent(
+    messages: Sequence[Message],
+    *,
+    system: str | None = None,
+    preset: Sequence[Message] = (),
+) -> tuple[Message, ...]:
+    """The messages Ollama's /api/chat renders for a client's `messages`: the Modelfile's
+    MESSAGEs (`preset`) first, and the Modelfile's SYSTEM in front of everything when the
+    client's first message is not a system message (server/routes.go, ChatHandler)."""
+    out = (*preset, *messages)
+    if system and (not messages or messages[0].role != "system"):
+        out = (Message("system", system), *out)
+    return tuple(out)
 
 
 def _as_dicts(messages: Sequence[Message | Mapping[str, str]]) -> list[dict[str, str]]:
@@ -502,7 +573,12 @@ def _first_difference(expected: str, actual: str, width: int = 24) -> tuple[int 
 
 
 def _render_without_bos(
-    compiled: Compiled, messages: Sequence[Message], bos_token: str, eos_token: str
+    compiled: Compiled,
+    messages: Sequence[Message],
+    bos_token: str,
+    eos_token: str,
+    *,
+    add_generation_prompt: bool = True,
 ) -> str:
     """The Jinja rendering minus a leading BOS that the template wrote through `bos_token`.
 
@@ -511,12 +587,48 @@ def _render_without_bos(
     literally as part of ChatML and which must stay. BOS tokens later in the text (Llama 2's
     `</s><s>` between turns) stay too: they are real tokens of the prompt.
     """
-    text = _render_compiled(compiled, messages, bos_token=bos_token, eos_token=eos_token)
+    text = _render_compiled(
+        compiled,
+        messages,
+        bos_token=bos_token,
+        eos_token=eos_token,
+        add_generation_prompt=add_generation_prompt,
+    )
     if bos_token and text.startswith(bos_token):
-        without = _render_compiled(compiled, messages, bos_token="", eos_token=eos_token)
+        without = _render_compiled(
+            compiled,
+            messages,
+            bos_token="",
+            eos_token=eos_token,
+            add_generation_prompt=add_generation_prompt,
+        )
         if not without.startswith(bos_token):
             return text[len(bos_token) :]
     return text
+
+
+def _renderings(
+    compiled: Compiled, messages: Sequence[Message], bos_token: str, eos_token: str
+) -> tuple[str, ...]:
+    """The renderings of `messages` a TEMPLATE may reproduce, the usual one first.
+
+    A conversation that ends on an assistant message has two honest renderings: the turn
+    closed and a new assistant turn opened (transformers' add_generation_prompt, what Ollama's
+    `.Messages` templates usually do), or the turn left open to be continued (transformers'
+    continue_final_message: cut just after the final message, what llama-server does and
+    what Ollama's legacy `.Prompt`/`.Response` path does). Either is what some client expects.
+    """
+    first = _render_without_bos(compiled, messages, bos_token, eos_token)
+    if not messages or messages[-1].role != "assistant" or not messages[-1].content:
+        return (first,)
+    closed = _render_without_bos(
+        compiled, messages, bos_token, eos_token, add_generation_prompt=False
+    )
+    final = messages[-1].content
+    if final not in closed:
+        return (first,)
+    cont = closed[: closed.rindex(final) + len(final)]
+    return (first,) if cont == first else (first, cont)
 
 
 def _fold_system(messages: Sequence[Message]) -> tuple[Message, ...]:
@@ -532,28 +644,269 @@ def _fold_system(messages: Sequence[Message]) -> tuple[Message, ...]:
     return tuple(rest)
 
 
-def _reference(
-    chat_template: str,
-    bos_token: str,
-    eos_token: str,
-    messages: Sequence[Message],
-    *,
-    source: str,
-    budget: TemplateBudget,
-) -> tuple[str, bool]:
-    """The normalised Jinja rendering, and whether the system message had to be folded.
-    The template is compiled once; each rendering has its own budget, and one that runs past
-    it ends here (a template that loops forever is not tried again with the system folded)."""
-    compiled = _compile_jinja(chat_template, source=source, budget=budget, now=PROBE_DATE)
-    try:
-        return _render_without_bos(compiled, messages, bos_token, eos_token), False
-    except TemplateBudgetError:
-        raise
-    except InputError:
-        if not any(m.role == "system" for m in messages):
+@dataclass(frozen=True)
+class _Reference:
+    texts: tuple[str, ...]
+    """The renderings a TEMPLATE may reproduce, the one shown in messages first."""
+    folded: bool
+    refused: str | None = None
+    """Why the model's template refused an optional conversation (then `texts` is empty)."""
+
+
+class _Jinja:
+    """A GGUF's chat template compiled once, with its renderings of each conversation kept:
+    `detect` compares many formats on the same conversations. Each rendering has its own
+    budget, and one that runs past it ends the comparison (a template that loops forever is
+    not tried again with the system folded)."""
+
+    def __init__(
+        self,
+        chat_template: str,
+        bos_token: str,
+        eos_token: str,
+        *,
+        source: str,
+        budget: TemplateBudget,
+    ) -> None:
+        self.compiled = _compile_jinja(chat_template, source=source, budget=budget, now=PROBE_DATE)
+        self.bos_token = bos_token
+        self.eos_token = eos_token
+        self._done: dict[tuple[tuple[Message, ...], bool], _Reference] = {}
+
+    def reference(self, messages: tuple[Message, ...], *, optional: bool = False) -> _Reference:
+        key = (messages, optional)
+        if key not in self._done:
+            self._done[key] = self._reference(messages, optional=optional)
+        return self._done[key]
+
+    def _reference(self, messages: tuple[Message, ...], *, optional: bool) -> _Reference:
+        try:
+            return _Reference(self._render(messages), folded=False)
+        except TemplateBudgetError:
             raise
-    folded = _fold_system(messages)
-    return _render_without_bos(compiled, folded, bos_token, eos_token), True
+        except InputError as exc:
+            error = exc
+        if any(m.role == "system" for m in messages):
+            try:
+                return _Reference(self._render(_fold_system(messages)), folded=True)
+            except TemplateBudgetError:
+                raise
+            except InputError as exc:
+                error = exc
+        if optional:
+            return _Reference((), folded=False, refused=error.message)
+        raise error
+
+    def _render(self, messages: Sequence[Message]) -> tuple[str, ...]:
+        return _renderings(self.compiled, messages, self.bos_token, self.eos_token)
+
+
+@dataclass(frozen=True)
+class ConversationParity:
+    """One probe conversation rendered by the TEMPLATE and by the model's chat template."""
+
+    conversation: str
+    identical: bool
+    go_prompt: str
+    jinja_prompt: str
+    """The Jinja rendering after normalisation (leading bos_token removed)."""
+    position: int | None
+    jinja_snippet: str
+    go_snippet: str
+    system_folded: bool
+    skipped: str | None = None
+    """Why it was not compared: the model's own template refused it (then `identical`)."""
+
+    def message(self) -> str:
+        return (
+            f"the TEMPLATE renders the conversation '{self.conversation}' differently from the "
+            f"model's chat template, first at character {self.position}: the chat template "
+            f"renders '{self.jinja_snippet}', the TEMPLATE '{self.go_snippet}'"
+        )
+
+
+@dataclass(frozen=True)
+class Parity:
+    """Whether an Ollama TEMPLATE builds the same prompts as the model's own chat template, on
+    every probe conversation, as a client of the server sees them (SYSTEM filled in)."""
+
+    conversations: tuple[ConversationParity, ...]
+
+    @property
+    def identical(self) -> bool:
+        return all(c.identical for c in self.conversations)
+
+    @property
+    def first(self) -> ConversationParity:
+        """The first conversation that differs, else the first one."""
+        return next((c for c in self.conversations if not c.identical), self.conversations[0])
+
+    @property
+    def position(self) -> int | None:
+        return self.first.position
+
+    @property
+    def go_prompt(self) -> str:
+        return self.first.go_prompt
+
+    @property
+    def jinja_prompt(self) -> str:
+        return self.first.jinja_prompt
+
+    @property
+    def jinja_snippet(self) -> str:
+        return self.first.jinja_snippet
+
+    @property
+    def go_snippet(self) -> str:
+        return self.first.go_snippet
+
+    @property
+    def system_folded(self) -> bool:
+        return any(c.system_folded for c in self.conversations)
+
+    @property
+    def skipped(self) -> list[str]:
+        """`conversation: why` for each conversation the model's template refused."""
+        return [f"{c.conversation}: {c.skipped}" for c in self.conversations if c.skipped]
+
+    def message(self) -> str:
+        if self.identical:
+            return (
+                f"the TEMPLATE renders exactly what the model's chat template renders "
+                f"({len(self.conversations) - len(self.skipped)} conversations)"
+            )
+        return self.first.message()
+
+
+def _compare(
+    go_template: str,
+    jinja: _Jinja,
+    conversations: Sequence[Conversation],
+    *,
+    system: str | None,
+    preset: Sequence[Message],
+    version: OllamaVersion | None,
+    go_source: str,
+    budget: TemplateBudget,
+) -> Parity:
+    results = []
+    for conversation in conversations:
+        sent = as_sent(conversation.messages, system=system, preset=preset)
+        reference = jinja.reference(sent, optional=conversation.optional)
+        if reference.refused is not None:
+            results.append(
+                ConversationParity(
+                    conversation.name,
+                    identical=True,
+                    go_prompt="",
+                    jinja_prompt="",
+                    position=None,
+                    jinja_snippet="",
+                    go_snippet="",
+                    system_folded=False,
+                    skipped=reference.refused,
+                )
+            )
+            continue
+        rendered = render_go(go_template, sent, version=version, source=go_source, budget=budget)
+        shown = reference.texts[0]
+        if rendered in reference.texts:
+            position, jinja_snippet, go_snippet = None, "", ""
+            shown = rendered
+        else:
+            position, jinja_snippet, go_snippet = _first_difference(shown, rendered)
+        results.append(
+            ConversationParity(
+                conversation.name,
+                position is None,
+                rendered,
+                shown,
+                position,
+                jinja_snippet,
+                go_snippet,
+                reference.folded,
+            )
+        )
+    return Parity(tuple(results))
+
+
+DEFAULT_SYSTEM_MARK = "SYSTEM-DEFAULT-PROBE"
+
+
+def _default_system(
+    go_template: str,
+    jinja: _Jinja,
+    *,
+    preset: Sequence[Message],
+    version: OllamaVersion | None,
+    go_source: str,
+    budget: TemplateBudget,
+) -> str | None:
+    """The system prompt the model's template writes when a conversation has none, read off
+    where the TEMPLATE would put a SYSTEM: None when there is no such text. The caller checks
+    that SYSTEM set to it makes every conversation identical."""
+    single = PROBES[1].messages
+    reference = jinja.reference(as_sent(single, preset=preset)).texts[0]
+    marked = render_go(
+        go_template,
+        as_sent(single, system=DEFAULT_SYSTEM_MARK, preset=preset),
+        version=version,
+        source=go_source,
+        budget=budget,
+    )
+    if marked.count(DEFAULT_SYSTEM_MARK) != 1:
+        return None
+    before, after = marked.split(DEFAULT_SYSTEM_MARK)
+    if len(reference) <= len(before) + len(after):
+        return None
+    if not (reference.startswith(before) and reference.endswith(after)):
+        return None
+    found = reference[len(before) : len(reference) - len(after)]
+    return found if found.strip() else None
+
+
+@dataclass(frozen=True)
+class Fit:
+    """How a TEMPLATE fits a model's chat template: exactly as written, once SYSTEM carries the
+    model's default system prompt, or not at all."""
+
+    parity: Parity
+    """With the SYSTEM given (or, when it fits only so, with `default_system`)."""
+    default_system: str | None = None
+    """The model template's default system prompt, when the TEMPLATE fits only with it as the
+    Modelfile's SYSTEM (no SYSTEM was given)."""
+
+    @property
+    def fits(self) -> bool:
+        return self.parity.identical
+
+
+def _fit(
+    go_template: str,
+    jinja: _Jinja,
+    *,
+    system: str | None,
+    preset: Sequence[Message],
+    version: OllamaVersion | None,
+    go_source: str,
+    budget: TemplateBudget,
+) -> Fit:
+    conversations = probes(go_template)
+    options: dict[str, Any] = {
+        "preset": preset,
+        "version": version,
+        "go_source": go_source,
+        "budget": budget,
+    }
+    plain = _compare(go_template, jinja, conversations, system=system, **options)
+    if plain.identical or system:
+        return Fit(plain)
+    default = _default_system(go_template, jinja, **options)
+    if default is None:
+        return Fit(plain)
+    with_default = _compare(go_template, jinja, conversations, system=default, **options)
+    return Fit(with_default, default) if with_default.identical else Fit(plain)
 
 
 @dataclass(frozen=True)
@@ -561,10 +914,10 @@ class Detection:
     """Which shipped chat format reproduces a Jinja chat template, or the nearest and why not."""
 
     format: ChatFormat | None
-    """The format whose rendering equals the reference exactly; None when none does."""
+    """The format whose renderings equal the reference exactly; None when none does."""
     nearest: str
     similarity: float
-    """difflib ratio of the nearest format's rendering to the reference (1.0 = identical)."""
+    """difflib ratio of the nearest format's renderings to the reference (1.0 = identical)."""
     position: int | None
     """Index of the first differing character (None on an exact match)."""
     expected: str
@@ -575,15 +928,21 @@ class Detection:
     rendered: str
     system_folded: bool
     """The Jinja template refused the probe's system message, so it was folded (see module)."""
+    conversation: str = ""
+    """The probe conversation the difference is in (the first one on a match)."""
+    default_system: str | None = None
+    """The model template's default system prompt, when the format matches only with it as
+    SYSTEM (the renderer then writes it, unless the spec sets its own)."""
 
     def message(self) -> str:
         if self.format is not None:
-            return f"the chat template matches the {self.format.name} format exactly"
+            extra = " once SYSTEM is its default system prompt" if self.default_system else ""
+            return f"the chat template matches the {self.format.name} format exactly{extra}"
         return (
             f"no chat format reproduces the model's chat template; nearest is {self.nearest} "
-            f"({self.similarity:.0%} similar), first difference at character {self.position}: "
-            f"the model's template renders '{self.expected}' where {self.nearest} renders "
-            f"'{self.actual}'"
+            f"({self.similarity:.0%} similar), first difference in the conversation "
+            f"'{self.conversation}' at character {self.position}: the model's template renders "
+            f"'{self.expected}' where {self.nearest} renders '{self.actual}'"
         )
 
     def warning(self) -> str | None:
@@ -597,40 +956,94 @@ def detect(
     *,
     bos_token: str = "",
     eos_token: str = "",
+    system: str | None = None,
+    preset: Sequence[Message] = (),
     version: OllamaVersion | None = None,
     source: str = JINJA_SOURCE,
     budget: TemplateBudget = DEFAULT_BUDGET,
 ) -> Detection:
-    """Render PROBE with the Jinja template and with every format; an exact match wins.
+    """Render every probe conversation with the Jinja template and with every format, as
+    Ollama would send it with this `system` (the Modelfile's SYSTEM) and `preset` (its
+    MESSAGEs); a format that renders all of them exactly wins. Without a `system`, a format
+    also wins when it does so once SYSTEM is the model template's default system prompt
+    (Detection.default_system): a model whose template inserts one (SmolLM2, Qwen2.5) is
+    reproduced by writing that prompt as SYSTEM.
 
     Never falls back silently: with no exact match the Detection has format None and a warning
-    naming the nearest format and the first differing characters. If the template refuses a
-    system message (Gemma 1/2, Mistral v0.1/v0.2), the reference is rendered with the system
-    text folded into the first user message, while each format still gets the real system
-    message: a format for such a family must put it in that same place.
+    naming the nearest format, the conversation and the first differing characters. If the
+    template refuses a system message (Gemma 1/2, Mistral v0.1/v0.2), the reference is rendered
+    with the system text folded into the first user message, while each format still gets the
+    real system message: a format for such a family must put it in that same place.
 
     The Jinja template is untrusted: it runs within `budget`, and any error it raises names
     `source` (e.g. `m.gguf:tokenizer.chat_template`).
     """
     if not formats:
         raise InputError("no chat formats to compare with", hint="ship templates/chat/*.gotmpl")
-    reference, folded = _reference(
-        chat_template, bos_token, eos_token, PROBE, source=source, budget=budget
-    )
-    best: tuple[float, str, str] | None = None
+    jinja = _Jinja(chat_template, bos_token, eos_token, source=source, budget=budget)
+    options: dict[str, Any] = {"preset": preset, "version": version, "budget": budget}
+    plain: dict[str, Parity] = {}
     for name in sorted(formats):
-        rendered = render_go(
-            formats[name].template, PROBE, version=version, source=f"{name}.gotmpl"
+        plain[name] = _compare(
+            formats[name].template,
+            jinja,
+            probes(formats[name].template),
+            system=system,
+            go_source=f"{name}.gotmpl",
+            **options,
         )
-        if rendered == reference:
-            return Detection(formats[name], name, 1.0, None, "", "", reference, rendered, folded)
-        ratio = difflib.SequenceMatcher(None, reference, rendered, autojunk=False).ratio()
+        if plain[name].identical:
+            return _detection(formats[name], plain[name])
+    if not system:
+        for name in sorted(formats):
+            fit = _fit(
+                formats[name].template, jinja, system=None, go_source=f"{name}.gotmpl", **options
+            )
+            if fit.fits:
+                return _detection(formats[name], fit.parity, fit.default_system)
+    best: tuple[float, str] | None = None
+    for name, check in plain.items():
+        compared = [c for c in check.conversations if not c.skipped]
+        ratio = difflib.SequenceMatcher(
+            None,
+            "\0".join(c.jinja_prompt for c in compared),
+            "\0".join(c.go_prompt for c in compared),
+            autojunk=False,
+        ).ratio()
         if best is None or ratio > best[0]:
-            best = (ratio, name, rendered)
+            best = (ratio, name)
     assert best is not None
-    ratio, name, rendered = best
-    position, expected, actual = _first_difference(reference, rendered)
-    return Detection(None, name, ratio, position, expected, actual, reference, rendered, folded)
+    ratio, name = best
+    first = plain[name].first
+    return Detection(
+        None,
+        name,
+        ratio,
+        first.position,
+        first.jinja_snippet,
+        first.go_snippet,
+        first.jinja_prompt,
+        first.go_prompt,
+        plain[name].system_folded,
+        first.conversation,
+    )
+
+
+def _detection(fmt: ChatFormat, check: Parity, default_system: str | None = None) -> Detection:
+    first = check.conversations[0]
+    return Detection(
+        fmt,
+        fmt.name,
+        1.0,
+        None,
+        "",
+        "",
+        first.jinja_prompt,
+        first.go_prompt,
+        check.system_folded,
+        first.conversation,
+        default_system,
+    )
 
 
 @dataclass(frozen=True)
@@ -643,32 +1056,12 @@ class ChatReference:
     eos_token: str = ""
 
 
-@dataclass(frozen=True)
-class Parity:
-    """Whether an Ollama TEMPLATE builds the same prompt as the model's own chat template."""
-
-    identical: bool
-    go_prompt: str
-    jinja_prompt: str
-    """The Jinja rendering after normalisation (leading bos_token removed)."""
-    position: int | None
-    jinja_snippet: str
-    go_snippet: str
-    system_folded: bool
-
-    def message(self) -> str:
-        if self.identical:
-            return "the TEMPLATE renders exactly what the model's chat template renders"
-        return (
-            f"the TEMPLATE differs from the model's chat template at character {self.position}: "
-            f"the chat template renders '{self.jinja_snippet}', the TEMPLATE '{self.go_snippet}'"
-        )
-
-
 def parity(
     go_template: str,
     jinja_template: str,
     *,
+    system: str | None = None,
+    preset: Sequence[Message] = (),
     bos_token: str = "",
     eos_token: str = "",
     version: OllamaVersion | None = None,
@@ -676,13 +1069,46 @@ def parity(
     go_source: str = GO_SOURCE,
     budget: TemplateBudget = DEFAULT_BUDGET,
 ) -> Parity:
-    """Render PROBE with both templates and compare (same normalisation as `detect`). Both
-    run within `budget`; an error names the template's source."""
-    reference, folded = _reference(
-        jinja_template, bos_token, eos_token, PROBE, source=jinja_source, budget=budget
+    """Render every probe conversation (`probes`) with both templates, as Ollama sends it
+    with this SYSTEM and these MESSAGEs (`as_sent`), and compare (same normalisation as
+    `detect`). A conversation differs only when a client of the server would see it differ:
+    with a SYSTEM set, the model template's default system prompt is never used. Both run
+    within `budget`; an error names the template's source."""
+    jinja = _Jinja(jinja_template, bos_token, eos_token, source=jinja_source, budget=budget)
+    return _compare(
+        go_template,
+        jinja,
+        probes(go_template),
+        system=system,
+        preset=preset,
+        version=version,
+        go_source=go_source,
+        budget=budget,
     )
-    rendered = render_go(go_template, PROBE, version=version, source=go_source, budget=budget)
-    position, jinja_snippet, go_snippet = _first_difference(reference, rendered)
-    return Parity(
-        position is None, rendered, reference, position, jinja_snippet, go_snippet, folded
+
+
+def fit(
+    go_template: str,
+    jinja_template: str,
+    *,
+    system: str | None = None,
+    preset: Sequence[Message] = (),
+    bos_token: str = "",
+    eos_token: str = "",
+    version: OllamaVersion | None = None,
+    jinja_source: str = JINJA_SOURCE,
+    go_source: str = GO_SOURCE,
+    budget: TemplateBudget = DEFAULT_BUDGET,
+) -> Fit:
+    """`parity`, and when it fails without a SYSTEM, again with SYSTEM set to the model
+    template's default system prompt (what rendering a named format may write)."""
+    jinja = _Jinja(jinja_template, bos_token, eos_token, source=jinja_source, budget=budget)
+    return _fit(
+        go_template,
+        jinja,
+        system=system,
+        preset=preset,
+        version=version,
+        go_source=go_source,
+        budget=budget,
     )

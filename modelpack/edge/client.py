@@ -419,6 +419,24 @@ class OllamaClient:
         setting = "smoke.timeouts.load (or first_token)"
         return self._stream("/api/generate", body, timeout=timeout, setting=setting)
 
+    def chat(
+        self,
+        model: str,
+        messages: list[dict[str, str]],
+        *,
+        options: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """POST /api/chat without streaming: the reply with the server's counters
+        (`prompt_eval_count`: the prompt's tokens as Ollama built and tokenized it)."""
+        body: dict[str, Any] = {"model": model, "messages": messages, "stream": False}
+        if options:
+            body["options"] = dict(options)
+        chunks = list(
+            self._stream("/api/chat", body, timeout=timeout, setting="smoke.timeouts.load")
+        )
+        return chunks[-1] if chunks else {}
+
     def push(
         self, name: str, *, insecure: bool = False, timeout: float | None = None
     ) -> Iterator[dict[str, Any]]:

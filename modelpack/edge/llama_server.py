@@ -38,7 +38,7 @@ from types import TracebackType
 from typing import IO, Any
 
 from modelpack.edge.server import LOOPBACK, die_with_parent, free_port, port_is_free
-from modelpack.errors import PortInUseError, ServerStartError, SetupError
+from modelpack.errors import PortInUseError, ServerError, ServerStartError, SetupError
 
 __all__ = ["LlamaServerProcess", "llamacpp_build", "model_argv", "on_loopback", "parse_argv"]
 
@@ -222,6 +222,29 @@ class LlamaServerProcess:
                     hint=f"see {self.log_path}",
                 )
             time.sleep(0.05)
+
+    def post(self, path: str, body: dict[str, object], timeout: float = 60.0) -> dict[str, Any]:
+        """POST JSON to the server and return its JSON object; an error status raises
+        ServerError with the server's words."""
+        import httpx
+
+        try:
+            response = httpx.post(f"{self.url}{path}", json=body, timeout=timeout)
+        except httpx.HTTPError as exc:
+            raise ServerError(f"llama-server {path}: {type(exc).__name__}: {exc}") from None
+        if response.status_code >= 400:
+            raise ServerError(
+                f"llama-server {path} failed with HTTP {response.status_code}: "
+                f"{response.text.strip()[:300]}",
+                status_code=response.status_code,
+            )
+        try:
+            reply = response.json()
+        except ValueError:
+            reply = None
+        if not isinstance(reply, dict):
+            raise ServerError(f"llama-server {path} answered something other than a JSON object")
+        return reply
 
     def output(self) -> str:
         """What the server wrote (its stdout and stderr), the last 64 KiB at most."""

@@ -23,7 +23,6 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelpack.core.chat import ChatReference, Parity, parity
 from modelpack.core.gguf.memory import default_parallel, effective_num_ctx, fit
 from modelpack.core.modelfile.request import plan_create
 from modelpack.core.package.render import Rendered
@@ -44,11 +43,12 @@ from modelpack.edge.history import (
 from modelpack.edge.lock import package_lock
 from modelpack.edge.project import Project
 from modelpack.edge.server import OllamaServer
-from modelpack.errors import InputError, ServerError, ServerGoneError
+from modelpack.errors import ServerError, ServerGoneError
 from modelpack.jobs.events import Event, EventKind, OnEvent, ignore
 from modelpack.jobs.memory import ServerMemory
 from modelpack.jobs.smoke import SmokeTester, with_smoke
 from modelpack.jobs.stable import commit_move, ensure_pin, pin, settle
+from modelpack.jobs.template_gate import TemplateGate
 
 __all__ = ["Builder", "does_not_fit"]
 
@@ -123,9 +123,8 @@ class Builder:
         self.moving_stable = False
         """Set once the stable move has begun: an interrupt after it may have moved the tag."""
         self.started: str | None = None
-        self._parities: dict[tuple[str, ChatReference, OllamaVersion], Parity] = {}
-        """Parity checks done, by stored TEMPLATE, reference and version: the variants of
-        a package usually store one TEMPLATE, which is then rendered and compared once."""
+        self.gate = TemplateGate(client, on_event=on_event)
+        """The template gate (smoke.template, smoke.reference), shared with `matrix`."""
         self._listed: dict[str, str] | None = None
         """The server's models as the build found them, while the build has changed nothing
         there (no create, no smoke test); None once it has."""
@@ -151,7 +150,8 @@ class Builder:
         self.project.loaded.package(package)
         with package_lock(lock_path(self.project, package), package=package, command="build"):
             check_writable(self.project, package)
-            return self._build(package, force=force, smoke=smoke, budget=budget)
+            with self.gate:
+                return self._build(package, force=force, smoke=smoke, budget=budget)
 
     def _build(
         self, package: str, *, force: bool, smoke: bool, budget: MemoryBudget | None
@@ -185,7 +185,7 @@ class Builder:
                 last = previous.variant(item.variant) if previous else None
                 if not force and _unchanged(last, inputs, on_server.get(tag)):
                     assert last is not None
-                    result = self._kept(last, item, inputs, spec.smoke, smoke=smoke)
+                    result = self._kept(last, item, inputs, spec.smoke, version, smoke=smoke)
                 else:
                     result = self._create(item, tag, version, inputs, spec.smoke, smoke=smoke)
             except ServerGoneError as exc:
@@ -254,11 +254,12 @@ class Builder:
         item: Rendered,
         inputs: _Inputs,
         spec_smoke: Smoke,
+        version: OllamaVersion,
         *,
         smoke: bool,
     ) -> VariantResult:
-        """The tag already holds this model: keep its result, or smoke-test it when the last
-        build created it without one."""
+        """The tag already holds this model: keep its result, or judge it when the last
+        build created it without a smoke test."""
         # The same text (its digest matched): recorded also when the last record lacks it.
         kept = last.model_copy(
             update={"created": False, "modelfile": item.text, "file_digests": inputs.written}
@@ -270,7 +271,7 @@ class Builder:
         pinned = ensure_pin(
             self.client, digest=last.model_digest, tag=last.tag, stable=self._stable(item)
         )
-        return self._smoke(kept, spec_smoke, pinned, item)
+        return self._judge(item, kept, version, spec_smoke, pinned, smoke=True)
 
     def _create(
         self,
@@ -321,14 +322,8 @@ class Builder:
             reason = f"create failed: {exc.server_message or exc.message}"
             return failed.model_copy(update={"reason": reason})
         digest, pinned = pin(self.client, tag=tag, stable=self._stable(item))
-        created = self._parity(
-            item, failed.model_copy(update={"model_digest": digest, "created": True}), version
-        )
-        if not smoke:
-            return created.model_copy(
-                update={"verdict": Verdict.SKIPPED, "reason": "smoke test skipped (--no-smoke)"}
-            )
-        return self._smoke(created, spec_smoke, pinned, item)
+        created = failed.model_copy(update={"model_digest": digest, "created": True})
+        return self._judge(item, created, version, spec_smoke, pinned, smoke=smoke)
 
     def _stable(self, item: Rendered) -> str:
         return stable_tag(self.project.loaded.package(item.package).model, item.package)
@@ -356,37 +351,45 @@ class Builder:
             update |= {"verdict": Verdict.FAILED, "reason": "; ".join(reasons)}
         return smoked.model_copy(update=update)
 
-    def _parity(
-        self, item: Rendered, result: VariantResult, version: OllamaVersion
+    def _judge(
+        self,
+        item: Rendered,
+        result: VariantResult,
+        version: OllamaVersion,
+        spec_smoke: Smoke,
+        pinned: str,
+        *,
+        smoke: bool,
     ) -> VariantResult:
-        """The tokenizer-and-template check: the TEMPLATE the server stored against the GGUF's
-        own chat template, on the probe conversation. A difference is reported, not a failure:
-        a hand-written TEMPLATE may differ on purpose; the smoke test judges."""
-        reference = item.chat_reference
-        if reference is None:
-            return result
-        template = self.client.show(result.tag).get("template") or ""
-        key = (template, reference, version)
-        try:
-            check = self._parities.get(key) or parity(
-                template,
-                reference.template,
-                bos_token=reference.bos_token,
-                eos_token=reference.eos_token,
-                version=version,
-            )
-        except InputError as exc:
-            return result.model_copy(
-                update={"template_difference": f"template parity not checked: {exc.message}"}
-            )
-        self._parities[key] = check
-        self.emit(Event(EventKind.PARITY, item.variant, check.message()))
-        return result.model_copy(
+        """The template gate, then the smoke test. A variant the gate fails (smoke.template:
+        require) is failed without a smoke test: its answers would be judged on prompts the
+        model was not made for. Under warn the difference is one of its warnings."""
+        verdict = self.gate.check(
+            result.tag,
+            item.chat_reference,
+            spec_smoke,
+            version,
+            gguf=item.source,
+            subject=item.variant,
+        )
+        result = result.model_copy(
             update={
-                "template_parity": check.identical,
-                "template_difference": None if check.identical else check.message(),
+                "template_parity": verdict.parity,
+                "template_difference": verdict.difference,
+                "prompt_token_parity": verdict.tokens,
             }
         )
+        if verdict.failure is not None:
+            return result.model_copy(update={"verdict": Verdict.FAILED, "reason": verdict.failure})
+        if not smoke:
+            judged = result.model_copy(
+                update={"verdict": Verdict.SKIPPED, "reason": "smoke test skipped (--no-smoke)"}
+            )
+        else:
+            judged = self._smoke(result, spec_smoke, pinned, item)
+        if verdict.warning is not None:
+            judged = judged.model_copy(update={"warnings": [*judged.warnings, verdict.warning]})
+        return judged
 
     def _finish(
         self,

@@ -3,7 +3,9 @@
 Each variant is loaded once (cold, after unloading everything else), runs all its prompts
 `repeat` times, and is unloaded before the next, so load times, memory and offload figures
 belong to that variant alone and runs do not interfere (the smoke loop is the build's own,
-`modelpack.jobs.smoke`). A variant whose tag is missing, or that fails to load, turns all its
+`modelpack.jobs.smoke`). Each variant first goes through the build's template gate
+(`modelpack.jobs.template_gate`). A variant whose tag is missing, that the gate fails
+(smoke.template: require), or that fails to load, turns all its
 cells into errors with the reason; the matrix goes on (unless fail-fast), so one broken variant
 never hides the state of the others. Each cell also records how contended this machine's CPU
 was while its variant ran, when the server runs here (`modelpack.edge.load`): a baseline
@@ -30,7 +32,8 @@ from modelpack.edge.server import OllamaServer, ServerLog
 from modelpack.errors import ModelpackError, ServerError, UsageError
 from modelpack.jobs.events import OnEvent, ignore
 from modelpack.jobs.memory import ServerMemory
-from modelpack.jobs.smoke import SmokeTester
+from modelpack.jobs.smoke import SmokeTester, with_warning
+from modelpack.jobs.template_gate import TemplateGate
 
 __all__ = ["MatrixRunner", "run_openai", "select"]
 
@@ -68,11 +71,14 @@ class MatrixRunner:
         if log is None and server is not None:
             log = server.log
         self.tester = SmokeTester(client, on_event=on_event, log=log)
+        self.gate = TemplateGate(client, on_event=on_event)
+        """The build's template gate: a variant it fails is not smoke-tested here either."""
         self.local = on_this_machine(client.base_url)
         self.server = server
         self._memory: ServerMemory | None = None
         self._targets: list[TargetConfig] = []
         self._renders: dict[str, dict[str, Rendered]] = {}
+        self._render_errors: dict[str, str] = {}
 
     def run(
         self,
@@ -105,17 +111,19 @@ class MatrixRunner:
         cells: list[Cell] = []
         self._targets = []
         self._renders = {}
+        self._render_errors = {}
         digests = self.client.model_digests() if groups else {}
         self._memory = ServerMemory.of(self.client.ollama_version(), self.server)
-        for (name, variant), (package, chosen_prompts) in groups.items():
-            new = self._variant(name, package, variant, chosen_prompts, repeat, digests)
-            self._target(name, variant, new[0].tag if new else None, digests)
-            cells += [
-                c.model_copy(update={"host": self.client.base_url, "server_version": version})
-                for c in new
-            ]
-            if fail_fast and any(not c.passed for c in new):
-                break
+        with self.gate:
+            for (name, variant), (package, chosen_prompts) in groups.items():
+                new = self._variant(name, package, variant, chosen_prompts, repeat, digests)
+                self._target(name, variant, new[0].tag if new else None, digests)
+                cells += [
+                    c.model_copy(update={"host": self.client.base_url, "server_version": version})
+                    for c in new
+                ]
+                if fail_fast and any(not c.passed for c in new):
+                    break
         return MatrixResult(
             target="ollama",
             server_version=version,
@@ -167,8 +175,25 @@ class MatrixRunner:
         digests: dict[str, str],
     ) -> list[Cell]:
         tag = variant_tag(package.model, name, variant)
+        item = self._rendered(name, variant)
+        verdict = None
+        refused: str | None = None  # why no prompt runs: no tag, no rendering, or the gate
         if tag not in digests:
-            missing = f"{tag} does not exist: run `modelpack build {name}` first (or pass --build)"
+            refused = f"{tag} does not exist: run `modelpack build {name}` first (or pass --build)"
+        elif item is None:
+            why = self._render_errors.get(name, f"no variant {variant!r}")
+            refused = f"the spec does not render {name}:{variant}: {why}"
+        else:
+            verdict = self.gate.check(
+                tag,
+                item.chat_reference,
+                package.smoke,
+                self.client.ollama_version(),
+                gguf=item.source,
+                subject=variant,
+            )
+            refused = verdict.failure
+        if refused is not None:
             return [
                 Cell(
                     package=name,
@@ -176,7 +201,7 @@ class MatrixRunner:
                     tag=tag,
                     prompt=p.prompt,
                     expect=p.expect,
-                    error=missing,
+                    error=refused,
                 )
                 for p in prompts
             ]
@@ -184,9 +209,10 @@ class MatrixRunner:
         mark = self.server.log.position() if self.server is not None else None
         outcome = self.tester.run(tag, package.smoke, prompts, repeat=repeat, subject=variant)
         contended = pressure.share() if pressure else None
+        if verdict is not None and verdict.warning is not None:
+            outcome = with_warning(outcome, verdict.warning)
         assert self._memory is not None  # set by run
         budget = memory_budget(self.project.loaded.spec.ollama.memory)
-        item = self._rendered(name, variant)
         log = self.server.log.since(mark) if self.server is not None and mark is not None else None
         memory = self._memory.check(item, outcome.size, outcome.size_vram, budget, log=log)
         cells = [
@@ -216,7 +242,8 @@ class MatrixRunner:
             try:
                 renderer = self.project.renderer(self.client.ollama_version())
                 items = renderer.render_package(package)
-            except ModelpackError:
+            except ModelpackError as exc:
+                self._render_errors[package] = str(exc)
                 items = []
             self._renders[package] = {item.variant: item for item in items}
         return self._renders[package].get(variant)

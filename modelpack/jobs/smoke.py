@@ -42,7 +42,15 @@ from modelpack.edge.server import ServerLog
 from modelpack.errors import InputError, ServerError, ServerGoneError, ServerTimeout
 from modelpack.jobs.events import Event, EventKind, OnEvent, ignore
 
-__all__ = ["SMOKE_SEED", "Probe", "Prober", "SmokeResult", "SmokeTester", "with_smoke"]
+__all__ = [
+    "SMOKE_SEED",
+    "Probe",
+    "Prober",
+    "SmokeResult",
+    "SmokeTester",
+    "with_smoke",
+    "with_warning",
+]
 
 SMOKE_SEED = 1
 
@@ -100,6 +108,19 @@ def with_smoke(result: VariantResult, smoke: SmokeResult) -> VariantResult:
             "warnings": smoke.warnings,
         }
     )
+
+
+def with_warning(smoke: SmokeResult, warning: str) -> SmokeResult:
+    """The smoke result with one more warning on every run (the template gate's, under warn)."""
+    prompts = [
+        p.model_copy(
+            update={
+                "runs": [r.model_copy(update={"warnings": [*r.warnings, warning]}) for r in p.runs]
+            }
+        )
+        for p in smoke.prompts
+    ]
+    return replace(smoke, prompts=prompts, warnings=sorted({*smoke.warnings, warning}))
 
 
 class Prober:

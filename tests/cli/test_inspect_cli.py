@@ -21,6 +21,9 @@ CHATML_WITH_EXTRA_NEWLINE = (
 )
 
 
+SMOLLM2_DEFAULT = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
+
+
 def run(*args: str) -> tuple[int, str, str]:
     result = CliRunner().invoke(cli, ["inspect", *args])
     return result.exit_code, result.stdout, result.stderr
@@ -38,6 +41,8 @@ def test_smollm2_facts_match_the_reference_and_gguf_py(smollm2_path: Path) -> No
     assert lines["file type"] == "Q4_1"
     assert lines["tokenizer"] == "gpt2, 49152 tokens"
     assert lines["chat template"] == "chatml (matches modelpack's format exactly)"
+    # SmolLM2's template writes this when a conversation has no system message
+    assert lines["default system"] == SMOLLM2_DEFAULT
     assert lines["license"] == "apache-2.0"
     assert "bos 1 '<|im_start|>'" in lines["special tokens"]
     assert lines["memory, CPU"].endswith("RAM at num_ctx 4096")
@@ -53,7 +58,12 @@ def test_json_has_the_same_facts_and_the_detected_format(smollm2_path: Path) -> 
     data = json.loads(out)
     assert data["architecture"] == "llama" and data["block_count"] == 30
     assert data["head_count_kv"] == 3 and data["vocab_size"] == 49152
-    assert data["chat_format"] == {"format": "chatml", "nearest": "chatml", "warning": None}
+    assert data["chat_format"] == {
+        "format": "chatml",
+        "default_system": SMOLLM2_DEFAULT,
+        "nearest": "chatml",
+        "warning": None,
+    }
     assert sum(data["tensor_types"].values()) == data["tensor_bytes"]
     assert data["memory"]["ctx"] == 8192
     # KV cache: layers x ctx x KV heads x head dim x (K+V) x f16.

@@ -15,7 +15,7 @@ from modelpack.edge.client import OllamaClient
 from modelpack.edge.history import record_path
 from modelpack.edge.project import Project, open_project
 from modelpack.edge.server import OllamaServer
-from modelpack.errors import ServerGoneError
+from modelpack.errors import InputError, ServerGoneError
 from modelpack.jobs.build import Builder
 from modelpack.jobs.events import Event
 
@@ -241,23 +241,33 @@ def test_no_smoke_creates_only_and_a_later_build_tests_without_recreating(
     assert tested.stable_variant == "a"
 
 
-def test_parity_check_flags_a_template_that_is_not_the_models(
+def test_a_wrong_chat_template_fails_at_render_and_under_require_at_build(
     ollama_current: OllamaServer, smollm2_path: Path, tmp_path: Path
 ) -> None:
-    variants = "      - {name: right, template: lightweight, chat_template: auto}\n"
-    variants += "      - {name: wrong, template: lightweight, chat_template: zephyr}\n"
+    variants = "      - {name: wrong, template: lightweight, chat_template: zephyr}\n"
+    variants += "      - {name: right, template: lightweight, chat_template: auto}\n"
     project = make_project(tmp_path, package(variants), {"smol.gguf": smollm2_path})
-    with OllamaClient(ollama_current.host) as client:
-        builder = Builder(project, client, cache=DigestCache(tmp_path / "digests.json"))
-        record = builder.build("pkg", smoke=False)
-    right, wrong = record.variants
-    assert right.template_parity is True and right.template_difference is None
-    assert wrong.template_parity is False
-    assert wrong.template_difference is not None
-    assert wrong.template_difference.startswith(
-        "the TEMPLATE differs from the model's chat template at character 2: "
-        "the chat template renders '<|im_start|>system\\nSYSTEM-…', the TEMPLATE '<|system|>"
+    with pytest.raises(InputError) as error:
+        build(project, ollama_current.host)
+    assert "zephyr does not match SmolLM2-135M-Instruct.Q4_1.gguf's own chat" in str(error.value)
+    assert "the format that matches is chatml" in str(error.value)
+    # opted out at render, the build's gate (smoke.template: require) still fails it
+    allowed = variants.replace("zephyr}", "zephyr, chat_template_mismatch: allow}")
+    project = make_project(tmp_path / "allowed", package(allowed), {"smol.gguf": smollm2_path})
+    record, events, _ = build(project, ollama_current.host)
+    wrong, right = record.variants
+    assert wrong.verdict == "failed" and wrong.template_parity is False
+    assert wrong.prompts == []  # not smoke-tested: its prompts are not the model's
+    assert wrong.reason is not None
+    assert wrong.reason.startswith(
+        "the TEMPLATE renders the conversation 'multi-turn with a system message' differently "
+        "from the model's chat template, first at character 2: the chat template renders "
+        "'<|im_start|>system\\nSYSTEM-…', the TEMPLATE '<|system|>"
     )
+    assert right.verdict == "passed" and right.template_parity is True
+    assert right.template_difference is None
+    assert record.stable_variant == "right"
+    assert any(e.kind == "parity" and e.subject == "wrong" for e in events)
 
 
 def test_a_variant_that_cannot_fit_the_budget_is_skipped_before_create(

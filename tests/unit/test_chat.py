@@ -9,10 +9,15 @@ import pytest
 
 from modelpack.core.chat import (
     PROBE,
+    PROBES,
+    TOOL_PROBE,
     Message,
+    as_sent,
     chat_formats,
     detect,
+    fit,
     parity,
+    probes,
     render_go,
     render_jinja,
 )
@@ -113,22 +118,110 @@ def test_smollm2_gguf_chat_template_detects_chatml(smollm2_template: tuple[str, 
     assert detection.format is not None and detection.format.name == "chatml"
 
 
-def test_parity_chatml_with_smollm2(smollm2_template: tuple[str, str]) -> None:
+SMOLLM2_DEFAULT = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
+
+
+def test_parity_catches_smollm2s_default_system_prompt(smollm2_template: tuple[str, str]) -> None:
     template, bos = smollm2_template
     result = parity(FORMATS["chatml"].template, template, bos_token=bos)
+    assert not result.identical
+    assert [c.conversation for c in result.conversations if not c.identical] == [
+        "a single user turn, no system message",
+        "multi-turn, no system message",
+        "ending on an assistant message",
+    ]
+    assert result.conversations[0].identical  # the one conversation the old probe had
+    assert result.position == len("<|im_start|>")
+    assert result.jinja_snippet == "…_start|>system\\nYou are a helpful…"
+    assert result.go_snippet == "…_start|>user\\nUSER-PROBE-1: what …"
+    assert "'a single user turn, no system message'" in result.message()
+
+
+def test_parity_models_ollamas_system_injection(smollm2_template: tuple[str, str]) -> None:
+    template, bos = smollm2_template
+    # A Modelfile SYSTEM fills in when the client sends none: the default is never used.
+    result = parity(FORMATS["chatml"].template, template, bos_token=bos, system="Be brief.")
     assert result.identical and result.position is None
     assert result.go_prompt == result.jinja_prompt
     assert result.go_prompt.endswith("<|im_start|>assistant\n")
+    single = result.conversations[1]
+    assert single.go_prompt.startswith("<|im_start|>system\nBe brief.<|im_end|>")
+    # MESSAGE lines come before the client's messages, SYSTEM before everything.
+    preset = [Message("user", "U0"), Message("assistant", "A0")]
+    sent = as_sent(PROBES[1].messages, system="S", preset=preset)
+    assert [m.role for m in sent] == ["system", "user", "assistant", "user"]
+    assert as_sent(PROBE, system="S") == PROBE  # the client's own system message wins
+
+
+def test_fit_and_detect_find_the_default_system_prompt(smollm2_template: tuple[str, str]) -> None:
+    template, bos = smollm2_template
+    found = fit(FORMATS["chatml"].template, template, bos_token=bos)
+    assert found.fits and found.default_system == SMOLLM2_DEFAULT
+    detection = detect(template, FORMATS, bos_token=bos)
+    assert detection.format is not None and detection.format.name == "chatml"
+    assert detection.default_system == SMOLLM2_DEFAULT
+    # with a system of its own the spec needs no default
+    assert detect(template, FORMATS, bos_token=bos, system="S").default_system is None
+    # zephyr fits no way
+    wrong = fit(FORMATS["zephyr"].template, template, bos_token=bos)
+    assert not wrong.fits and wrong.default_system is None
 
 
 def test_parity_reports_a_wrong_pairing(smollm2_template: tuple[str, str]) -> None:
     template, bos = smollm2_template
-    result = parity(FORMATS["zephyr"].template, template, bos_token=bos)
+    result = parity(FORMATS["zephyr"].template, template, bos_token=bos, system="S")
     assert not result.identical
     assert result.position == 2  # both open with "<|"
     assert result.jinja_snippet.startswith("<|im_start|>system")
     assert result.go_snippet.startswith("<|system|>")
     assert "character 2" in result.message()
+    assert "'multi-turn with a system message'" in result.message()
+
+
+LEGACY_CHATML = (
+    "{{ if .System }}<|im_start|>system\n{{ .System }}<|im_end|>\n{{ end }}"
+    "{{ if .Prompt }}<|im_start|>user\n{{ .Prompt }}<|im_end|>\n{{ end }}"
+    "<|im_start|>assistant\n{{ .Response }}<|im_end|>\n"
+)
+
+
+def test_a_final_assistant_message_may_be_closed_or_continued(
+    smollm2_template: tuple[str, str],
+) -> None:
+    template, bos = smollm2_template
+    # Ollama's legacy path leaves the last assistant turn open (a prefill), .Messages closes it
+    # and opens the next: both are renderings of the model's template.
+    legacy = parity(LEGACY_CHATML, template, bos_token=bos, system="S")
+    assert legacy.identical, legacy.message()
+    final = legacy.conversations[3]
+    assert final.go_prompt.endswith("ASSISTANT-PROBE-1: 2.")
+    closed = parity(FORMATS["chatml"].template, template, bos_token=bos, system="S")
+    assert closed.conversations[3].go_prompt.endswith("<|im_end|>\n<|im_start|>assistant\n")
+    # anything else is a difference
+    broken = LEGACY_CHATML.replace("{{ .Response }}<|im_end|>", "{{ .Response }}</s>")
+    assert not parity(broken, template, bos_token=bos, system="S").identical
+
+
+def test_tool_turns_are_compared_where_the_template_has_them() -> None:
+    chatml_jinja = reference("chatml")[0]
+    assert TOOL_PROBE not in probes(FORMATS["chatml"].template)
+    with_tools = FORMATS["chatml"].template.replace(
+        "{{ .Role }}", '{{ if eq .Role "tool" }}tool{{ else }}{{ .Role }}{{ end }}'
+    )
+    assert probes(with_tools)[-1] == TOOL_PROBE
+    result = parity(with_tools, chatml_jinja, bos_token="<s>")
+    assert result.identical and result.conversations[-1].conversation == "with a tool result"
+    assert "<|im_start|>tool\nTOOL-PROBE: 2<|im_end|>" in result.conversations[-1].go_prompt
+    # a model template that refuses tool turns leaves them out, and says so
+    refusing = (
+        "{% for m in messages %}{% if m['role'] == 'tool' %}{{ raise_exception('no tools') }}"
+        "{% endif %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    )
+    skipped = parity(with_tools, refusing)
+    assert skipped.identical and skipped.skipped == [
+        "with a tool result: the chat template refused the conversation: no tools"
+    ]
 
 
 def test_render_go_collates_and_uses_the_legacy_path() -> None:

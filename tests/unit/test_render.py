@@ -393,8 +393,11 @@ def test_auto_without_an_exact_match_names_the_nearest_and_the_difference(projec
         "modelpack.yaml:5: packages.pkg.chat_template: auto: no chat format reproduces the "
         "model's chat template; nearest is chatml"
     )
-    assert "first difference at character" in message
-    assert "(if chatml is right, name it;" in message
+    assert (
+        "first difference in the conversation 'multi-turn with a system message' at character"
+        in message
+    )
+    assert "(if chatml is right, name it with chat_template_mismatch: allow;" in message
 
 
 def test_auto_needs_a_gguf_source(project: Path) -> None:
@@ -403,3 +406,82 @@ def test_auto_needs_a_gguf_source(project: Path) -> None:
     )
     with pytest.raises(InputError, match="auto reads the chat template from a GGUF file"):
         renderer(project, spec).render_package("pkg")
+
+
+SMOLLM2_TEMPLATE = (
+    "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
+    "{{ '<|im_start|>system\\nYou are a helpful AI assistant named SmolLM, trained by Hugging "
+    "Face<|im_end|>\\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\\n' + "
+    "message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}"
+    "{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+"""SmolLM2-135M-Instruct's tokenizer.chat_template: ChatML with a default system prompt."""
+SMOLLM2_DEFAULT = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
+
+
+SMOL_SPEC = SPEC.replace(
+    "    messages: [{role: user, content: Hello}, {role: assistant, content: Hi!}]\n", ""
+)
+"""Without MESSAGEs: Ollama puts them before a client's system message, where SmolLM2's
+template would insert its default system prompt (test_messages_before_a_system_message...)."""
+
+
+def smol_project(project: Path) -> Path:
+    write_tiny_gguf(project / "m.gguf", extra={"tokenizer.chat_template": SMOLLM2_TEMPLATE})
+    return project
+
+
+def test_a_named_format_that_differs_from_the_gguf_is_an_error_naming_the_match(
+    project: Path,
+) -> None:
+    spec = SMOL_SPEC.replace("chat_template: chatml", "chat_template: zephyr")
+    with pytest.raises(InputError) as error:
+        renderer(smol_project(project), spec).render_package("pkg")
+    message = str(error.value)
+    assert message.startswith(
+        "modelpack.yaml:5: packages.pkg.chat_template: zephyr does not match m.gguf's own chat "
+        "template: in the conversation 'multi-turn with a system message' the first difference "
+        "is at character 2"
+    )
+    assert "the format that matches is chatml: name it (or auto)" in message
+    assert "chat_template_mismatch: allow" in message
+    # a variant's own format is checked at the variant's line
+    spec = SMOL_SPEC.replace("        template: lightweight\n", "        template: lightweight\n"
+                        "        chat_template: vicuna\n")  # fmt: skip
+    with pytest.raises(InputError, match=r"modelpack.yaml:\d+: packages.pkg.variants\[1\]."
+                       r"chat_template: vicuna does not match"):  # fmt: skip
+        renderer(project, spec).render_package("pkg")
+
+
+def test_chat_template_mismatch_allow_keeps_a_format_on_purpose(project: Path) -> None:
+    spec = SMOL_SPEC.replace(
+        "chat_template: chatml", "chat_template: zephyr\n    chat_template_mismatch: allow"
+    )
+    full, _ = renderer(smol_project(project), spec).render_package("pkg")
+    assert full.chat_format == "zephyr" and "<|assistant|>" in full.text
+    # or on one variant only
+    override = "        chat_template: zephyr\n        chat_template_mismatch: allow\n"
+    spec = SMOL_SPEC.replace(
+        "        template: lightweight\n", "        template: lightweight\n" + override
+    )
+    full, lite = renderer(project, spec).render_package("pkg")
+    assert (full.chat_format, lite.chat_format) == ("chatml", "zephyr")
+
+
+def test_the_gguf_templates_default_system_prompt_becomes_system(project: Path) -> None:
+    without = SMOL_SPEC.replace("    system: Be brief.\n", "")
+    for form in ("chatml", "auto"):
+        spec = without.replace("chat_template: chatml", f"chat_template: {form}")
+        full, _ = renderer(smol_project(project), spec).render_package("pkg")
+        assert parse(full.text).system == SMOLLM2_DEFAULT, form
+        assert full.chat_format == "chatml"
+    # the spec's own SYSTEM wins, and then no default is needed
+    full, _ = renderer(project, SMOL_SPEC).render_package("pkg")
+    assert parse(full.text).system == "Be brief."
+
+
+def test_messages_before_a_system_message_meet_the_default_system_prompt(project: Path) -> None:
+    # Ollama sends MESSAGE lines first, then a client's system message; SmolLM2's template
+    # then writes its default system prompt in front: a client would see the difference.
+    with pytest.raises(InputError, match=r"chatml does not match m\.gguf's own chat template"):
+        renderer(smol_project(project)).render_package("pkg")

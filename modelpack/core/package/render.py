@@ -26,7 +26,8 @@ from typing import Any
 import jinja2
 
 from modelpack.core.budget import DEFAULT_BUDGET, TemplateBudget
-from modelpack.core.chat import ChatFormat, ChatReference, chat_formats, detect
+from modelpack.core.chat import ChatFormat, ChatReference, chat_formats, detect, fit
+from modelpack.core.chat import Message as ChatMessage
 from modelpack.core.gguf.adapter import pick_adapter
 from modelpack.core.gguf.facts import bos_eos
 from modelpack.core.gguf.memory import context_cap
@@ -95,6 +96,25 @@ class Rendered:
     files the spec declares, and the only ones a build may upload."""
 
 
+@dataclass(frozen=True)
+class _Wanted:
+    """What the chat template is checked with: the variant's SYSTEM and MESSAGEs (Ollama adds
+    them to what clients send), and whether a mismatch is allowed (chat_template_mismatch)."""
+
+    system: str | None
+    preset: tuple[ChatMessage, ...]
+    allow: bool = False
+
+
+@dataclass(frozen=True)
+class _Chat:
+    """The chat format a variant gets, and the model template's default system prompt when
+    the format reproduces the template only with it as SYSTEM."""
+
+    format: ChatFormat
+    default_system: str | None = None
+
+
 @dataclass
 class _Origin:
     """Where a parameter value came from, for error messages."""
@@ -122,7 +142,7 @@ class Renderer:
         self.formats = chat_formats(self.template_dirs)
         self.templates = variant_templates(self.template_dirs)
         self._infos: dict[Path, GGUFInfo] = {}
-        self._detections: dict[str, ChatFormat] = {}
+        self._detections: dict[tuple[str, str | None, tuple[ChatMessage, ...]], _Chat] = {}
         # Variant templates are a project's code: modelpack's sandbox, within a budget (see
         # core.sandbox); lists and dicts they build may change, as in plain Jinja.
         self.sandbox = Sandbox(
@@ -175,7 +195,18 @@ class Renderer:
         )
         adapter = self._adapter(package, info, output, at_package) if package.adapters else None
         chat_at = at_variant if variant.chat_template is not None else at_package
-        chat = self._chat_template(variant.chat_template or package.chat_template, chat_at, info)
+        system = variant.system if variant.system is not None else package.system
+        preset = tuple(ChatMessage(m.role, m.content) for m in package.messages)
+        mismatch = variant.chat_template_mismatch or package.chat_template_mismatch
+        chosen = self._chat_template(
+            variant.chat_template or package.chat_template,
+            chat_at,
+            info,
+            _Wanted(system, preset, allow=mismatch == "allow"),
+        )
+        chat = chosen.format if chosen else None
+        if system is None and chosen is not None:
+            system = chosen.default_system
 
         spec_values: dict[str, tuple[Any, _Origin]] = {}
         if chat is not None and chat.stop:
@@ -190,7 +221,6 @@ class Renderer:
         # The values header() and footer() write, kept typed here rather than read back from
         # the (heterogeneous) context dict.
         chat_template = chat.template if chat else None
-        system = variant.system if variant.system is not None else package.system
         licenses = package.licenses
         messages = [m.model_dump() for m in package.messages]
         context = {
@@ -380,12 +410,17 @@ class Renderer:
         )
 
     def _chat_template(
-        self, value: ChatTemplate, at: tuple[str | int, ...], info: GGUFInfo | None
-    ) -> ChatFormat | None:
+        self,
+        value: ChatTemplate,
+        at: tuple[str | int, ...],
+        info: GGUFInfo | None,
+        wanted: _Wanted,
+    ) -> _Chat | None:
         where = (*at, "chat_template")
+        named = False
         if isinstance(value, str):
             if value == "auto":
-                return self._auto(info, where)
+                return self._auto(info, where, wanted)
             if value not in self.formats:
                 close = difflib.get_close_matches(value, self.formats, n=1)
                 raise self.loaded.error(
@@ -396,6 +431,7 @@ class Renderer:
                     else f"known formats: {', '.join(sorted(self.formats))}",
                 )
             chat = self.formats[value]
+            named = True
         elif isinstance(value, ChatTemplateText):
             chat = ChatFormat("text", value.text, list(value.stop or []))
         else:
@@ -427,20 +463,79 @@ class Renderer:
                 f"{exc.message} (template line {exc.line})",
                 exc.detail,
             ) from None
-        return chat
+        if named and not wanted.allow and info is not None and info.chat_template is not None:
+            return self._matching(chat, info, where, wanted)
+        return _Chat(chat)
 
-    def _auto(self, info: GGUFInfo | None, where: tuple[str | int, ...]) -> ChatFormat:
-        """`_detected`, once per GGUF: every variant of a package shares its detection."""
-        if info is None or info.source not in self._detections:
-            found = self._detected(info, where)
-            assert info is not None  # _detected refuses a model name
-            self._detections[info.source] = found
-        return self._detections[info.source]
+    def _matching(
+        self, chat: ChatFormat, info: GGUFInfo, where: tuple[str | int, ...], wanted: _Wanted
+    ) -> _Chat:
+        """A named format, checked against the GGUF's own chat template on every probe
+        conversation as Ollama sends it (core.chat.fit). A difference is an error naming the
+        format that does match: naming the wrong format is how an import talks gibberish."""
+        assert info.chat_template is not None
+        name = Path(info.source).name
+        bos, eos = bos_eos(info)
+        allow = f"or set chat_template_mismatch: allow to keep {chat.name} on purpose"
+        try:
+            found = fit(
+                chat.template,
+                info.chat_template,
+                system=wanted.system,
+                preset=wanted.preset,
+                bos_token=bos,
+                eos_token=eos,
+                version=self.version,
+                jinja_source=f"{name}:tokenizer.chat_template",
+                go_source=f"{chat.name}.gotmpl",
+            )
+            if found.fits:
+                return _Chat(chat, found.default_system)
+            match = detect(
+                info.chat_template,
+                self.formats,
+                bos_token=bos,
+                eos_token=eos,
+                system=wanted.system,
+                preset=wanted.preset,
+                version=self.version,
+            )
+        except InputError as exc:
+            raise self.loaded.error(
+                where, f"{name}: {exc.message}", f"fix or replace the chat template, {allow}"
+            ) from None
+        difference = found.parity.first
+        if match.format is not None:
+            default = " with its default system prompt as SYSTEM" if match.default_system else ""
+            fix = f"the format that matches is {match.format.name}{default}: name it (or auto), "
+        else:
+            fix = f"no shipped format matches it (nearest: {match.nearest}): give {{text: ...}}, "
+        raise self.loaded.error(
+            where,
+            f"{chat.name} does not match {name}'s own chat template: in the conversation "
+            f"'{difference.conversation}' the first difference is at character "
+            f"{difference.position}: the model's template renders '{difference.jinja_snippet}', "
+            f"{chat.name} renders '{difference.go_snippet}'",
+            fix + allow,
+        )
 
-    def _detected(self, info: GGUFInfo | None, where: tuple[str | int, ...]) -> ChatFormat:
+    def _auto(self, info: GGUFInfo | None, where: tuple[str | int, ...], wanted: _Wanted) -> _Chat:
+        """`_detected`, once per GGUF, SYSTEM and MESSAGEs: variants usually share it."""
+        if info is None:
+            return self._detected(info, where, wanted)
+        key = (info.source, wanted.system, wanted.preset)
+        if key not in self._detections:
+            self._detections[key] = self._detected(info, where, wanted)
+        return self._detections[key]
+
+    def _detected(
+        self, info: GGUFInfo | None, where: tuple[str | int, ...], wanted: _Wanted
+    ) -> _Chat:
         """`auto`: the shipped format that renders exactly what the GGUF's own chat template
-        renders. Anything short of an exact match is an error naming the nearest format and
-        where it differs: a near miss is how an import ends up talking gibberish."""
+        renders, on every probe conversation as Ollama sends it with the variant's SYSTEM.
+        Anything short of an exact match is an error naming the nearest format and where it
+        differs: a near miss is how an import ends up talking gibberish. Without a SYSTEM, a
+        format that matches once SYSTEM is the template's default system prompt brings it."""
         choose = f"name a format ({', '.join(sorted(self.formats))}) or give {{text: ...}}"
         if info is None:
             raise self.loaded.error(
@@ -457,7 +552,13 @@ class Renderer:
         bos, eos = bos_eos(info)
         try:
             found = detect(
-                info.chat_template, self.formats, bos_token=bos, eos_token=eos, version=self.version
+                info.chat_template,
+                self.formats,
+                bos_token=bos,
+                eos_token=eos,
+                system=wanted.system,
+                preset=wanted.preset,
+                version=self.version,
             )
         except InputError as exc:
             raise self.loaded.error(
@@ -467,10 +568,10 @@ class Renderer:
             raise self.loaded.error(
                 where,
                 f"auto: {found.message()}",
-                f"if {found.nearest} is right, name it; else give {{text: ...}} or add a format "
-                "under templates/chat/",
+                f"if {found.nearest} is right, name it with chat_template_mismatch: allow; else "
+                "give {text: ...} or add a format under templates/chat/",
             )
-        return found.format
+        return _Chat(found.format, found.default_system)
 
     def _check(
         self, values: Mapping[str, tuple[Any, _Origin]], warnings: list[str]

@@ -19,6 +19,7 @@
         smoke:
           prompts: [{prompt: "What is the capital of France?", expect: Paris}]
           gpu: prefer
+          template: require                   # template parity gate: require | warn | ignore
 
 Every model forbids unknown keys, so a typo is an error (with a did-you-mean), never a silently
 ignored setting. `load_spec` turns pydantic's errors into one line each that names the file,
@@ -281,6 +282,13 @@ class Smoke(_Strict):
     think: StrictBool | None = None
     """For reasoning models: false sends think=false; unset sends nothing."""
     timeouts: Timeouts = Field(default_factory=Timeouts)
+    template: Literal["require", "warn", "ignore"] = "require"
+    """Template parity (core.results.template): require: a variant whose stored TEMPLATE
+    renders any probe conversation differently from the GGUF's own chat template fails; warn:
+    says so; ignore: does not check."""
+    reference: Literal["llama-server"] | None = None
+    """llama-server: also compare Ollama's prompt token counts with the real llama.cpp
+    server's, rendering the GGUF's own template (needs xllamacpp)."""
 
 
 class Variant(_Strict):
@@ -292,6 +300,8 @@ class Variant(_Strict):
     chat_template: ChatTemplate | None = None
     preflight: StrictBool | None = None
     """Overrides the package's `preflight` for this variant's source."""
+    chat_template_mismatch: Literal["error", "allow"] | None = None
+    """Overrides the package's `chat_template_mismatch` for this variant."""
     system: ModelfileText | None = None
     parameters: Parameters = Field(default_factory=dict)
 
@@ -307,6 +317,10 @@ class Package(_Strict):
     """`[host/][namespace/]model`, by Ollama's name rules (core.package.names)."""
     from_: StrictStr = Field(alias="from")
     chat_template: ChatTemplate
+    chat_template_mismatch: Literal["error", "allow"] = "error"
+    """error: a named chat_template that renders differently from the GGUF's own template is a
+    render error naming the format that matches; allow: keep it (a template changed on
+    purpose; the build's template gate still judges, see smoke.template)."""
     preflight: StrictBool = True
     """Refuse a GGUF that no Ollama can load before creating anything (see core.preflight);
     false leaves the judgement to the server, for files modelpack misjudges."""

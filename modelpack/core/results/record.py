@@ -58,6 +58,9 @@ class VariantResult(_Model):
     GGUF's own chat template does (None: no chat template in the GGUF, or not checked)."""
     template_difference: str | None = None
     """Where they first differ, or why the check could not run."""
+    prompt_token_parity: bool | None = None
+    """With `smoke.reference: llama-server`: whether Ollama's prompt token count equals
+    llama-server's for every probe conversation (None: not compared)."""
     warnings: list[str] = Field(default_factory=list)
     prompts: list[PromptRuns] = Field(default_factory=list)
     modelfile: str | None = None
