@@ -24,7 +24,6 @@ import argparse
 import re
 import struct
 import subprocess
-import sys
 from pathlib import Path
 
 _R_X86_64_RELATIVE = 8
@@ -163,4 +162,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -123,7 +123,7 @@ def tiny_gguf(tmp_path: Path) -> Callable[..., Path]:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
-) -> Iterator[pytest.TestReport]:
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """With CI=true, a skipped real-server test is a failure: CI must never pass on skips."""
     report: pytest.TestReport = yield
     if os.environ.get("CI") == "true" and report.skipped and item.get_closest_marker("integration"):

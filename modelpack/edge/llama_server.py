@@ -35,7 +35,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, Self
 
 from modelpack.edge.server import LOOPBACK, die_with_parent, free_port, port_is_free
 from modelpack.errors import PortInUseError, ServerError, ServerStartError, SetupError
@@ -139,7 +139,7 @@ class LlamaServerProcess:
     def alive(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
-    def __enter__(self) -> LlamaServerProcess:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(
@@ -150,7 +150,7 @@ class LlamaServerProcess:
     ) -> None:
         self.stop()
 
-    def start(self) -> LlamaServerProcess:
+    def start(self) -> Self:
         if llamacpp_build() is None:
             raise SetupError(
                 "llama-server runs from the xllamacpp wheel, which is not installed",

@@ -126,7 +126,7 @@ def test_fix_leaves_the_file_untouched_when_the_write_fails(
     def broken_replace(src: str, dst: str) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(files.os, "replace", broken_replace)
+    monkeypatch.setattr(os, "replace", broken_replace)
     result = invoke("--fix", str(bad), "--ollama-version", "0.9.3")
     assert result.exit_code != 0
     assert bad.read_text() == BAD

@@ -7,7 +7,7 @@ trained context, grouped-query attention, F16 or F32 weights. A few hundred KB e
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +76,7 @@ def write_tiny_gguf(
     for key, value in (extra or {}).items():
         kind = {bool: "bool", int: "u32", float: "f32", str: "str"}[type(value)]
         kv[key] = (kind, value)
-    adders = {
+    adders: dict[str, Callable[[str, Any], None]] = {
         "str": writer.add_string,
         "u32": writer.add_uint32,
         "f32": writer.add_float32,

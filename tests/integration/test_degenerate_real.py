@@ -95,7 +95,7 @@ def _measure(client: OllamaClient, model: str, options: Mapping[str, Any] = OPTI
         final = chunk
     assert final.get("done") is True
     loaded = httpx.get(f"{client.base_url}/api/ps", timeout=10).json().get("models") or []
-    ps = next((m for m in loaded if m.get("name") == model), {})
+    ps: dict[str, Any] = next((m for m in loaded if m.get("name") == model), {})
     return Measurement(
         text="".join(parts),
         done_reason=final.get("done_reason"),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from test_build import build, digest, make_project
+from helpers.projects import build, digest, make_project
 
 from modelpack.cli import cli
 from modelpack.core.package.tags import archive_tag

@@ -12,7 +12,7 @@ import ollama_server as rig
 import pytest
 import registry_rig
 from click.testing import CliRunner
-from integration.test_build import make_project
+from helpers.projects import make_project
 
 from modelpack.cli import cli
 from modelpack.core.results.record import BuildRecord

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from helpers.fault_proxy import FaultProxy, Rule
-from integration.test_build import build, digest, make_project, package
+from helpers.projects import build, digest, make_project, package
 
 from modelpack.core.package.tags import archive_tag
 from modelpack.core.results.record import BuildRecord

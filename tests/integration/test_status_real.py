@@ -88,7 +88,9 @@ def test_status_reports_drift_made_behind_modelpacks_back(
     assert lines[1].split() == ["smold:pkg-lightweight", "drift"]
     assert lines[2] == "    - num_ctx is 4096 on the server, 2048 in the spec"
     assert lines[3].startswith("    - smold:pkg-lightweight is ")
-    assert lines[3].endswith(f"but the last build made {record.variants[0].model_digest[:12]}")
+    made = record.variants[0].model_digest
+    assert made is not None
+    assert lines[3].endswith(f"but the last build made {made[:12]}")
     assert lines[4].split() == ["smold:pkg", "(stable", "->", "lightweight)", "ok"]
     assert len(lines) == 5  # nothing about temperature or stop: same values, other spelling
     assert "drift: 2 differences in pkg" in drifted.stderr

@@ -72,9 +72,9 @@ def test_wheel_alone_installs_a_server_and_builds_with_serve(
         "PATH": f"{venv / 'bin'}:/usr/bin:/bin",
         "LANG": "C.UTF-8",
     }
-    wheel = build_wheel(tmp_path / "build")
+    wheel_file = build_wheel(tmp_path / "build")
     pip = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", str(wheel)],
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", str(wheel_file)],
         env=env,
         capture_output=True,
         text=True,

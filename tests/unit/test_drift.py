@@ -145,7 +145,7 @@ def test_from_show_reads_every_part() -> None:
 
 def test_from_show_reads_adapter_blobs() -> None:
     other = "ab" * 32
-    show = {**SHOW, "modelfile": SHOW["modelfile"] + f"ADAPTER /m/blobs/sha256-{other}\n"}
+    show = {**SHOW, "modelfile": str(SHOW["modelfile"]) + f"ADAPTER /m/blobs/sha256-{other}\n"}
     assert ModelState.from_show(show).adapters == (f"sha256:{other}",)
 
 
@@ -191,7 +191,7 @@ def test_from_modelfile_follows_ollama_create() -> None:
 
 def test_a_changed_parameter_is_one_difference_with_its_message() -> None:
     live = ModelState.from_show(
-        {**SHOW, "parameters": SHOW["parameters"].replace("2048", "4096")}, version="0.9.3"
+        {**SHOW, "parameters": str(SHOW["parameters"]).replace("2048", "4096")}, version="0.9.3"
     )
     (difference,) = compare(declared(), live)
     assert difference == Difference("num_ctx", 2048, 4096)
@@ -232,7 +232,7 @@ def test_other_parts_are_compared() -> None:
             "system": "be rude",
             "license": None,
             "messages": [],
-            "modelfile": SHOW["modelfile"].replace(BLOB, "c" * 64),
+            "modelfile": str(SHOW["modelfile"]).replace(BLOB, "c" * 64),
         },
         version="0.9.3",
     )

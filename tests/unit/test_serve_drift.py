@@ -190,7 +190,7 @@ def test_llama_props_per_slot_context() -> None:
     report = llama_report(PROPS, [{"n_ctx": 1024}, {"n_ctx": 1024}])
     assert report.version == "b11549"
     ok = compare_llama(
-        _llama(), report, model_file=PROPS["model_path"][8:], chat_template="{{ x }}"
+        _llama(), report, model_file=str(PROPS["model_path"])[8:], chat_template="{{ x }}"
     )
     assert ok == []
     unified = _llama(extra_flags=["--kv-unified"])
