@@ -136,7 +136,11 @@ RECIPES = {
         ),
         folder="bigdl/cpp/libs/ollama/",
         files=None,
-        left_out=("libggml-sycl.so",),
+        # The sapphirerapids CPU variant stores weights in AMX buffers, and on an AMX CPU
+        # it answers gibberish (SmolLM2 Q4_1: "What is the capital of France?" -> "666666...");
+        # without it ggml picks the icelake variant, which answers "The capital of France is
+        # Paris." (docs/real-servers.md, "AMX CPUs").
+        left_out=("libggml-sycl.so", "libggml-cpu-sapphirerapids.so"),
         shims=(
             Shim("ggml_sycl_current.c", "libggml-sycl.so"),
             Shim("sycl_runtime.c", "libsycl.so.8"),

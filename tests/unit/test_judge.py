@@ -26,6 +26,8 @@ GOOD = {
     "number": "42",
     "big number": "1,000,000,000,000,000",
     "repeating decimal": "0.3333333333333333",
+    "repeating decimal in a sentence": "2/3 is 0.6666666666666666.",
+    "a trillion": "A trillion is 1000000000000.",
     "french": "La capitale de la France est Paris.",
     "german": "Die Hauptstadt von Frankreich ist Paris.",
     "chinese": "法国的首都是巴黎。",
@@ -186,6 +188,10 @@ BAD = {
         "\u041f\u0430\u0440\u0438\u0436\u662f the \u9996\u90fd of France "
         "\u0628 France \u0e02\u0e2d\u0e07 Paris",
         "stray letters from 2 other scripts (arabic, thai)",
+    ),
+    "one digit, broken AMX kernel (SmolLM2 on 0.9.3's sapphirerapids CPU library)": (
+        "666666666666666666666666",
+        "'6' repeats 24 times",
     ),
     "gemma leak after Paris (SmolLM2 on 0.5.4)": (
         "Paris, France</start_of_turn><city>Santé</city></country>",

@@ -33,9 +33,10 @@ order they are tried (the first that hits gives the reason):
      sentence said three times); or at least 8 times over 16 units anywhere (a runaway tail).
      A repeated pattern of numbers only (`0, 0, 0`) needs 8 repeats: arrays are data.
    - characters (whitespace removed; `-=_*#~.+^` runs count once, so rules and leader dots
-     are formatting; pure numbers up to 32 characters are numbers): 1 to 16 characters at
-     least 4 times, over at least 8 characters and more than half the text (`hahaha`,
-     `ござござ`, loops in scripts without spaces).
+     are formatting; pure numbers up to 32 characters are numbers, except a number that is
+     one digit 12 or more times, `666666666666`, the answer of a model on a broken CPU
+     kernel): 1 to 16 characters at least 4 times, over at least 8 characters and more than
+     half the text (`hahaha`, `ござござ`, loops in scripts without spaces).
    - near loops, outside code: 60% or more of the units lie inside a run of 6 units that
      already occurred earlier, from 12 units up. This is the compression-ratio view of a
      loop: it catches a sentence that grows by a word each time ("Gravity is a force.
@@ -87,6 +88,7 @@ MAX_UNIT_PERIOD = 32
 MAX_CHAR_PERIOD = 16
 MIN_CHAR_STRETCH = 8
 MAX_NUMBER_CHARS = 32
+MIN_DIGIT_RUN = 12
 MIN_ALNUM_SHARE = 0.25
 MIN_SOUP_CHARS = 12
 MAX_EMOJI_CHARS = 5
@@ -378,8 +380,10 @@ def _char_repetition(text: str) -> str | None:
     chars = _RULE_RUN.sub(r"\1", "".join(text.split()))
     best: _Stretch | None = None
     for stretch in _periodic_stretches(chars, MAX_CHAR_PERIOD, MIN_REPEATS):
-        if stretch.length <= MAX_NUMBER_CHARS and _NUMERIC.fullmatch(
-            chars, stretch.start, stretch.start + stretch.length
+        if (
+            stretch.length <= MAX_NUMBER_CHARS
+            and _NUMERIC.fullmatch(chars, stretch.start, stretch.start + stretch.length)
+            and not _digit_run(chars, stretch)
         ):
             continue
         if (
@@ -394,6 +398,20 @@ def _char_repetition(text: str) -> str | None:
     pattern = chars[best.start : best.start + best.period]
     return (
         f"{_quote(pattern)} repeats {best.repeats} times ({best.length} of {len(chars)} characters)"
+    )
+
+
+def _digit_run(chars: str, stretch: _Stretch) -> bool:
+    """A number made of one digit only, 12 or more long (`666666666666`): what a model whose
+    weights or kernels are broken emits, never a quantity. A run inside a number
+    (`1000000000000`, `0.3333333333333333`) is a quantity."""
+    start, end = stretch.start, stretch.start + stretch.length
+    return (
+        stretch.period == 1
+        and chars[start].isdigit()
+        and stretch.length >= MIN_DIGIT_RUN
+        and (start == 0 or not _NUMERIC.match(chars[start - 1]))
+        and (end == len(chars) or not _NUMERIC.match(chars[end]))
     )
 
 
