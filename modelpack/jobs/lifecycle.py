@@ -28,14 +28,16 @@ from modelpack.edge.history import lock_path, require_record, save_record
 from modelpack.edge.lock import package_lock
 from modelpack.edge.project import Project
 from modelpack.errors import ModelpackError, UsageError
+from modelpack.jobs.events import Event, EventKind
 from modelpack.jobs.smoke import SmokeTester, with_smoke
 from modelpack.jobs.stable import commit_move, ensure_pin, pin, settle
+from modelpack.jobs.template_gate import TemplateGate
 
 __all__ = ["Lifecycle", "PromotionFailed"]
 
 
 class PromotionFailed(ModelpackError):
-    """The variant failed its smoke test; the stable tag was not moved."""
+    """The variant failed its template gate or smoke test; the stable tag was not moved."""
 
     exit_code = 1
 
@@ -75,7 +77,7 @@ class Lifecycle:
         return settled
 
     def _promote(self, package: str, variant: str, *, verify: bool) -> BuildRecord:
-        spec = self.project.loaded.package(package)
+        self.project.loaded.package(package)
         record = self._record(package)
         result = record.variant(variant)
         if result is None:
@@ -93,9 +95,7 @@ class Lifecycle:
         digest, pinned = pin(self.client, tag=result.tag, stable=record.stable_tag)
         result = result.model_copy(update={"model_digest": digest})
         if verify:
-            self.say(f"smoke-testing {result.tag}")
-            smoke = SmokeTester(self.client).run(pinned, spec.smoke, subject=variant)
-            result = with_smoke(result, smoke)
+            result = self._verify(package, result, pinned)
             record = _with_variant(record, result)
             if result.verdict != Verdict.PASSED:
                 self._write(package, record)
@@ -113,6 +113,45 @@ class Lifecycle:
         )
         self.say(f"{record.stable_tag} -> {result.tag}")
         return record
+
+    def _verify(self, package: str, result: VariantResult, pinned: str) -> VariantResult:
+        """The checks a build makes before it moves the stable tag, on the pinned copy: the
+        template gate (smoke.template, against the GGUF's own chat template as the spec
+        renders the variant now), then the smoke test."""
+        spec = self.project.loaded.package(package)
+        version = self.client.ollama_version()
+        rendered = {
+            item.variant: item for item in self.project.renderer(version).render_package(package)
+        }
+        item = rendered.get(result.variant)
+        with TemplateGate(self.client, on_event=self._parity) as gate:
+            verdict = gate.check(
+                pinned,
+                item.chat_reference if item is not None else None,
+                spec.smoke,
+                version,
+                gguf=item.source if item is not None else None,
+                subject=result.variant,
+            )
+        result = result.model_copy(
+            update={
+                "template_parity": verdict.parity,
+                "template_difference": verdict.difference,
+                "prompt_token_parity": verdict.tokens,
+            }
+        )
+        if verdict.failure is not None:
+            return result.model_copy(update={"verdict": Verdict.FAILED, "reason": verdict.failure})
+        self.say(f"smoke-testing {result.tag}")
+        smoke = SmokeTester(self.client).run(pinned, spec.smoke, subject=result.variant)
+        result = with_smoke(result, smoke)
+        if verdict.warning is not None:
+            result = result.model_copy(update={"warnings": [*result.warnings, verdict.warning]})
+        return result
+
+    def _parity(self, event: Event) -> None:
+        if event.kind is EventKind.PARITY:
+            self.say(event.message)
 
     def _rollback(self, package: str) -> BuildRecord:
         record = self._record(package)

@@ -20,6 +20,7 @@ from modelpack.edge.project import open_project
 from modelpack.edge.server import OllamaServer
 from modelpack.jobs.build import Builder
 from modelpack.jobs.events import Event
+from modelpack.jobs.lifecycle import Lifecycle, PromotionFailed
 from modelpack.jobs.matrix import MatrixRunner
 
 pytestmark = pytest.mark.integration
@@ -100,6 +101,45 @@ def test_warn_keeps_the_variant_and_says_why(
     assert wrong.template_parity is False
     assert wrong.verdict == "passed"  # judged by its smoke test (no expect here)
     assert any(w.startswith("the TEMPLATE renders the conversation") for w in wrong.warnings)
+
+
+def test_promote_runs_the_gate_before_the_smoke_test(
+    ollama_current: OllamaServer, smollm2_path: Path, tmp_path: Path
+) -> None:
+    """Built under warn, a wrong-template variant passes; promoted under require it fails the
+    gate, the stable tag stays where it was, and its record says why."""
+    body = (
+        "    chat_template: chatml\n"
+        "    variants:\n"
+        "      - {name: right, template: lightweight}\n"
+        "      - {name: wrong, template: lightweight, chat_template: zephyr,"
+        " chat_template_mismatch: allow}\n"
+    )
+    spec = project_with(tmp_path, smollm2_path, body)
+    spec.write_text(spec.read_text() + "      template: warn\n")
+    record = build(spec, ollama_current.host)
+    assert [v.verdict for v in record.variants] == ["passed", "passed"]
+    assert record.stable_variant == "right"
+    spec.write_text(spec.read_text().replace("      template: warn\n", ""))
+    said: list[str] = []
+    with OllamaClient(ollama_current.host) as client:
+        stable_before = client.model_digest("gate:pkg")
+        lifecycle = Lifecycle(open_project(spec), client, on_event=said.append)
+        with pytest.raises(PromotionFailed) as failed:
+            lifecycle.promote("pkg", "wrong")
+        assert client.model_digest("gate:pkg") == stable_before
+        assert "the TEMPLATE renders the conversation" in failed.value.message
+        assert not any(line.startswith("smoke-testing") for line in said), said
+        again = lifecycle.promote("pkg", "right")
+    assert again.stable_variant == "right"
+    assert said[-3:] == [
+        "template parity: every probe conversation renders as the GGUF's",
+        "smoke-testing gate:pkg-right",
+        "gate:pkg -> gate:pkg-right",
+    ], said
+    saved = json.loads((tmp_path / "modelfiles" / "pkg" / "build.json").read_text())
+    wrong = next(v for v in saved["variants"] if v["variant"] == "wrong")
+    assert wrong["verdict"] == "failed" and wrong["template_parity"] is False
 
 
 def test_prompt_tokens_match_llama_server_with_the_right_template_only(
