@@ -48,7 +48,7 @@ from modelpack.jobs.events import Event, EventKind, OnEvent, ignore
 from modelpack.jobs.memory import ServerMemory
 from modelpack.jobs.smoke import SmokeTester, with_smoke
 from modelpack.jobs.stable import commit_move, ensure_pin, pin, settle
-from modelpack.jobs.template_gate import TemplateGate
+from modelpack.jobs.template_gate import TemplateGate, with_gate
 
 __all__ = ["Builder", "does_not_fit"]
 
@@ -372,15 +372,9 @@ class Builder:
             gguf=item.source,
             subject=item.variant,
         )
-        result = result.model_copy(
-            update={
-                "template_parity": verdict.parity,
-                "template_difference": verdict.difference,
-                "prompt_token_parity": verdict.tokens,
-            }
-        )
+        result = with_gate(result, verdict)
         if verdict.failure is not None:
-            return result.model_copy(update={"verdict": Verdict.FAILED, "reason": verdict.failure})
+            return result
         if not smoke:
             judged = result.model_copy(
                 update={"verdict": Verdict.SKIPPED, "reason": "smoke test skipped (--no-smoke)"}

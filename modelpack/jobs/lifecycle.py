@@ -31,7 +31,7 @@ from modelpack.errors import ModelpackError, UsageError
 from modelpack.jobs.events import Event, EventKind
 from modelpack.jobs.smoke import SmokeTester, with_smoke
 from modelpack.jobs.stable import commit_move, ensure_pin, pin, settle
-from modelpack.jobs.template_gate import TemplateGate
+from modelpack.jobs.template_gate import TemplateGate, with_gate
 
 __all__ = ["Lifecycle", "PromotionFailed"]
 
@@ -133,15 +133,9 @@ class Lifecycle:
                 gguf=item.source if item is not None else None,
                 subject=result.variant,
             )
-        result = result.model_copy(
-            update={
-                "template_parity": verdict.parity,
-                "template_difference": verdict.difference,
-                "prompt_token_parity": verdict.tokens,
-            }
-        )
+        result = with_gate(result, verdict)
         if verdict.failure is not None:
-            return result.model_copy(update={"verdict": Verdict.FAILED, "reason": verdict.failure})
+            return result
         self.say(f"smoke-testing {result.tag}")
         smoke = SmokeTester(self.client).run(pinned, spec.smoke, subject=result.variant)
         result = with_smoke(result, smoke)

@@ -28,6 +28,7 @@ from modelpack.core.chat import (
     probes,
 )
 from modelpack.core.package.spec import Smoke
+from modelpack.core.results.record import VariantResult, Verdict
 from modelpack.core.results.template import PromptTokens, TemplateVerdict, gate
 from modelpack.core.versions import OllamaVersion
 from modelpack.edge.client import OllamaClient
@@ -38,7 +39,7 @@ from modelpack.jobs.smoke import SMOKE_SEED
 if TYPE_CHECKING:
     from modelpack.edge.llama_server import LlamaServerProcess
 
-__all__ = ["TemplateGate"]
+__all__ = ["TemplateGate", "with_gate"]
 
 _Key = tuple[str, str | None, tuple[Message, ...], ChatReference, OllamaVersion]
 
@@ -195,3 +196,16 @@ class TemplateGate:
             server.start()
             self._servers[path] = server
         return self._servers[path]
+
+
+def with_gate(result: VariantResult, verdict: TemplateVerdict) -> VariantResult:
+    """A variant's result with the gate's findings, failed with the gate's reason when the gate
+    fails it (build and promote alike; the smoke test then does not run)."""
+    update: dict[str, object] = {
+        "template_parity": verdict.parity,
+        "template_difference": verdict.difference,
+        "prompt_token_parity": verdict.tokens,
+    }
+    if verdict.failure is not None:
+        update |= {"verdict": Verdict.FAILED, "reason": verdict.failure}
+    return result.model_copy(update=update)

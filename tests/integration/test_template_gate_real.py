@@ -36,6 +36,16 @@ SMOKE = """\
 """
 
 
+# A package with the right template and, on purpose, a wrong one (zephyr for ChatML).
+RIGHT_AND_WRONG = (
+    "    chat_template: chatml\n"
+    "    variants:\n"
+    "      - {name: right, template: lightweight}\n"
+    "      - {name: wrong, template: lightweight, chat_template: zephyr,"
+    " chat_template_mismatch: allow}\n"
+)
+
+
 def project_with(folder: Path, smollm2: Path, body: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "smol.gguf").symlink_to(smollm2)
@@ -108,14 +118,7 @@ def test_promote_runs_the_gate_before_the_smoke_test(
 ) -> None:
     """Built under warn, a wrong-template variant passes; promoted under require it fails the
     gate, the stable tag stays where it was, and its record says why."""
-    body = (
-        "    chat_template: chatml\n"
-        "    variants:\n"
-        "      - {name: right, template: lightweight}\n"
-        "      - {name: wrong, template: lightweight, chat_template: zephyr,"
-        " chat_template_mismatch: allow}\n"
-    )
-    spec = project_with(tmp_path, smollm2_path, body)
+    spec = project_with(tmp_path, smollm2_path, RIGHT_AND_WRONG)
     spec.write_text(spec.read_text() + "      template: warn\n")
     record = build(spec, ollama_current.host)
     assert [v.verdict for v in record.variants] == ["passed", "passed"]
@@ -145,14 +148,7 @@ def test_promote_runs_the_gate_before_the_smoke_test(
 def test_prompt_tokens_match_llama_server_with_the_right_template_only(
     ollama_current: OllamaServer, smollm2_path: Path, tmp_path: Path
 ) -> None:
-    body = (
-        "    chat_template: chatml\n"
-        "    variants:\n"
-        "      - {name: right, template: lightweight}\n"
-        "      - {name: wrong, template: lightweight, chat_template: zephyr,"
-        " chat_template_mismatch: allow}\n"
-    )
-    spec = project_with(tmp_path, smollm2_path, body)
+    spec = project_with(tmp_path, smollm2_path, RIGHT_AND_WRONG)
     spec.write_text(spec.read_text() + "      template: warn\n      reference: llama-server\n")
     events: list[Event] = []
     record = build(spec, ollama_current.host, events)
