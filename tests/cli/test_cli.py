@@ -137,8 +137,12 @@ finally:
 def run_signalled(
     sig: str, *args: str, ignore_sigterm: bool = False
 ) -> subprocess.CompletedProcess[str]:
-    def ignore() -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    def dispositions() -> None:
+        """The child's signals are set here, not inherited: a suite started as a background
+        job (`nohup scripts/test.sh &`) has SIGINT ignored, and Python then installs no
+        KeyboardInterrupt handler in the child."""
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN if ignore_sigterm else signal.SIG_DFL)
 
     return subprocess.run(
         [sys.executable, "-c", SIGNALLED.format(signal=sig), *args],
@@ -146,7 +150,7 @@ def run_signalled(
         text=True,
         check=False,
         timeout=30,
-        preexec_fn=ignore if ignore_sigterm else None,
+        preexec_fn=dispositions,
     )
 
 
