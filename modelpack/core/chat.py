@@ -435,6 +435,22 @@ def _collate(messages: list[dict[str, str]]) -> tuple[str, list[dict[str, str]]]
     return "\n\n".join(system), collated
 
 
+def parse_go(
+    template: str, *, version: OllamaVersion | None = None, source: str = GO_SOURCE
+) -> list[Node]:
+    """Parse a TEMPLATE as `version`'s Ollama would (its functions and nesting limit), once, for
+    any number of `render_go_parsed` calls; a syntax error is an InputError naming `source`."""
+    version = version or DEFAULT_VERSION
+    try:
+        return gotemplate.parse(
+            template,
+            functions=gotemplate.ollama_functions(version),
+            max_paren_depth=gotemplate.max_paren_depth(version),
+        )
+    except gotemplate.TemplateSyntaxError as exc:
+        raise InputError(f"template error: {exc}", source=source, line=exc.line) from None
+
+
 def render_go(
     template: str,
     messages: Sequence[Message | Mapping[str, str]],
@@ -444,7 +460,25 @@ def render_go(
     budget: TemplateBudget = DEFAULT_BUDGET,
     think: bool | None = None,
 ) -> str:
-    """The prompt Ollama's /api/chat builds from `messages` with this TEMPLATE.
+    """The prompt Ollama's /api/chat builds from `messages` with this TEMPLATE
+    (`parse_go`, then `render_go_parsed`)."""
+    nodes = parse_go(template, version=version, source=source)
+    return render_go_parsed(
+        nodes, messages, version=version, source=source, budget=budget, think=think
+    )
+
+
+def render_go_parsed(
+    nodes: list[Node],
+    messages: Sequence[Message | Mapping[str, str]],
+    *,
+    version: OllamaVersion | None = None,
+    source: str = GO_SOURCE,
+    budget: TemplateBudget = DEFAULT_BUDGET,
+    think: bool | None = None,
+) -> str:
+    """The prompt Ollama's /api/chat builds from `messages` with a TEMPLATE parsed by
+    `parse_go` for the same `version`.
 
     `think` is the request's `think` (from 0.9.0 the template sees `.Think` and `.IsThinkSet`,
     as routes.go sets them; earlier versions have neither).
@@ -462,14 +496,6 @@ def render_go(
     """
     version = version or DEFAULT_VERSION
     functions = gotemplate.ollama_functions(version)
-    try:
-        nodes = gotemplate.parse(
-            template,
-            functions=functions,
-            max_paren_depth=gotemplate.max_paren_depth(version),
-        )
-    except gotemplate.TemplateSyntaxError as exc:
-        raise InputError(f"template error: {exc}", source=source, line=exc.line) from None
     meter = Meter(budget)
     try:
         # Everything below walks the tree recursively: refuse a deep one before it does.

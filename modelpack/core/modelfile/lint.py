@@ -201,7 +201,6 @@ def _template(modelfile: Modelfile, version: OllamaVersion) -> list[Diagnostic]:
     systems = [c for c in modelfile.commands if c.name == "system"]
     findings = template_findings(
         nodes,
-        command.args,
         version=version,
         system=systems[-1].args if systems else None,
     )

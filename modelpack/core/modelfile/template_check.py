@@ -182,12 +182,11 @@ def _mentions_messages(nodes: Iterable[Node]) -> bool:
 
 def template_findings(
     nodes: Sequence[Node],
-    template: str,
     *,
     version: OllamaVersion,
     system: str | None = None,
 ) -> list[TemplateFinding]:
-    """What in a parsed TEMPLATE (`nodes`, from `template`) makes `version` answer nothing
+    """What in a parsed TEMPLATE (`nodes`, parsed for `version`) makes `version` answer nothing
     useful: fields it never sets, a user message that never reaches the model, and a prompt
     that ends the assistant's turn before it starts. `system` is the Modelfile's SYSTEM."""
     paths = _fields_at(version)
@@ -217,20 +216,23 @@ def template_findings(
             )
         )
     if version.release >= _RENDERED_SINCE:
-        findings += _rendered(template, version, system)
+        findings += _rendered(nodes, version, system)
     return findings
 
 
-def _rendered(template: str, version: OllamaVersion, system: str | None) -> list[TemplateFinding]:
-    """Findings from the prompt Ollama builds for one user message (`chat.render_go`)."""
+def _rendered(
+    nodes: Sequence[Node], version: OllamaVersion, system: str | None
+) -> list[TemplateFinding]:
+    """Findings from the prompt Ollama builds for one user message (`chat.render_go_parsed`
+    on the tree lint already parsed)."""
     # Imported here: chat brings Jinja, which `modelpack lint` on files without a TEMPLATE
     # need not load.
-    from modelpack.core.chat import Message, render_go
+    from modelpack.core.chat import Message, render_go_parsed
 
     conversation = [Message("system", system)] if system else []
     conversation.append(Message("user", _PROBE_USER))
     try:
-        prompt = render_go(template, conversation, version=version)
+        prompt = render_go_parsed(list(nodes), conversation, version=version)
     except InputError:
         return []  # what does not run is lint's or the server's to report, not a warning here
     findings = []
