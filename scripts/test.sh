@@ -13,7 +13,8 @@ scripts/setup.sh
 .venv/bin/modelpack render --check
 # The committed JSON Schema of modelpack.yaml must be what the spec models generate.
 .venv/bin/modelpack schema --check --output schemas/modelpack.schema.json
-# The whole suite (no arguments: what .ci/run runs) fuzzes with every example; a selection such
-# as the quick `-m "not integration"` loop runs a tenth of them (tests/helpers/budget.py).
-if [ $# -eq 0 ]; then export MODELPACK_FUZZ=full; fi
+# The whole suite (no arguments: what .ci/run runs) fuzzes with every example and runs the
+# `heavy` worst cases; a selection such as the quick `-m "not integration"` loop runs a tenth of
+# the examples and leaves the heavy cases out (tests/helpers/budget.py, tests/conftest.py).
+if [ $# -eq 0 ]; then export MODELPACK_SUITE=full; fi
 exec .venv/bin/python -m pytest "$@"

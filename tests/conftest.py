@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fetch_model  # noqa: E402
 import ollama_server as rig  # noqa: E402
 import registry_rig  # noqa: E402
+from helpers.budget import whole_suite  # noqa: E402
 from helpers.tiny_gguf import write_tiny_gguf  # noqa: E402
 
 from modelpack.edge.client import OllamaClient  # noqa: E402
@@ -118,6 +119,17 @@ def tiny_gguf(tmp_path: Path) -> Callable[..., Path]:
         return write_tiny_gguf(tmp_path / name, **shape)  # type: ignore[arg-type]
 
     return make
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Outside the whole suite, leave the `heavy` worst cases out (listed as deselected), so the
+    quick loop stays under a minute; CI's whole suite runs every one of them."""
+    if whole_suite():
+        return
+    heavy = [item for item in items if item.get_closest_marker("heavy")]
+    if heavy:
+        config.hook.pytest_deselected(items=heavy)
+        items[:] = [item for item in items if not item.get_closest_marker("heavy")]
 
 
 @pytest.hookimpl(wrapper=True)

@@ -59,7 +59,7 @@ def fake_wrong_service() -> Iterator[str]:
     """A fake, for a fault no real Ollama can be made to produce: a host that is some other
     service. Its `host:port`."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeWrongService)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     try:
         yield f"127.0.0.1:{server.server_address[1]}"
     finally:

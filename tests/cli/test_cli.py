@@ -115,7 +115,7 @@ from modelpack.cli import cli, main
 def work(again):
     try:
         os.kill(os.getpid(), signal.{signal})
-        time.sleep(2)
+        time.sleep(0.5)
         print("not stopped", flush=True)
     finally:
         if again:

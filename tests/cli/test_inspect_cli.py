@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import gguf
+import pytest
 from click.testing import CliRunner
 from helpers.deadline import deadline
 from helpers.tiny_gguf import write_tiny_lora
@@ -29,6 +30,7 @@ def run(*args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+@pytest.mark.heavy
 def test_smollm2_facts_match_the_reference_and_gguf_py(smollm2_path: Path) -> None:
     code, out, err = run(str(smollm2_path))
     assert code == 0, err

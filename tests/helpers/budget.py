@@ -56,12 +56,16 @@ def peak_of(work: Callable[[], object]) -> int:
     return tracemalloc.get_traced_memory()[1] - before
 
 
-def fuzz_examples(thorough: int) -> int:
-    """How many examples a fuzz test runs: all `thorough` of them in the whole suite
-    (`scripts/test.sh` with no arguments, which CI runs, sets MODELPACK_FUZZ=full), a tenth in
-    the quick `-m "not integration"` loop, which must stay under a minute."""
+def whole_suite() -> bool:
+    """True in the whole suite (`scripts/test.sh` with no arguments, which CI runs, sets
+    MODELPACK_SUITE=full); False in a selection such as the quick `-m "not integration"` loop,
+    which must stay under a minute."""
     import os
 
-    if os.environ.get("MODELPACK_FUZZ") == "full":
-        return thorough
-    return max(20, thorough // 10)
+    return os.environ.get("MODELPACK_SUITE") == "full"
+
+
+def fuzz_examples(thorough: int) -> int:
+    """How many examples a fuzz test runs: all `thorough` of them in the whole suite, a
+    twentieth in the quick loop."""
+    return thorough if whole_suite() else max(20, thorough // 20)

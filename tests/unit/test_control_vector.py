@@ -34,9 +34,10 @@ def test_recognised_with_its_width_and_layers(tmp_path: Path) -> None:
 
 
 def test_4096_wide_vector_refused_for_a_576_wide_base(tmp_path: Path) -> None:
-    base = read_gguf(write_tiny_gguf(tmp_path / "base.gguf", n_embd=576, n_head=9, n_layer=30))
-    wide = read_gguf(write_control_vector(tmp_path / "wide.gguf", n_embd=4096, layers=range(1, 30)))
-    fits = read_gguf(write_control_vector(tmp_path / "fits.gguf", n_embd=576, layers=range(1, 30)))
+    """SmolLM2's width; four layers, not its thirty, so the base file is 54 MB, not 400."""
+    base = read_gguf(write_tiny_gguf(tmp_path / "base.gguf", n_embd=576, n_head=9, n_layer=4))
+    wide = read_gguf(write_control_vector(tmp_path / "wide.gguf", n_embd=4096, layers=range(1, 4)))
+    fits = read_gguf(write_control_vector(tmp_path / "fits.gguf", n_embd=576, layers=range(1, 4)))
     assert control_vector_problems(wide, base) == [
         "a control vector for a 4096-wide model does not fit the base's embedding length 576"
     ]

@@ -837,6 +837,7 @@ def test_truncations_of_a_real_shaped_model(tiny_gguf: Callable[..., Path]) -> N
             read_gguf_bytes(data[:cut], arrays=64)
 
 
+@pytest.mark.heavy
 def test_every_byte_overwritten_gives_a_result_or_a_gguf_error() -> None:
     data = kitchen_sink()
     for pos in range(read_gguf_bytes(data).data_offset):

@@ -301,7 +301,11 @@ def test_mutated_real_spec(edits: list[tuple[int, int]]) -> None:
             id="12 levels of 12 aliases",
         ),
         pytest.param("packages: &a [*a, *a]\n", id="a list of itself"),
-        pytest.param("junk: [" + ", ".join(["1"] * 99_000) + "]\n", id="99000 values"),
+        pytest.param(
+            "junk: [" + ", ".join(["1"] * 99_000) + "]\n",
+            id="99000 values",
+            marks=pytest.mark.heavy,
+        ),
         pytest.param(
             "a: &a ["
             + ", ".join(["1"] * 9_000)
@@ -309,14 +313,17 @@ def test_mutated_real_spec(edits: list[tuple[int, int]]) -> None:
             + ", ".join(["*a"] * 11)
             + "]\n",
             id="an alias of 9000 values 11 times",
+            marks=pytest.mark.heavy,
         ),
         pytest.param(
             "packages: {" + ", ".join(f"p{i}: {{chat_template: 1}}" for i in range(5_000)) + "}\n",
             id="20000 problems",
+            marks=pytest.mark.heavy,
         ),
         pytest.param(
             "a: &a [x]\npackages: {p: {variants: [" + ", ".join(["*a"] * 20_000) + "]}}\n",
             id="20000 aliases",
+            marks=pytest.mark.heavy,
         ),
     ],
 )

@@ -110,6 +110,7 @@ def test_a_duplicate_anchor_names_both_lines() -> None:
     )
 
 
+@pytest.mark.heavy
 def test_too_many_values_even_without_aliases(traced: None) -> None:
     text = "junk: [" + ", ".join(["1"] * (MAX_NODES + 10)) + "]\n" + PACKAGE
     line = error_of(text, seconds=10, memory=128 << 20, cpu=True)
@@ -372,6 +373,7 @@ def test_a_control_character_in_a_chat_template_file_names_the_spec_field(
 # -- many problems -------------------------------------------------------------------------------
 
 
+@pytest.mark.heavy
 def test_many_problems_take_linear_time_and_are_reported_up_to_a_limit() -> None:
     """15,000 packages, each with four problems (one a union's): listing them once took 145 s
     (each union error rebuilt the list so far); the report stops after MAX_PROBLEMS lines."""
