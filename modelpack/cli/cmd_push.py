@@ -110,7 +110,7 @@ def verify_pull_command(
     package: str, spec_file: Path | None, namespace: str | None, *, insecure: bool, as_json: bool
 ) -> None:
     """Pull PACKAGE's pushed stable tag into a clean, separate Ollama (own port, own models
-    dir) and run the first smoke prompt on it: what a user will experience.
+    dir), run the template gate and the first smoke prompt on it: what a user will experience.
 
     The pulled digest must be the registry's and the one recorded at push, with the pushed
     layers. Exit status: 0 verified, 1 a check or the smoke test failed, 2 usage or setup error.
@@ -159,6 +159,8 @@ def _verify_report(result: Any, err: Any) -> None:
         f"[{color}]smoke test {smoke.verdict}[/]{why} (Ollama {result.server_version}, "
         f"pulled in {result.pull_s:.1f} s)"
     )
+    for note in result.notes:
+        err.print(f"[yellow]note:[/] {markup(note)}")
     click.echo(f"{result.name} -> {result.digest}")
     runs = smoke.prompts[0].runs if smoke.prompts else []
     if runs:
@@ -182,7 +184,7 @@ class _Display(ProgressLine):
             digest = markup(event.digest.removeprefix("sha256:")[:12])
             self.console.print(f"[green]pushed[/] {markup(event.subject)} (sha256:{digest})")
             return
-        if event.kind == EventKind.CHECK:
+        if event.kind in (EventKind.CHECK, EventKind.PARITY):
             self.console.print(markup(event.message))
             return
         label = f"[bold]{markup(event.subject)}[/] " if event.subject else ""

@@ -32,7 +32,7 @@ from modelpack.core.versions import OllamaVersion
 from modelpack.errors import SetupError, UsageError
 
 if TYPE_CHECKING:
-    from modelpack.core.package.render import Renderer
+    from modelpack.core.package.render import Rendered, Renderer
     from modelpack.core.package.spec import LoadedSpec
     from modelpack.edge.client import OllamaClient
     from modelpack.edge.server import OllamaBuild, OllamaServer
@@ -281,6 +281,15 @@ class Project:
         values = [spec.from_, *(v.from_ for v in spec.variants if v.from_)]
         found = (local_file(value, self.spec_dir) for value in values)
         return list(dict.fromkeys(path for path in found if path is not None))
+
+    def rendered_variant(
+        self, package: str, variant: str, version: OllamaVersion | None = None
+    ) -> Rendered | None:
+        """One variant as the spec renders it now for `version` (promote and verify-pull judge
+        a built model against it); None when the spec no longer has that variant."""
+        if variant not in {v.name for v in self.loaded.package(package).variants}:
+            return None
+        return self.renderer(version).render_package(package, [variant])[0]
 
     def renderer(self, version: OllamaVersion | None = None) -> Renderer:
         """A renderer for `version` (default: the project's target; build passes the server's)."""

@@ -48,7 +48,7 @@ from modelpack.jobs.events import Event, EventKind, OnEvent, ignore
 from modelpack.jobs.memory import ServerMemory
 from modelpack.jobs.smoke import SmokeTester, with_smoke
 from modelpack.jobs.stable import commit_move, ensure_pin, pin, settle
-from modelpack.jobs.template_gate import TemplateGate, with_gate
+from modelpack.jobs.template_gate import TemplateGate, gated
 
 __all__ = ["Builder", "does_not_fit"]
 
@@ -361,29 +361,23 @@ class Builder:
         *,
         smoke: bool,
     ) -> VariantResult:
-        """The template gate, then the smoke test. A variant the gate fails (smoke.template:
-        require) is failed without a smoke test: its answers would be judged on prompts the
-        model was not made for. Under warn the difference is one of its warnings."""
+        """The template gate, then the smoke test (`template_gate.gated`)."""
         verdict = self.gate.check(
             result.tag,
-            item.chat_reference,
+            item,
             spec_smoke,
             version,
-            gguf=item.source,
             subject=item.variant,
         )
-        result = with_gate(result, verdict)
-        if verdict.failure is not None:
-            return result
-        if not smoke:
-            judged = result.model_copy(
-                update={"verdict": Verdict.SKIPPED, "reason": "smoke test skipped (--no-smoke)"}
-            )
-        else:
-            judged = self._smoke(result, spec_smoke, pinned, item)
-        if verdict.warning is not None:
-            judged = judged.model_copy(update={"warnings": [*judged.warnings, verdict.warning]})
-        return judged
+
+        def judge(result: VariantResult) -> VariantResult:
+            if not smoke:
+                return result.model_copy(
+                    update={"verdict": Verdict.SKIPPED, "reason": "smoke test skipped (--no-smoke)"}
+                )
+            return self._smoke(result, spec_smoke, pinned, item)
+
+        return gated(result, verdict, judge)
 
     def _finish(
         self,

@@ -31,7 +31,7 @@ from modelpack.errors import ModelpackError, UsageError
 from modelpack.jobs.events import Event, EventKind
 from modelpack.jobs.smoke import SmokeTester, with_smoke
 from modelpack.jobs.stable import commit_move, ensure_pin, pin, settle
-from modelpack.jobs.template_gate import TemplateGate, with_gate
+from modelpack.jobs.template_gate import TemplateGate, gated
 
 __all__ = ["Lifecycle", "PromotionFailed"]
 
@@ -120,28 +120,22 @@ class Lifecycle:
         renders the variant now), then the smoke test."""
         spec = self.project.loaded.package(package)
         version = self.client.ollama_version()
-        rendered = {
-            item.variant: item for item in self.project.renderer(version).render_package(package)
-        }
-        item = rendered.get(result.variant)
+        item = self.project.rendered_variant(package, result.variant, version)
         with TemplateGate(self.client, on_event=self._parity) as gate:
             verdict = gate.check(
                 pinned,
-                item.chat_reference if item is not None else None,
+                item,
                 spec.smoke,
                 version,
-                gguf=item.source if item is not None else None,
                 subject=result.variant,
             )
-        result = with_gate(result, verdict)
-        if verdict.failure is not None:
-            return result
-        self.say(f"smoke-testing {result.tag}")
-        smoke = SmokeTester(self.client).run(pinned, spec.smoke, subject=result.variant)
-        result = with_smoke(result, smoke)
-        if verdict.warning is not None:
-            result = result.model_copy(update={"warnings": [*result.warnings, verdict.warning]})
-        return result
+
+        def judge(result: VariantResult) -> VariantResult:
+            self.say(f"smoke-testing {result.tag}")
+            smoke = SmokeTester(self.client).run(pinned, spec.smoke, subject=result.variant)
+            return with_smoke(result, smoke)
+
+        return gated(result, verdict, judge)
 
     def _parity(self, event: Event) -> None:
         if event.kind is EventKind.PARITY:

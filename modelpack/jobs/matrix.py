@@ -186,10 +186,9 @@ class MatrixRunner:
         else:
             verdict = self.gate.check(
                 tag,
-                item.chat_reference,
+                item,
                 package.smoke,
                 self.client.ollama_version(),
-                gguf=item.source,
                 subject=variant,
             )
             refused = verdict.failure

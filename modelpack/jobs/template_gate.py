@@ -13,7 +13,7 @@ render the same messages with that template and count their tokens, next to Olla
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -37,9 +37,10 @@ from modelpack.jobs.events import Event, EventKind, OnEvent, ignore
 from modelpack.jobs.smoke import SMOKE_SEED
 
 if TYPE_CHECKING:
+    from modelpack.core.package.render import Rendered
     from modelpack.edge.llama_server import LlamaServerProcess
 
-__all__ = ["TemplateGate", "with_gate"]
+__all__ = ["TemplateGate", "gated", "with_gate"]
 
 _Key = tuple[str, str | None, tuple[Message, ...], ChatReference, OllamaVersion]
 
@@ -78,15 +79,17 @@ class TemplateGate:
     def check(
         self,
         tag: str,
-        reference: ChatReference | None,
+        rendered: Rendered | None,
         smoke: Smoke,
         version: OllamaVersion,
         *,
-        gguf: Path | None = None,
         subject: str | None = None,
     ) -> TemplateVerdict:
-        """The gate's verdict for `tag`, whose GGUF's own chat template is `reference` (None:
-        the GGUF has none, or FROM names a model: nothing to compare with)."""
+        """The gate's verdict for `tag`, created from `rendered`, whose `chat_reference` is the
+        GGUF's own chat template (None, or no reference: the GGUF has none, FROM names a model,
+        or the spec no longer has the variant: nothing to compare with)."""
+        reference = rendered.chat_reference if rendered is not None else None
+        gguf = rendered.source if rendered is not None else None
         if smoke.template == "ignore" or reference is None:
             return TemplateVerdict()
         shown = self.client.show(tag)
@@ -209,3 +212,21 @@ def with_gate(result: VariantResult, verdict: TemplateVerdict) -> VariantResult:
     if verdict.failure is not None:
         update |= {"verdict": Verdict.FAILED, "reason": verdict.failure}
     return result.model_copy(update=update)
+
+
+def gated(
+    result: VariantResult,
+    verdict: TemplateVerdict,
+    judge: Callable[[VariantResult], VariantResult],
+) -> VariantResult:
+    """The gate, then the smoke test, as build, promote and verify-pull apply them: the gate's
+    findings on `result`; unless the gate failed it, `judge(result)` (the smoke test, or its
+    skipping) with the gate's warning (smoke.template: warn) added. A variant the gate fails
+    gets no smoke test: its answers would be judged on prompts the model was not made for."""
+    result = with_gate(result, verdict)
+    if verdict.failure is not None:
+        return result
+    judged = judge(result)
+    if verdict.warning is None:
+        return judged
+    return judged.model_copy(update={"warnings": [*judged.warnings, verdict.warning]})

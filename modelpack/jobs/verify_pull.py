@@ -2,9 +2,11 @@
 
 A clean, separate Ollama (own port, own models dir, nothing else on it) pulls the package's
 pushed stable tag. The pulled model must be the registry's manifest, which must be what the
-build record says was pushed (same digest, same blobs, the GGUF the build tested), and it must
-answer the package's first smoke prompt, judged by the same smoke loop as a build. The clean
-server is always stopped.
+build record says was pushed (same digest, same blobs, the GGUF the build tested); its TEMPLATE
+must pass the template gate on the clean server's Ollama version (which need not be the one the
+build ran on: what a TEMPLATE renders changes between versions); and it must answer the
+package's first smoke prompt, judged by the same smoke loop as a build. The clean server is
+always stopped.
 
 Digests: a server that pulled a tag reports the registry's manifest digest, but the pushing
 server reports the sha256 of its local manifest file, which ends with a newline that is not
@@ -26,9 +28,10 @@ from modelpack.edge.history import require_record
 from modelpack.edge.registry import manifest_blobs
 from modelpack.edge.replies import one_line
 from modelpack.edge.server import OllamaBuild, OllamaServer
-from modelpack.errors import ServerError, UsageError
+from modelpack.errors import InputError, ServerError, UsageError
 from modelpack.jobs.events import Event, EventKind
 from modelpack.jobs.smoke import SmokeTester, with_smoke
+from modelpack.jobs.template_gate import TemplateGate, gated
 from modelpack.jobs.transfers import RegistryJob, TransferFailed, ping, registry_ref
 
 __all__ = ["MODEL_LAYER", "Check", "PullVerifier", "VerifyFailed", "VerifyResult"]
@@ -78,6 +81,7 @@ class VerifyResult:
                 for c in self.checks
             ],
             "smoke": self.smoke.model_dump(mode="json"),
+            "notes": self.notes,
         }
 
 
@@ -138,14 +142,35 @@ class PullVerifier(RegistryJob):
                 pull_s = time.monotonic() - started
                 pulled = _sha(clean.model_digest(ref.name))
                 checks = _checks(record, published, registry_digest, manifest, pulled)
-                smoke = SmokeTester(clean, on_event=self.emit, log=server.log).run(
-                    ref.name, spec.smoke, spec.smoke.prompts[:1], subject=ref.name
-                )
                 variant = record.stable_variant or "stable"
-                result = with_smoke(
-                    VariantResult(variant=variant, tag=ref.name, verdict=Verdict.FAILED), smoke
+                version = clean.ollama_version()
+                notes = []
+                try:
+                    item = self.project.rendered_variant(package, variant, version)
+                except InputError as exc:
+                    item = None
+                    notes.append(f"template gate not run: the spec does not render: {exc}")
+                with TemplateGate(clean, on_event=self.emit) as gate:
+                    verdict = gate.check(
+                        ref.name,
+                        item,
+                        spec.smoke,
+                        version,
+                        subject=ref.name,
+                    )
+
+                def judge(result: VariantResult) -> VariantResult:
+                    smoke = SmokeTester(clean, on_event=self.emit, log=server.log).run(
+                        ref.name, spec.smoke, spec.smoke.prompts[:1], subject=ref.name
+                    )
+                    return with_smoke(result, smoke)
+
+                result = gated(
+                    VariantResult(variant=variant, tag=ref.name, verdict=Verdict.FAILED),
+                    verdict,
+                    judge,
                 )
-                return VerifyResult(ref.name, server.version, pull_s, checks, result, pulled)
+                return VerifyResult(ref.name, server.version, pull_s, checks, result, pulled, notes)
         finally:
             server.stop()
 

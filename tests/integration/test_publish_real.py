@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 from pathlib import Path
@@ -133,6 +134,7 @@ def test_push_then_clean_pull_answers(
     assert "Paris" in "\n".join(lines[2:])
     assert "ok pulled digest = registry manifest" in verified.stderr
     assert "ok model layer = built GGUF" in verified.stderr
+    assert "template parity: every probe conversation renders as the GGUF's" in verified.stderr
     assert not list((home / "run").glob("verify-pull-*")), "the clean server's dir was left"
     assert _ollama_pids(str(home / "run" / "verify-pull-")) == []
 
@@ -272,3 +274,48 @@ def test_push_retries_when_the_registry_comes_back(
                 assert reg.missing_blobs("retry/smollm2", tag) == []
     finally:
         second.stop()
+
+
+def test_verify_pull_runs_the_template_gate_on_the_clean_server(
+    tmp_path: Path,
+    ollama_current: OllamaServer,
+    smollm2_path: Path,
+    registry: registry_rig.Registry,
+) -> None:
+    """A package built and pushed under `smoke.template: warn` with a TEMPLATE that is not the
+    GGUF's (zephyr for ChatML) is what users would pull: verify-pull, under the spec's
+    `require`, fails it on the clean server with the gate's reason, and runs no smoke test."""
+    text = spec_text(f"{registry.host}/modelpack-gate", variants="      - full\n")
+    text = text.replace(
+        "    chat_template: auto ",
+        "    chat_template: zephyr\n    chat_template_mismatch: allow\n    #",
+    )
+    # No expect: with zephyr the answer misses Paris (the judge still reads it), as in
+    # test_template_gate_real.
+    text = text.replace("expect: Paris\n          num_predict: 24", "num_predict: 4")
+    project = make_project(
+        tmp_path, text + "      template: warn\n", {smollm2_path.name: smollm2_path}
+    )
+    record = build_on(project, ollama_current.host)
+    assert record.stable_variant == "full", record.variants[0].reason
+    assert record.variants[0].template_parity is False
+    spec = str(project.spec_path)
+    pushed = CliRunner().invoke(
+        cli, ["push", "main-gpu", "-f", spec], env={"OLLAMA_HOST": ollama_current.host}
+    )
+    assert pushed.exit_code == 0, pushed.output
+    project.spec_path.write_text(text)  # smoke.template back to its default, require
+
+    home = rig.modelpack_home()
+    verified = CliRunner().invoke(
+        cli, ["verify-pull", "main-gpu", "-f", spec, "--json"], env={"MODELPACK_HOME": str(home)}
+    )
+    assert verified.exit_code == 1, verified.output
+    result = json.loads(verified.stdout)
+    assert [c["ok"] for c in result["checks"]] == [True] * len(result["checks"])
+    smoke = result["smoke"]
+    assert smoke["verdict"] == "failed"
+    assert smoke["template_parity"] is False
+    assert "TEMPLATE" in smoke["reason"], smoke["reason"]
+    assert smoke["prompts"] == []
+    assert _ollama_pids(str(home / "run" / "verify-pull-")) == []
