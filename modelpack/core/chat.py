@@ -805,16 +805,40 @@ class Parity:
         return self.first.message()
 
 
+class _Go:
+    """A TEMPLATE parsed once, on its first rendering, for every conversation a comparison
+    renders with it (`detect` tries each format on several probes, twice when it fits only
+    with a default system prompt)."""
+
+    def __init__(
+        self,
+        template: str,
+        *,
+        version: OllamaVersion | None,
+        source: str,
+        budget: TemplateBudget,
+    ) -> None:
+        self.template = template
+        self.version = version
+        self.source = source
+        self.budget = budget
+        self._nodes: list[Node] | None = None
+
+    def render(self, messages: Sequence[Message]) -> str:
+        if self._nodes is None:
+            self._nodes = parse_go(self.template, version=self.version, source=self.source)
+        return render_go_parsed(
+            self._nodes, messages, version=self.version, source=self.source, budget=self.budget
+        )
+
+
 def _compare(
-    go_template: str,
+    go: _Go,
     jinja: _Jinja,
     conversations: Sequence[Conversation],
     *,
     system: str | None,
     preset: Sequence[Message],
-    version: OllamaVersion | None,
-    go_source: str,
-    budget: TemplateBudget,
 ) -> Parity:
     results = []
     for conversation in conversations:
@@ -835,7 +859,7 @@ def _compare(
                 )
             )
             continue
-        rendered = render_go(go_template, sent, version=version, source=go_source, budget=budget)
+        rendered = go.render(sent)
         shown = reference.texts[0]
         if rendered in reference.texts:
             position, jinja_snippet, go_snippet = None, "", ""
@@ -860,27 +884,13 @@ def _compare(
 DEFAULT_SYSTEM_MARK = "SYSTEM-DEFAULT-PROBE"
 
 
-def _default_system(
-    go_template: str,
-    jinja: _Jinja,
-    *,
-    preset: Sequence[Message],
-    version: OllamaVersion | None,
-    go_source: str,
-    budget: TemplateBudget,
-) -> str | None:
+def _default_system(go: _Go, jinja: _Jinja, *, preset: Sequence[Message]) -> str | None:
     """The system prompt the model's template writes when a conversation has none, read off
     where the TEMPLATE would put a SYSTEM: None when there is no such text. The caller checks
     that SYSTEM set to it makes every conversation identical."""
     single = PROBES[1].messages
     reference = jinja.reference(as_sent(single, preset=preset)).texts[0]
-    marked = render_go(
-        go_template,
-        as_sent(single, system=DEFAULT_SYSTEM_MARK, preset=preset),
-        version=version,
-        source=go_source,
-        budget=budget,
-    )
+    marked = go.render(as_sent(single, system=DEFAULT_SYSTEM_MARK, preset=preset))
     if marked.count(DEFAULT_SYSTEM_MARK) != 1:
         return None
     before, after = marked.split(DEFAULT_SYSTEM_MARK)
@@ -908,30 +918,15 @@ class Fit:
         return self.parity.identical
 
 
-def _fit(
-    go_template: str,
-    jinja: _Jinja,
-    *,
-    system: str | None,
-    preset: Sequence[Message],
-    version: OllamaVersion | None,
-    go_source: str,
-    budget: TemplateBudget,
-) -> Fit:
-    conversations = probes(go_template)
-    options: dict[str, Any] = {
-        "preset": preset,
-        "version": version,
-        "go_source": go_source,
-        "budget": budget,
-    }
-    plain = _compare(go_template, jinja, conversations, system=system, **options)
+def _fit(go: _Go, jinja: _Jinja, *, system: str | None, preset: Sequence[Message]) -> Fit:
+    conversations = probes(go.template)
+    plain = _compare(go, jinja, conversations, system=system, preset=preset)
     if plain.identical or system:
         return Fit(plain)
-    default = _default_system(go_template, jinja, **options)
+    default = _default_system(go, jinja, preset=preset)
     if default is None:
         return Fit(plain)
-    with_default = _compare(go_template, jinja, conversations, system=default, **options)
+    with_default = _compare(go, jinja, conversations, system=default, preset=preset)
     return Fit(with_default, default) if with_default.identical else Fit(plain)
 
 
@@ -1007,24 +1002,18 @@ def detect(
     if not formats:
         raise InputError("no chat formats to compare with", hint="ship templates/chat/*.gotmpl")
     jinja = _Jinja(chat_template, bos_token, eos_token, source=source, budget=budget)
-    options: dict[str, Any] = {"preset": preset, "version": version, "budget": budget}
+    gos = {
+        name: _Go(fmt.template, version=version, source=f"{name}.gotmpl", budget=budget)
+        for name, fmt in sorted(formats.items())
+    }
     plain: dict[str, Parity] = {}
-    for name in sorted(formats):
-        plain[name] = _compare(
-            formats[name].template,
-            jinja,
-            probes(formats[name].template),
-            system=system,
-            go_source=f"{name}.gotmpl",
-            **options,
-        )
+    for name, go in gos.items():
+        plain[name] = _compare(go, jinja, probes(go.template), system=system, preset=preset)
         if plain[name].identical:
             return _detection(formats[name], plain[name])
     if not system:
-        for name in sorted(formats):
-            fit = _fit(
-                formats[name].template, jinja, system=None, go_source=f"{name}.gotmpl", **options
-            )
+        for name, go in gos.items():
+            fit = _fit(go, jinja, system=None, preset=preset)
             if fit.fits:
                 return _detection(formats[name], fit.parity, fit.default_system)
     best: tuple[float, str] | None = None
@@ -1101,16 +1090,8 @@ def parity(
     with a SYSTEM set, the model template's default system prompt is never used. Both run
     within `budget`; an error names the template's source."""
     jinja = _Jinja(jinja_template, bos_token, eos_token, source=jinja_source, budget=budget)
-    return _compare(
-        go_template,
-        jinja,
-        probes(go_template),
-        system=system,
-        preset=preset,
-        version=version,
-        go_source=go_source,
-        budget=budget,
-    )
+    go = _Go(go_template, version=version, source=go_source, budget=budget)
+    return _compare(go, jinja, probes(go_template), system=system, preset=preset)
 
 
 def fit(
@@ -1129,12 +1110,5 @@ def fit(
     """`parity`, and when it fails without a SYSTEM, again with SYSTEM set to the model
     template's default system prompt (what rendering a named format may write)."""
     jinja = _Jinja(jinja_template, bos_token, eos_token, source=jinja_source, budget=budget)
-    return _fit(
-        go_template,
-        jinja,
-        system=system,
-        preset=preset,
-        version=version,
-        go_source=go_source,
-        budget=budget,
-    )
+    go = _Go(go_template, version=version, source=go_source, budget=budget)
+    return _fit(go, jinja, system=system, preset=preset)
