@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.table import Table
 
 from modelpack.cli.output import markup
-from modelpack.core.results.matrix import MatrixResult
 from modelpack.core.results.record import BuildRecord
-from modelpack.core.results.reports import (
-    COLUMNS,
-    TableRow,
-    is_numeric,
-    memory_lines,
-    pass_notes,
-    table_rows,
-    table_title,
-)
+from modelpack.core.results.runs import pass_notes
+
+if TYPE_CHECKING:  # the matrix's report code loads with its table, not with a build's
+    from modelpack.core.results.matrix import MatrixResult
+    from modelpack.core.results.reports import TableRow
 
 _STYLE = {"passed": "green", "failed": "red", "not run": "yellow", "skipped": "yellow"}
 
@@ -28,6 +25,14 @@ def terminal_table(result: MatrixResult) -> tuple[Table, list[str]]:
     Verdicts in green, red or yellow; every text escaped, since answers contain anything. The
     package column is left out when there is one package (the title names it).
     """
+    from modelpack.core.results.reports import (
+        COLUMNS,
+        is_numeric,
+        memory_lines,
+        table_rows,
+        table_title,
+    )
+
     title, caption = table_title(result)
     rows = table_rows(result)
     packages = list(dict.fromkeys(row.texts[0] for row in rows))

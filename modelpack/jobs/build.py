@@ -19,9 +19,11 @@ model, keeps its recorded result (unless forced).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from modelpack.core.gguf.memory import default_parallel, effective_num_ctx, fit
 from modelpack.core.modelfile.request import plan_create
@@ -46,9 +48,11 @@ from modelpack.edge.server import OllamaServer
 from modelpack.errors import ServerError, ServerGoneError
 from modelpack.jobs.events import Event, EventKind, OnEvent, ignore
 from modelpack.jobs.memory import ServerMemory
-from modelpack.jobs.smoke import SmokeTester, with_smoke
 from modelpack.jobs.stable import commit_move, ensure_pin, pin, settle
 from modelpack.jobs.template_gate import TemplateGate, gated
+
+if TYPE_CHECKING:
+    from modelpack.jobs.smoke import SmokeTester
 
 __all__ = ["Builder", "does_not_fit"]
 
@@ -115,9 +119,6 @@ class Builder:
         self.project = project
         self.client = client
         self.blobs = Blobs(client, cache)
-        self.tester = SmokeTester(
-            client, on_event=on_event, log=server.log if server is not None else None
-        )
         self.server = server
         self.emit = on_event
         self.moving_stable = False
@@ -130,6 +131,15 @@ class Builder:
         there (no create, no smoke test); None once it has."""
         self._memory: ServerMemory | None = None
         self._budget: MemoryBudget | None = None
+
+    @functools.cached_property
+    def tester(self) -> SmokeTester:
+        """Made for the first smoke test: a build that runs none (`--no-smoke`, nothing
+        changed) never loads the judge."""
+        from modelpack.jobs.smoke import SmokeTester
+
+        log = self.server.log if self.server is not None else None
+        return SmokeTester(self.client, on_event=self.emit, log=log)
 
     def render(self, package: str, version: OllamaVersion) -> list[Rendered]:
         """The variants as the target server's version gets them (rendered and linted)."""
@@ -335,6 +345,8 @@ class Builder:
         `/api/ps` reported for it is checked against the estimate and the budget."""
         self._listed = None
         mark = self.server.log.position() if self.server is not None else None
+        from modelpack.jobs.smoke import with_smoke
+
         outcome = self.tester.run(pinned, smoke, subject=result.variant)
         if outcome.server_gone:
             raise ServerGoneError(outcome.reason or "the server went away")

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from modelpack.core.chat import THINK_SINCE, render_go
-from modelpack.core.package.spec import Smoke, SmokePrompt
+from modelpack.core.package.spec import SMOKE_SEED, Smoke, SmokePrompt
 from modelpack.core.results.judge import Measurement, judge
 from modelpack.core.results.record import VariantResult, Verdict
 from modelpack.core.results.runs import PromptRuns, Run
@@ -51,8 +51,6 @@ __all__ = [
     "with_smoke",
     "with_warning",
 ]
-
-SMOKE_SEED = 1
 
 
 @dataclass(frozen=True)

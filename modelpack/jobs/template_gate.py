@@ -27,14 +27,13 @@ from modelpack.core.chat import (
     parity,
     probes,
 )
-from modelpack.core.package.spec import Smoke
+from modelpack.core.package.spec import SMOKE_SEED, Smoke
 from modelpack.core.results.record import VariantResult, Verdict
 from modelpack.core.results.template import PromptTokens, TemplateVerdict, gate
 from modelpack.core.versions import OllamaVersion
 from modelpack.edge.client import OllamaClient
 from modelpack.errors import InputError, ModelpackError, ServerError, ServerGoneError
 from modelpack.jobs.events import Event, EventKind, OnEvent, ignore
-from modelpack.jobs.smoke import SMOKE_SEED
 
 if TYPE_CHECKING:
     from modelpack.core.package.render import Rendered

@@ -16,9 +16,15 @@ Numbers that are not declared strict take what pydantic's lax mode turns into on
 
 from __future__ import annotations
 
+import ast
+import inspect
+import itertools
 import json
+import sys
+import typing
 from typing import Any, Final
 
+from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
@@ -66,9 +72,70 @@ class _SpecSchema(GenerateJsonSchema):
         return {"anyOf": [number, {"type": "string", "pattern": text}, {"type": "boolean"}]}
 
 
+def _models(root: type[BaseModel]) -> list[type[BaseModel]]:
+    """`root` and every model its fields hold, however nested (lists, unions, Annotated)."""
+    found: list[type[BaseModel]] = []
+
+    def visit(annotation: Any) -> None:
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            if annotation not in found:
+                found.append(annotation)
+                hints = typing.get_type_hints(annotation, include_extras=True)
+                for name in annotation.model_fields:
+                    visit(hints[name])
+            return
+        for arg in typing.get_args(annotation):
+            visit(arg)
+
+    visit(root)
+    return found
+
+
+def _attribute_docstrings(cls: type) -> dict[str, str]:
+    """The string literal under each annotated attribute of `cls`'s own body (PEP 257's
+    attribute docstrings), as pydantic's `use_attribute_docstrings` reads them. Read here, for
+    the schema only: reading source costs every spec load some 15 ms when the models do it."""
+    tree = ast.parse(inspect.getsource(sys.modules[cls.__module__]))
+    body = next(
+        (n.body for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls.__name__), []
+    )
+    docs: dict[str, str] = {}
+    for node, after in itertools.pairwise(body):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(after, ast.Expr)
+            and isinstance(after.value, ast.Constant)
+            and isinstance(after.value.value, str)
+        ):
+            docs[node.target.id] = inspect.cleandoc(after.value.value)
+    return docs
+
+
+def _describe(body: dict[str, Any]) -> None:
+    """Give each property of each model in `body` its field's docstring as description (the
+    nearest class in the model's MRO that documents it), unless the field sets one."""
+    defs = body.get("$defs", {})
+    for model in _models(Spec):
+        # pydantic names a model by its class, or by module and class when two share a name
+        qualified = f"{model.__module__.replace('.', '__')}__{model.__name__}"
+        target = body if model is Spec else defs.get(model.__name__, defs.get(qualified))
+        if target is None or "properties" not in target:
+            continue
+        docs: dict[str, str] = {}
+        for cls in reversed(model.__mro__):
+            if issubclass(cls, BaseModel) and cls is not BaseModel:
+                docs |= _attribute_docstrings(cls)
+        for name, field in model.model_fields.items():
+            prop = target["properties"].get(field.alias or name)
+            if prop is not None and field.description is None and name in docs:
+                prop["description"] = docs[name]
+
+
 def spec_schema() -> dict[str, Any]:
     """The schema as data."""
     body = Spec.model_json_schema(by_alias=True, mode="validation", schema_generator=_SpecSchema)
+    _describe(body)
     return {
         "$schema": DIALECT,
         "title": "modelpack.yaml",

@@ -128,9 +128,9 @@ def _ollama_model_name(value: str) -> str:
     return value
 
 
-# Field docstrings become descriptions in the JSON Schema (`modelpack schema`), which editors
-# show on hover.
-_CONFIG = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+# Field docstrings become descriptions in the JSON Schema (`modelpack schema`, which editors
+# show on hover): the schema reads them from the source, so loading a spec does not.
+_CONFIG = ConfigDict(extra="forbid", frozen=True)
 
 
 class _Strict(BaseModel):
@@ -265,6 +265,11 @@ class SmokePrompt(_Strict):
             except re.error as exc:
                 raise ValueError(f"not a valid regular expression: {exc}") from None
         return value
+
+
+SMOKE_SEED: Final = 1
+"""The seed of every request a smoke test and the template gate send: a rebuild asks the same
+question the same way, so an answer that changes means the model did."""
 
 
 class Timeouts(_Strict):

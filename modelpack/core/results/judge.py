@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
 from modelpack.core.results.degenerate import degenerate_reason
+from modelpack.core.results.runs import NO_EXPECT_NOTE
 from modelpack.core.results.thinking import prompt_problem, reasoning_problem
 from modelpack.errors import UsageError
 
@@ -53,7 +54,6 @@ __all__ = [
 GpuPolicy: TypeAlias = Literal["require", "prefer", "ignore"]
 
 FULL_GPU = 0.999
-NO_EXPECT_NOTE = "no expect: a pass only proves the output is not degenerate"
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,6 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ValidationError
 
 from modelpack.core.results.baseline import Comparison, format_value, status, summary
-from modelpack.core.results.judge import NO_EXPECT_NOTE
 from modelpack.core.results.matrix import (
     MATRIX_FORMAT,
     READABLE_MATRIX_VERSIONS,
@@ -32,7 +31,7 @@ from modelpack.core.results.matrix import (
     Run,
 )
 from modelpack.core.results.record import READABLE_VERSIONS, BuildRecord, VariantResult
-from modelpack.core.results.runs import PromptRuns
+from modelpack.core.results.runs import NO_EXPECT_NOTE, pass_notes
 from modelpack.errors import InputError
 
 M = TypeVar("M", bound=BaseModel)
@@ -447,11 +446,6 @@ def table_rows(result: MatrixResult) -> list[TableRow]:
         texts = [_one_line(_visible(text)) for text in _plain_texts(cell)]
         rows.append(TableRow(state, verdict, texts, pass_notes(cell)))
     return rows
-
-
-def pass_notes(prompt: PromptRuns) -> list[str]:
-    """The note a passed prompt carries: without an expect, only "not degenerate" was shown."""
-    return [NO_EXPECT_NOTE] if prompt.passed and prompt.expect is None else []
 
 
 def is_numeric(column: str) -> bool:

@@ -13,7 +13,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["METRICS", "PromptRuns", "Run", "Spread"]
+__all__ = ["METRICS", "NO_EXPECT_NOTE", "PromptRuns", "Run", "Spread", "pass_notes"]
+
+NO_EXPECT_NOTE = "no expect: a pass only proves the output is not degenerate"
+"""What a prompt without an `expect` passed on (the judge adds it; tables show it)."""
 
 # The metrics a run has, the direction that is better, and their unit, for reports and
 # baselines. TTFT and load are times (lower is better); rates are higher-is-better.
@@ -113,3 +116,8 @@ class PromptRuns(_Model):
             maximum=max(values),
             count=len(values),
         )
+
+
+def pass_notes(prompt: PromptRuns) -> list[str]:
+    """The note a passed prompt carries: without an expect, only "not degenerate" was shown."""
+    return [NO_EXPECT_NOTE] if prompt.passed and prompt.expect is None else []
