@@ -1,12 +1,14 @@
 """A thin, explicit client for the Ollama HTTP API, covering both create protocols.
 
-The official `ollama` package does the plain calls (copy, ps, delete) and the structured
-create. httpx does what it cannot: the legacy `modelfile` create of servers older than 0.5.5,
-blob uploads streamed from disk without re-hashing, and generate streams timed chunk by chunk.
-The version and the model list, which every build asks for, also go through httpx: importing
-the official package costs about 100 ms, so it is imported on its first call, and a rebuild
-with nothing to do never makes one. This is the one place where transport failures and error
-replies become modelpack errors:
+Importing the official `ollama` package costs about 100 ms (its pydantic models), as much as
+the three creates of a small model take on the server. So every request a build sends before
+its smoke test goes through httpx: the version, the model list, the blob check and upload,
+the create (both protocols: `StructuredCreate.body` is what the official `CreateRequest`
+sends, and a test holds them equal), the copy and the show. The official package does the
+calls around smoke tests and clean-up (ps, delete), imported on first use or ahead of it by
+`preload`. httpx also streams blob uploads from disk without re-hashing and times generate
+streams chunk by chunk. This is the one place where transport failures and error replies
+become modelpack errors:
 
 - an error status, or an `{"error": ...}` line inside a 200 stream -> `ServerError`
 - a dropped or refused connection mid-request (crash, restart)     -> `ServerGoneError`
@@ -32,7 +34,6 @@ import httpx
 from modelpack.core.modelfile.request import (
     CreateRequest,
     LegacyCreate,
-    StructuredCreate,
     takes_structured_create,
 )
 from modelpack.core.versions import OllamaVersion
@@ -146,39 +147,30 @@ class OllamaClient:
         )
         self._version: str | None = None
 
-    def _official_client(self, timeout: float) -> ollama.Client:
+    @functools.cached_property
+    def _official(self) -> ollama.Client:
+        """The official client for plain calls, made (and its package imported) on first use."""
         import ollama
 
         return ollama.Client(
             host=self.base_url,
-            timeout=httpx.Timeout(timeout, connect=5.0),
+            timeout=httpx.Timeout(self.api_timeout, connect=5.0),
             transport=self._transport_given,
             verify=verify_for(self.base_url),
         )
 
-    @functools.cached_property
-    def _official(self) -> ollama.Client:
-        """The official client for plain calls, made (and its package imported) on first use."""
-        return self._official_client(self.api_timeout)
-
-    @functools.cached_property
-    def _creator(self) -> ollama.Client:
-        """The official client for creates, with the create timeout, made on first use."""
-        return self._official_client(self.create_timeout)
-
     def preload(self) -> None:
         """Start importing the official package on a background thread. For a caller about to
-        wait on the network (a build, before its upload) ahead of its first official call:
-        the import, about 100 ms of pydantic models, then runs during the wait. `_official`
-        imports it as usual, waiting for this import if it is still running."""
+        wait on the network (a smoke test, before its first generation) ahead of its first
+        official call: the import, about 100 ms of pydantic models, then runs during the wait.
+        `_official` imports it as usual, waiting for this import if it is still running."""
         if "ollama" not in sys.modules:
             threading.Thread(target=_import_quietly, args=("ollama",), name="preload").start()
 
     def close(self) -> None:
         self._http.close()
-        for name in ("_official", "_creator"):
-            if name in self.__dict__:
-                self.__dict__[name]._client.close()
+        if "_official" in self.__dict__:
+            self.__dict__["_official"]._client.close()
 
     def __enter__(self) -> OllamaClient:
         return self
@@ -323,44 +315,21 @@ class OllamaClient:
 
     def create_stream(self, request: CreateRequest) -> Iterator[dict[str, Any]]:
         """POST /api/create, yielding Ollama's progress lines; an error line raises. A
-        structured request goes through the official client's own `create` (and its request
-        model); the legacy one, which that client no longer speaks, through httpx."""
+        structured request sends what the official client's `CreateRequest` would; the legacy
+        one, which that client no longer speaks, the Modelfile text."""
         if isinstance(request, LegacyCreate):
-            body = {"model": request.model, "modelfile": request.modelfile, "stream": True}
-            yield from self._stream(
-                "/api/create", body, timeout=self.create_timeout, setting="ollama.timeouts.create"
-            )
-            return
-        yield from self._structured_create(request)
-
-    def _structured_create(self, request: StructuredCreate) -> Iterator[dict[str, Any]]:
-        what = f"create {request.model}"
-        setting = "ollama.timeouts.create"
-        stream = self._call(
-            what,
-            lambda: self._creator.create(
-                model=request.model,
-                from_=request.from_,
-                files=request.files,
-                adapters=request.adapters,
-                template=request.template,
-                license=request.license,
-                system=request.system,
-                parameters=request.parameters,
-                messages=request.messages,
-                stream=True,
-            ),
+            body: dict[str, object] = {"model": request.model, "modelfile": request.modelfile}
+        else:
+            body = request.body()
+        yield from self._stream(
+            "/api/create",
+            {**body, "stream": True},
+            timeout=self.create_timeout,
+            setting="ollama.timeouts.create",
         )
-        while True:
-            progress = self._call(
-                what, next, stream, None, timeout=self.create_timeout, setting=setting
-            )
-            if progress is None:
-                return
-            yield progress.model_dump(exclude_none=True)
 
     def copy(self, source: str, destination: str) -> None:
-        self._call(f"copy {source} -> {destination}", self._official.copy, source, destination)
+        self._send("POST", "/api/copy", json={"source": source, "destination": destination})
 
     def delete(self, model: str) -> None:
         self._call(f"delete {model}", self._official.delete, model)

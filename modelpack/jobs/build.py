@@ -304,7 +304,6 @@ class Builder:
             warnings=list(item.warnings),
         )
         self._listed = None
-        self.client.preload()  # the create's client loads while the blob uploads
         for path in inputs.digests:
 
             def progress(sent: int, total: int, name: str = path.name) -> None:
@@ -347,6 +346,7 @@ class Builder:
         mark = self.server.log.position() if self.server is not None else None
         from modelpack.jobs.smoke import with_smoke
 
+        self.client.preload()  # the official client (for /api/ps) loads while the model does
         outcome = self.tester.run(pinned, smoke, subject=result.variant)
         if outcome.server_gone:
             raise ServerGoneError(outcome.reason or "the server went away")

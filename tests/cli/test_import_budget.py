@@ -44,8 +44,9 @@ except SystemExit as exc:
     code = exc.code
 with open(out, "w") as handle:
     # Modules really loaded: a stand-in registered in sys.modules (httpx._main) has no spec.
-    names = {m.split(".")[0] for m, mod in sys.modules.items() if getattr(mod, "__spec__", 1)}
-    json.dump({"modules": sorted(names), "sent": sent}, handle)
+    full = sorted(m for m, mod in sys.modules.items() if getattr(mod, "__spec__", 1))
+    names = {m.split(".")[0] for m in full}
+    json.dump({"modules": sorted(names), "full": full, "sent": sent}, handle)
 sys.exit(code)
 """
 
@@ -59,9 +60,14 @@ MODELFILE = "FROM ./m.gguf\nPARAMETER temperature 0.2\nPARAMETER num_ctx 4096\n"
 
 
 def loaded(
-    tmp_path: Path, *args: str, env: dict[str, str] | None = None, watch: bool = False
+    tmp_path: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    watch: bool = False,
+    full: bool = False,
 ) -> tuple[set[str], list[str]]:
-    """Top-level modules the command `modelpack ARGS` loaded, and the requests it sent."""
+    """Top-level modules the command `modelpack ARGS` loaded (every module, with `full`), and
+    the requests it sent."""
     out = tmp_path / "loaded.json"
     base = {k: v for k, v in os.environ.items() if k != "OLLAMA_HOST"}
     result = subprocess.run(
@@ -74,7 +80,7 @@ def loaded(
     )
     assert result.returncode == 0, result.stderr
     data = json.loads(out.read_text())
-    return set(data["modules"]), data["sent"]
+    return set(data["full" if full else "modules"]), data["sent"]
 
 
 def test_help_lists_every_command_without_a_heavy_import(tmp_path: Path) -> None:
@@ -156,3 +162,20 @@ def test_a_no_op_rebuild_asks_twice_and_never_loads_the_official_client(
     again, sent = loaded(tmp_path, "build", "pkg", env=env, watch=True)
     assert sent == ["GET /api/version", "GET /api/tags"]
     assert "ollama" not in again
+
+
+@pytest.mark.integration
+def test_a_build_without_smoke_tests_loads_neither_the_official_client_nor_the_judge(
+    ollama_current: OllamaServer, smollm2_path: Path, tmp_path: Path
+) -> None:
+    """A first build with --no-smoke uploads, creates, pins and checks every variant through
+    httpx: the `ollama` package (about 100 ms of imports) and the judge are for smoke tests."""
+    (tmp_path / "smol.gguf").symlink_to(smollm2_path)
+    (tmp_path / "modelpack.yaml").write_text(SPEC.replace("model: budget", "model: nosmoke"))
+    env = {"OLLAMA_HOST": ollama_current.host, "MODELPACK_HOME": str(tmp_path / "home")}
+    modules, sent = loaded(tmp_path, "build", "pkg", "--no-smoke", env=env, watch=True, full=True)
+    assert sent.count("POST /api/create") == 2
+    assert sent.count("POST /api/copy") == 2
+    assert "ollama" not in modules
+    assert "modelpack.core.results.judge" not in modules
+    assert "modelpack.jobs.smoke" not in modules

@@ -85,8 +85,48 @@ print(json.dumps([listed, before, "ollama" in sys.modules]))
     assert json.loads(out.stdout) == [{"a:b": "ef" * 32}, False, False]
 
 
+def test_create_and_copy_send_what_the_official_client_sends_without_importing_it() -> None:
+    """A build's create and copy go through httpx, with the very bodies the official client
+    sends (every StructuredCreate field set): the `ollama` package stays out until asked."""
+    code = """
+import json, sys, httpx
+from modelpack.core.modelfile.request import StructuredCreate
+from modelpack.edge.client import OllamaClient
+sent = []
+def answer(request):
+    sent.append([request.url.path, json.loads(request.content)])
+    return httpx.Response(200, text='{"status":"success"}\\n')
+request = StructuredCreate(
+    model="m:full", from_="base:latest", files={"m.gguf": "sha256:" + "ab" * 32},
+    adapters={"a.gguf": "sha256:" + "cd" * 32}, template="{{ .Prompt }}", system="Be brief.",
+    parameters={"temperature": 0.2, "num_ctx": 4096, "stop": ["<|im_end|>"], "use_mmap": True},
+    messages=[{"role": "user", "content": "hi"}], license=["MIT", "Apache-2.0"],
+)
+with OllamaClient(":1", transport=httpx.MockTransport(answer)) as client:
+    lines = list(client.create_stream(request))
+    client.copy("m:full", "m:pinned")
+ours, before = sent[:], "ollama" in sys.modules
+sent.clear()
+import ollama
+official = ollama.Client(host="http://127.0.0.1:1", transport=httpx.MockTransport(answer))
+list(official.create(model=request.model, from_=request.from_, files=request.files,
+    adapters=request.adapters, template=request.template, license=request.license,
+    system=request.system, parameters=request.parameters, messages=request.messages,
+    stream=True))
+official.copy("m:full", "m:pinned")
+print(json.dumps({"ours": ours, "official": sent, "loaded": before, "lines": lines}))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = json.loads(out.stdout)
+    assert result["loaded"] is False
+    assert result["lines"] == [{"status": "success"}]
+    assert [path for path, _ in result["ours"]] == ["/api/create", "/api/copy"]
+    assert result["ours"] == result["official"]
+
+
 def test_preload_imports_the_official_package_on_another_thread() -> None:
-    """A build calls preload before its upload, so the import overlaps the wait."""
+    """A smoke test calls preload before its first generation, so the import overlaps
+    the model's load."""
     code = """
 import json, sys, threading, httpx
 from modelpack.edge.client import OllamaClient

@@ -44,8 +44,9 @@ def takes_structured_create(version: OllamaVersion) -> bool:
 
 @dataclass(frozen=True)
 class StructuredCreate:
-    """A create for Ollama >= 0.5.5, with the fields of the official client's `CreateRequest`
-    (the edge sends it through that model)."""
+    """A create for Ollama >= 0.5.5, with the fields of the official client's `CreateRequest`.
+    `body` is the JSON that model sends (a test holds the two equal); the edge sends it with
+    httpx, since importing the official package costs a build about 100 ms."""
 
     model: str
     from_: str | None = None
@@ -56,6 +57,21 @@ class StructuredCreate:
     parameters: dict[str, ParamValue] | None = None
     messages: list[dict[str, str]] | None = None
     license: list[str] | None = None
+
+    def body(self) -> dict[str, object]:
+        """The request's JSON: the fields that are set, with `from_` sent as `from`."""
+        fields = {
+            "model": self.model,
+            "from": self.from_,
+            "files": self.files,
+            "adapters": self.adapters,
+            "template": self.template,
+            "license": self.license,
+            "system": self.system,
+            "parameters": self.parameters,
+            "messages": self.messages,
+        }
+        return {k: v for k, v in fields.items() if v is not None}
 
 
 @dataclass(frozen=True)
