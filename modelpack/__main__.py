@@ -1,6 +1,6 @@
 """`python -m modelpack` runs the same CLI as the `modelpack` console script."""
 
-from modelpack.cli import main
+from modelpack.cli import console_main
 
 if __name__ == "__main__":
-    main()
+    console_main()

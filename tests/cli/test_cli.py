@@ -185,3 +185,37 @@ def test_an_inherited_ignored_sigterm_stays_ignored() -> None:
 def test_stop_reason_words_and_codes() -> None:
     assert stop_reason(KeyboardInterrupt()) == ("interrupted", 130)
     assert stop_reason(Terminated()) == ("terminated", 143)
+
+
+CONSOLE = """
+import atexit, sys, threading, time
+from modelpack.cli import console_main
+atexit.register(lambda: print("atexit ran", file=sys.stderr, flush=True))
+def late():
+    time.sleep(0.3)
+    print("thread done", file=sys.stderr, flush=True)
+threading.Thread(target=late).start()
+sys.argv = ["modelpack", *sys.argv[1:]]
+console_main()
+"""
+
+
+def test_the_console_exit_keeps_what_a_normal_exit_does() -> None:
+    """The console script ends without tearing the interpreter down, but only after what a
+    normal exit does: a thread that is not a daemon finishes, then atexit handlers run, all of
+    stdout arrives (the schema, several times what stdout buffers on a pipe), and the exit
+    status is the command's."""
+    out = subprocess.run(
+        [sys.executable, "-c", CONSOLE, "schema"], capture_output=True, text=True, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    assert len(out.stdout) > 3 * 8192
+    assert json.loads(out.stdout)["title"] == "modelpack.yaml"
+    assert out.stderr.splitlines() == ["thread done", "atexit ran"]
+    usage = subprocess.run(
+        [sys.executable, "-c", CONSOLE, "no-such-command"], capture_output=True, text=True
+    )
+    assert usage.returncode == 2
+    assert "No such command" in usage.stderr
+    lines = usage.stderr.splitlines()
+    assert lines.index("thread done") < lines.index("atexit ran") == len(lines) - 1
