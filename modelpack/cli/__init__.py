@@ -10,8 +10,8 @@ process inherited as ignored stays ignored, as Python itself leaves an ignored S
 shell starts background jobs with SIGINT ignored precisely so that the terminal's Ctrl-C does
 not reach them, and the CLI does not undo that choice.
 
-The `modelpack` console script and `python -m modelpack` run `console_main()`: `main()`, then an
-exit that skips tearing the interpreter down (see there). From Python, call `main()`.
+The `modelpack` console script runs `console_main()`: `main()`, then an exit that skips tearing
+the interpreter down (see there). `python -m modelpack` and callers in Python use `main()`.
 """
 
 from __future__ import annotations
@@ -134,7 +134,9 @@ def console_main() -> None:
     build of a small model) and does nothing for anyone. What a normal exit does that matters
     still happens first: threads that are not daemons are waited for, atexit handlers run
     (temporary files, logging), stdout and stderr are flushed. Only the normal path ends so;
-    an exception that escapes `main()` exits as usual, traceback and all."""
+    an exception that escapes `main()` exits as usual, traceback and all. What writes after
+    the program returns rather than at exit (`python -m cProfile`) gets nothing here: run
+    `python -m modelpack` under such tools."""
     try:
         main()
     except SystemExit as exc:

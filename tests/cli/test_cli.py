@@ -6,6 +6,7 @@ import json
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 import pytest
@@ -219,3 +220,18 @@ def test_the_console_exit_keeps_what_a_normal_exit_does() -> None:
     assert "No such command" in usage.stderr
     lines = usage.stderr.splitlines()
     assert lines.index("thread done") < lines.index("atexit ran") == len(lines) - 1
+
+
+def test_python_m_modelpack_exits_normally_so_profilers_write(tmp_path: Path) -> None:
+    """`python -m modelpack` keeps the interpreter's own exit, so a wrapper that writes after
+    the program returns (cProfile's -o) still writes; only the console script skips it."""
+    out = tmp_path / "version.prof"
+    result = subprocess.run(
+        [sys.executable, "-m", "cProfile", "-o", str(out), "-m", "modelpack", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"modelpack, version {modelpack.__version__}"
+    assert out.stat().st_size > 0
