@@ -17,6 +17,7 @@ Numbers that are not declared strict take what pydantic's lax mode turns into on
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import itertools
 import json
@@ -91,11 +92,17 @@ def _models(root: type[BaseModel]) -> list[type[BaseModel]]:
     return found
 
 
+@functools.cache
+def _module_tree(name: str) -> ast.Module:
+    """A module's source, parsed once for all of its classes."""
+    return ast.parse(inspect.getsource(sys.modules[name]))
+
+
 def _attribute_docstrings(cls: type) -> dict[str, str]:
     """The string literal under each annotated attribute of `cls`'s own body (PEP 257's
     attribute docstrings), as pydantic's `use_attribute_docstrings` reads them. Read here, for
     the schema only: reading source costs every spec load some 15 ms when the models do it."""
-    tree = ast.parse(inspect.getsource(sys.modules[cls.__module__]))
+    tree = _module_tree(cls.__module__)
     body = next(
         (n.body for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls.__name__), []
     )
