@@ -33,7 +33,6 @@ import httpx
 
 from modelpack.core.modelfile.request import (
     CreateRequest,
-    LegacyCreate,
     takes_structured_create,
 )
 from modelpack.core.versions import OllamaVersion
@@ -317,13 +316,9 @@ class OllamaClient:
         """POST /api/create, yielding Ollama's progress lines; an error line raises. A
         structured request sends what the official client's `CreateRequest` would; the legacy
         one, which that client no longer speaks, the Modelfile text."""
-        if isinstance(request, LegacyCreate):
-            body: dict[str, object] = {"model": request.model, "modelfile": request.modelfile}
-        else:
-            body = request.body()
         yield from self._stream(
             "/api/create",
-            {**body, "stream": True},
+            {**request.body(), "stream": True},
             timeout=self.create_timeout,
             setting="ollama.timeouts.create",
         )

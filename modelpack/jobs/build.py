@@ -342,10 +342,10 @@ class Builder:
     ) -> VariantResult:
         """Smoke-test the pinned copy: exactly the model that may become stable. The memory
         `/api/ps` reported for it is checked against the estimate and the budget."""
-        self._listed = None
-        mark = self.server.log.position() if self.server is not None else None
         from modelpack.jobs.smoke import with_smoke
 
+        self._listed = None
+        mark = self.server.log.position() if self.server is not None else None
         self.client.preload()  # the official client (for /api/ps) loads while the model does
         outcome = self.tester.run(pinned, smoke, subject=result.variant)
         if outcome.server_gone:

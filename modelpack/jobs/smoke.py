@@ -43,7 +43,6 @@ from modelpack.errors import InputError, ServerError, ServerGoneError, ServerTim
 from modelpack.jobs.events import Event, EventKind, OnEvent, ignore
 
 __all__ = [
-    "SMOKE_SEED",
     "Probe",
     "Prober",
     "SmokeResult",

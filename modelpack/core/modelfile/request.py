@@ -81,6 +81,10 @@ class LegacyCreate:
     model: str
     modelfile: str
 
+    def body(self) -> dict[str, object]:
+        """The request's JSON."""
+        return {"model": self.model, "modelfile": self.modelfile}
+
 
 CreateRequest = StructuredCreate | LegacyCreate
 
